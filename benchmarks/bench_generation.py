@@ -13,6 +13,7 @@ import argparse
 import tempfile
 import time
 
+import numpy as np
 import torch
 from transformers import GPT2LMHeadModel
 from transformers.utils import logging as hf_logging
@@ -23,14 +24,33 @@ from gpt_nb.model import GPT, GPTConfig
 PROMPT_LEN = 16
 
 
-def best_time(fn, repeats: int) -> tuple[float, torch.Tensor]:
-    "Fastest of `repeats` runs of `fn` (seconds) and its last result."
-    times = []
+def interleaved_best(fns: dict, repeats: int) -> tuple[dict, dict]:
+    "Fastest time (seconds) and last result of each function, running them in turn `repeats` times (fair under load)."
+    times, results = {k: [] for k in fns}, {}
     for _ in range(repeats):
+        for name, fn in fns.items():
+            start = time.perf_counter()
+            results[name] = fn()
+            times[name].append(time.perf_counter() - start)
+    return {k: min(v) for k, v in times.items()}, results
+
+
+@torch.inference_mode()
+def estimated_uncached_seconds(model: GPT, prompt: torch.Tensor, n: int, points: int = 8) -> float:
+    """Time of uncached greedy decoding of `n` tokens, from forward passes timed at `points` window lengths.
+
+    Uncached decoding runs one forward pass over the whole text per new token, so its time is the sum of the
+    forward times at lengths T0 .. T0+n-1; we time a few of them and interpolate linearly (quadratic cost, cheaply).
+    """
+    T0 = prompt.shape[1]
+    text = torch.randint(0, model.config.vocab_size, (1, T0 + n), generator=torch.Generator().manual_seed(1))
+    lengths = np.unique(np.linspace(T0, T0 + n - 1, points).round().astype(int))
+    times = []
+    for L in lengths:
         start = time.perf_counter()
-        out = fn()
+        model(text[:, :L], last_only=True)
         times.append(time.perf_counter() - start)
-    return min(times), out
+    return float(np.interp(np.arange(T0, T0 + n), lengths, times).sum())
 
 
 def build(preset: str, max_new: int) -> tuple[GPT, GPT2LMHeadModel, str]:
@@ -56,8 +76,9 @@ def main(argv=None):
     parser.add_argument('--presets', nargs='+', default=['tiny', 'gpt2'])
     parser.add_argument('--new-tokens', type=int, nargs='+', default=[256, 512])
     parser.add_argument('--repeats', type=int, default=2, help='best of this many timed runs (default: %(default)s)')
-    parser.add_argument('--skip-uncached', nargs='*', default=[], metavar='PRESET',
-                        help='presets whose uncached decoding is not timed (it is quadratic in length)')
+    parser.add_argument('--estimate-uncached', nargs='*', default=['gpt2'], metavar='PRESET',
+                        help='presets whose uncached time is estimated from 8 timed forward passes instead of a full '
+                             'run (it is quadratic in length: minutes for gpt2) (default: %(default)s)')
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     hf_logging.set_verbosity_error()
@@ -78,14 +99,21 @@ def main(argv=None):
             generate(model, prompt, 8, temperature=0, stop_tokens=[], use_cache=False)
             hf.generate(prompt, attention_mask=ones, max_new_tokens=8, do_sample=False, use_cache=True)
         for n in args.new_tokens:
-            t_cached, ours = best_time(lambda: generate(model, prompt, n, temperature=0, stop_tokens=[]), args.repeats)
-            t_hf, theirs = best_time(lambda: hf.generate(prompt, attention_mask=ones, max_new_tokens=n,
-                                                         do_sample=False, use_cache=True), args.repeats)
-            if preset in args.skip_uncached: t_uncached = float('nan')
-            else: t_uncached, _ = best_time(lambda: generate(model, prompt, n, temperature=0, stop_tokens=[], use_cache=False), 1)
-            same = 'yes' if torch.equal(ours, theirs) else 'NO'
-            print(f'{preset:>6} {n:>4} | {n / t_cached:9.1f} {n / t_uncached:9.1f} {n / t_hf:9.1f}       | '
+            times, out = interleaved_best({
+                'cached': lambda: generate(model, prompt, n, temperature=0, stop_tokens=[]),
+                'hf': lambda: hf.generate(prompt, attention_mask=ones, max_new_tokens=n, do_sample=False, use_cache=True),
+            }, args.repeats)
+            if preset in args.estimate_uncached: t_uncached, mark = estimated_uncached_seconds(model, prompt, n), '*'
+            else:
+                t_uncached, mark = interleaved_best({'u': lambda: generate(model, prompt, n, temperature=0, stop_tokens=[],
+                                                                            use_cache=False)}, 1)[0]['u'], ' '
+            t_cached, t_hf = times['cached'], times['hf']
+            same = 'yes' if torch.equal(out['cached'], out['hf']) else 'NO'
+            print(f'{preset:>6} {n:>4} | {n / t_cached:9.1f} {n / t_uncached:8.1f}{mark} {n / t_hf:9.1f}       | '
                   f'{t_hf / t_cached:8.2f}x {t_uncached / t_cached:14.2f}x | {same}', flush=True)
+    if args.estimate_uncached:
+        print(f'* uncached time estimated from forward passes timed at 8 lengths ({", ".join(args.estimate_uncached)}); '
+              'pass --estimate-uncached with no preset for full runs')
 
 
 if __name__ == '__main__':
