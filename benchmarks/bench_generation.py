@@ -72,7 +72,8 @@ def build(preset: str, max_new: int) -> tuple[GPT, GPT2LMHeadModel, str]:
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument('--threads', type=int, default=2, help='torch threads (default: %(default)s)')
+    parser.add_argument('--threads', type=int, default=1,
+                        help='torch threads (default: %(default)s; one-token decoding steps gain little from more, and a shared CPU makes extra threads stall)')
     parser.add_argument('--presets', nargs='+', default=['tiny', 'gpt2'])
     parser.add_argument('--new-tokens', type=int, nargs='+', default=[256, 512])
     parser.add_argument('--repeats', type=int, default=2, help='best of this many timed runs (default: %(default)s)')
@@ -111,8 +112,8 @@ def main(argv=None):
             same = 'yes' if torch.equal(out['cached'], out['hf']) else 'NO'
             print(f'{preset:>6} {n:>4} | {n / t_cached:9.1f} {n / t_uncached:8.1f}{mark} {n / t_hf:9.1f}       | '
                   f'{t_hf / t_cached:8.2f}x {t_uncached / t_cached:14.2f}x | {same}', flush=True)
-    if args.estimate_uncached:
-        print(f'* uncached time estimated from forward passes timed at 8 lengths ({", ".join(args.estimate_uncached)}); '
+    if set(args.estimate_uncached) & set(args.presets):
+        print(f'* uncached time estimated from forward passes timed at 8 lengths ({", ".join(sorted(set(args.estimate_uncached) & set(args.presets)))}); '
               'pass --estimate-uncached with no preset for full runs')
 
 
