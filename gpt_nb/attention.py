@@ -7,19 +7,19 @@ Docs: https://gpt-nb.github.io/gpt_nb/attention.html.md"""
 # %% auto #0
 __all__ = ['causal_mask', 'scaled_dot_product_attention', 'KVCache', 'CausalSelfAttention']
 
-# %% ../nbs/03_attention.ipynb #1e8b59d9
+# %% ../nbs/03_attention.ipynb #c9d24d22
 import math
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-# %% ../nbs/03_attention.ipynb #39c54fef
+# %% ../nbs/03_attention.ipynb #c025cd2e
 def causal_mask(T: int, S: int | None = None, device=None) -> torch.Tensor:
     "Boolean (T, S) mask, True where query i (the last T of S positions) may attend to key j."
     S = T if S is None else S
     return torch.ones(T, S, dtype=torch.bool, device=device).tril(diagonal=S - T)
 
-# %% ../nbs/03_attention.ipynb #7ca3ee1d
+# %% ../nbs/03_attention.ipynb #8ac939a5
 def scaled_dot_product_attention(
     q: torch.Tensor, k: torch.Tensor, v: torch.Tensor,  # (..., T, d), (..., S, d), (..., S, d)
     attn_mask: torch.Tensor | None = None,  # bool, broadcastable to (..., T, S): True = may attend
@@ -33,7 +33,7 @@ def scaled_dot_product_attention(
     weights = scores.softmax(dim=-1)
     return F.dropout(weights, dropout_p) @ v, weights
 
-# %% ../nbs/03_attention.ipynb #ba036d95
+# %% ../nbs/03_attention.ipynb #35372a3a
 class KVCache:
     "Keys and values of every layer for up to `capacity` positions, plus which positions are real tokens."
     def __init__(self, n_layer: int, batch_size: int, n_head: int, head_dim: int, capacity: int,
@@ -64,7 +64,7 @@ class KVCache:
         n_layer, B, H, _, hd = self.k.shape
         return f'KVCache(layers={n_layer}, batch={B}, heads={H}, head_dim={hd}, length={self.length}/{self.capacity})'
 
-# %% ../nbs/03_attention.ipynb #89bbf514
+# %% ../nbs/03_attention.ipynb #c89ef2fe
 class CausalSelfAttention(nn.Module):
     "Multi-head causal self-attention with a fused QKV projection, a fast SDPA path and an optional KV cache."
     def __init__(self, d_model: int, n_head: int, dropout: float = 0.0, bias: bool = True):

@@ -7,13 +7,13 @@ Docs: https://gpt-nb.github.io/gpt_nb/transformer_block.html.md"""
 # %% auto #0
 __all__ = ['LayerNorm', 'MLP', 'Block']
 
-# %% ../nbs/04_transformer_block.ipynb #8b022a22
+# %% ../nbs/04_transformer_block.ipynb #a3df2f04
 import torch
 import torch.nn.functional as F
 from torch import nn
 from .attention import CausalSelfAttention, KVCache
 
-# %% ../nbs/04_transformer_block.ipynb #7a355b19
+# %% ../nbs/04_transformer_block.ipynb #24791b86
 class LayerNorm(nn.Module):
     "Layer normalisation over the last dimension with a learned scale and an optional bias."
     def __init__(self, d_model: int, bias: bool = True, eps: float = 1e-5):
@@ -25,7 +25,7 @@ class LayerNorm(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return F.layer_norm(x, self.weight.shape, self.weight, self.bias, self.eps)
 
-# %% ../nbs/04_transformer_block.ipynb #ed505a41
+# %% ../nbs/04_transformer_block.ipynb #f5144857
 class MLP(nn.Module):
     "Position-wise feed-forward network: Linear(d, 4d) → GELU (tanh) → Linear(4d, d) → dropout."
     def __init__(self, d_model: int, dropout: float = 0.0, bias: bool = True):
@@ -37,7 +37,7 @@ class MLP(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.drop(self.proj(F.gelu(self.fc(x), approximate='tanh')))
 
-# %% ../nbs/04_transformer_block.ipynb #f80d3606
+# %% ../nbs/04_transformer_block.ipynb #effe9975
 class Block(nn.Module):
     "Pre-norm transformer block: x + attention(LN(x)), then x + MLP(LN(x))."
     def __init__(self, d_model: int, n_head: int, dropout: float = 0.0, bias: bool = True):

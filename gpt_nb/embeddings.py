@@ -7,11 +7,11 @@ Docs: https://gpt-nb.github.io/gpt_nb/embeddings.html.md"""
 # %% auto #0
 __all__ = ['Embeddings', 'position_similarity', 'sinusoidal_positions']
 
-# %% ../nbs/02_embeddings.ipynb #1afc32e3
+# %% ../nbs/02_embeddings.ipynb #262fd755
 import torch
 from torch import nn
 
-# %% ../nbs/02_embeddings.ipynb #43be50f0
+# %% ../nbs/02_embeddings.ipynb #5d02de82
 class Embeddings(nn.Module):
     "Token embedding plus learned absolute position embedding, then dropout."
     def __init__(self, vocab_size: int, context_length: int, d_model: int, dropout: float = 0.0):
@@ -25,13 +25,13 @@ class Embeddings(nn.Module):
         if positions is None: positions = torch.arange(idx.shape[-1], device=idx.device)
         return self.drop(self.tok(idx) + self.pos(positions))
 
-# %% ../nbs/02_embeddings.ipynb #a75cbee7
+# %% ../nbs/02_embeddings.ipynb #94b180d0
 def position_similarity(pos_weight: torch.Tensor) -> torch.Tensor:
     "Cosine similarity between every pair of position vectors (rows of `pos_weight`)."
     w = nn.functional.normalize(pos_weight.detach().float(), dim=-1)
     return w @ w.T
 
-# %% ../nbs/02_embeddings.ipynb #2b969305
+# %% ../nbs/02_embeddings.ipynb #b9a3b4d0
 def sinusoidal_positions(context_length: int, d_model: int) -> torch.Tensor:
     "The fixed sine/cosine position encoding of 'Attention Is All You Need', (context_length, d_model)."
     pos = torch.arange(context_length).float()[:, None]

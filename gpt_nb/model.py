@@ -8,7 +8,7 @@ Docs: https://gpt-nb.github.io/gpt_nb/gpt_model.html.md"""
 __all__ = ['PRESETS', 'CHECKPOINT_FORMAT', 'GPTConfig', 'GPT', 'preset_table', 'format_params', 'resolve_device',
            'CheckpointError', 'Checkpoint', 'unwrap_model', 'save_checkpoint', 'load_checkpoint']
 
-# %% ../nbs/05_gpt_model.ipynb #533f8755
+# %% ../nbs/05_gpt_model.ipynb #a8b6dd6b
 import json, math, os, tempfile
 from dataclasses import dataclass, asdict, fields, replace
 from pathlib import Path
@@ -22,7 +22,7 @@ from .block import Block, LayerNorm
 from .embeddings import Embeddings
 from .tokenizer import describe_encoding, encoding_from_description
 
-# %% ../nbs/05_gpt_model.ipynb #0135d70a
+# %% ../nbs/05_gpt_model.ipynb #8682c7a1
 @dataclass(frozen=True)
 class GPTConfig:
     "The hyperparameters that define a GPT's architecture."
@@ -55,7 +55,7 @@ class GPTConfig:
         if unknown: raise ValueError(f'unknown GPTConfig field(s) {sorted(unknown)}; fields are {[f.name for f in fields(cls)]}')
         return cls(**{**PRESETS[name], **overrides})
 
-# %% ../nbs/05_gpt_model.ipynb #4b92b165
+# %% ../nbs/05_gpt_model.ipynb #2b3716e7
 PRESETS = {
     'tiny':        dict(context_length=512, n_layer=4, n_head=4, d_model=128),
     'gpt2':        dict(n_layer=12, n_head=12, d_model=768),
@@ -65,7 +65,7 @@ PRESETS = {
     'gpt3':        dict(context_length=2048, n_layer=96, n_head=96, d_model=12288),
 }
 
-# %% ../nbs/05_gpt_model.ipynb #6a165781
+# %% ../nbs/05_gpt_model.ipynb #44bfe39b
 class GPT(nn.Module):
     "A GPT-2 style decoder-only transformer language model."
     def __init__(self, config: GPTConfig):
@@ -155,7 +155,7 @@ class GPT(nn.Module):
         matmul_params = self.num_params(non_embedding=True) + c.vocab_size * c.d_model   # + the tied output layer
         return 6 * matmul_params + 12 * c.n_layer * c.d_model * T
 
-# %% ../nbs/05_gpt_model.ipynb #2b1d97fe
+# %% ../nbs/05_gpt_model.ipynb #d81f7b4a
 def preset_table() -> list[dict]:
     "Architecture, exact parameter counts and training FLOPs per token of every preset (built on the meta device)."
     rows = []
@@ -167,14 +167,14 @@ def preset_table() -> list[dict]:
                          non_embedding=m.num_params(non_embedding=True), flops_per_token=m.flops_per_token()))
     return rows
 
-# %% ../nbs/05_gpt_model.ipynb #bc6dfc6d
+# %% ../nbs/05_gpt_model.ipynb #28b8b7a9
 def format_params(n: int) -> str:
     "A parameter count the way papers write it: 124M, 1.6B, 175B."
     for unit, div in (('B', 1e9), ('M', 1e6), ('K', 1e3)):
         if n >= div: return f'{n / div:.3g}{unit}'
     return str(n)
 
-# %% ../nbs/05_gpt_model.ipynb #d050ea96
+# %% ../nbs/05_gpt_model.ipynb #888bd051
 def resolve_device(device: str | torch.device | None = 'auto') -> torch.device:
     "The `torch.device` for `device`; 'auto' (or None) picks CUDA, then Apple MPS, then the CPU."
     if device is None or device == 'auto':
@@ -194,7 +194,7 @@ def resolve_device(device: str | torch.device | None = 'auto') -> torch.device:
         raise ValueError(f"unsupported device {device!r}: use 'auto', 'cpu', 'cuda', 'cuda:N' or 'mps'")
     return dev
 
-# %% ../nbs/05_gpt_model.ipynb #ba876343
+# %% ../nbs/05_gpt_model.ipynb #89f8a013
 _HF_NAMES = {'embed.tok.weight': 'wte.weight', 'embed.pos.weight': 'wpe.weight', 'ln_f.': 'ln_f.', 'blocks.': 'h.',
              '.ln1.': '.ln_1.', '.ln2.': '.ln_2.', '.attn.qkv.': '.attn.c_attn.', '.attn.proj.': '.attn.c_proj.',
              '.mlp.fc.': '.mlp.c_fc.', '.mlp.proj.': '.mlp.c_proj.'}
@@ -204,7 +204,7 @@ def _to_hf_name(name: str) -> str:
     for ours, theirs in _HF_NAMES.items(): name = name.replace(ours, theirs)
     return name
 
-# %% ../nbs/05_gpt_model.ipynb #0e491f89
+# %% ../nbs/05_gpt_model.ipynb #0bfeb95c
 def _hf_config_to_gpt(hf: dict) -> GPTConfig:
     "A `GPTConfig` from a Hugging Face GPT-2 `config.json`, refusing variants this model does not implement."
     if hf.get('model_type') != 'gpt2': raise ValueError(f"expected a GPT-2 config (model_type 'gpt2'), got {hf.get('model_type')!r}")
@@ -237,7 +237,7 @@ def _resolve_pretrained(name_or_path: str | os.PathLike) -> Path:
         raise OSError(f'could not get {name_or_path!r} from the Hugging Face hub or its local cache '
                       f'({type(e).__name__}); are you offline? Pass a local directory instead') from None
 
-# %% ../nbs/05_gpt_model.ipynb #f9aa4cc8
+# %% ../nbs/05_gpt_model.ipynb #619a80a5
 def _from_pretrained(cls: type[GPT], name_or_path: str | os.PathLike) -> GPT:
     "A GPT with Hugging Face GPT-2 weights: a hub id such as 'gpt2' or a local directory."
     directory = _resolve_pretrained(name_or_path)
@@ -282,7 +282,7 @@ def _save_pretrained(self: GPT, directory: str | os.PathLike) -> Path:
 
 GPT.from_pretrained, GPT.save_pretrained = classmethod(_from_pretrained), _save_pretrained
 
-# %% ../nbs/05_gpt_model.ipynb #27c5f258
+# %% ../nbs/05_gpt_model.ipynb #1b6cf94c
 CHECKPOINT_FORMAT = 'gpt_nb.checkpoint/1'
 
 class CheckpointError(ValueError):

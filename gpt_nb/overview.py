@@ -7,7 +7,7 @@ Docs: https://gpt-nb.github.io/gpt_nb/overview.html.md"""
 # %% auto #0
 __all__ = ['model_summary', 'quickstart', 'quickstart_main']
 
-# %% ../nbs/00_overview.ipynb #fc1dfd44
+# %% ../nbs/00_overview.ipynb #8be9f036
 import argparse
 from collections.abc import Sequence
 
@@ -18,7 +18,7 @@ from .generation import generate_text
 from .model import GPT, GPTConfig, PRESETS, format_params, preset_table
 from .tokenizer import get_encoding
 
-# %% ../nbs/00_overview.ipynb #ce090707
+# %% ../nbs/00_overview.ipynb #3f371767
 def model_summary(model: nn.Module) -> str:
     "One line per top-level part of `model` with its parameter count, and the total (tied weights once)."
     seen, lines = set(), []
@@ -29,7 +29,7 @@ def model_summary(model: nn.Module) -> str:
     total = sum(p.numel() for p in model.parameters())
     return '\n'.join(lines + [f'  {"total":23s} {total:>13,}  ({format_params(total)})'])
 
-# %% ../nbs/00_overview.ipynb #3166a94c
+# %% ../nbs/00_overview.ipynb #fe779a78
 def quickstart(
     prompt: str = 'Once upon a time',  # text to continue
     preset: str = 'tiny',              # a name in `PRESETS`
@@ -43,7 +43,7 @@ def quickstart(
     print(f'An untrained {preset!r} GPT: {config}\n{model_summary(model)}')
     return generate_text(model, get_encoding('gpt2'), prompt, max_new_tokens, temperature=1.0, seed=seed)
 
-# %% ../nbs/00_overview.ipynb #66d2cdae
+# %% ../nbs/00_overview.ipynb #9d63dff0
 def quickstart_main(argv: Sequence[str] | None = None) -> int:
     "Command line: generate from an untrained GPT (`gpt-nb-quickstart`, `examples/quickstart.py`)."
     parser = argparse.ArgumentParser(prog='gpt-nb-quickstart', description=quickstart.__doc__)

@@ -2,12 +2,15 @@
 
 Refreshes the Quarto config, then processes every notebook the way the site build does and checks each one
 produced its page source in `_proc/`."""
+import warnings
 from pathlib import Path
 
 from nbdev.config import get_config
 from nbdev.quarto import nbdev_sidebar, refresh_quarto_yml
 from nbdev.serve import proc_nbs
 
+# the docs build re-runs every cell with an import: one that also computes would run its work again
+warnings.filterwarnings('error', message='Found cells containing imports and other code')
 cfg = get_config()
 refresh_quarto_yml()
 nbdev_sidebar()
