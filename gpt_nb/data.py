@@ -26,6 +26,7 @@ import tiktoken
 import torch
 from tqdm.auto import tqdm
 
+from .model import atomic_write
 from .tokenizer import ENDOFTEXT, describe_encoding, encoding_from_description, get_encoding, train_bpe
 
 # %% auto #0
@@ -391,14 +392,6 @@ def token_dtype(vocab_size: int) -> type:
 
 def _key(*parts) -> str: return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()[:20]
 
-def _atomic_write(path: Path, write) -> None:
-    "Call `write(file)` on a temporary file next to `path`, then rename it into place."
-    tmp = path.with_name(f'.{path.name}.{os.getpid()}.tmp')
-    try:
-        with open(tmp, 'wb') as f: write(f)
-        os.replace(tmp, path)
-    finally: tmp.unlink(missing_ok=True)
-
 def tokenize_split(split: StorySplit, enc: tiktoken.Encoding, cache_dir: str | os.PathLike | None = None,
                    batch_size: int = 1024, verbose: bool = True) -> np.memmap:
     "`split`'s stories as one memory-mapped array of token ids, `<|endoftext|>` after each story; cached on disk."
@@ -420,9 +413,9 @@ def tokenize_split(split: StorySplit, enc: tiktoken.Encoding, cache_dir: str | o
                 stats['bytes'] += sum(len(s.encode('utf-8')) for s in batch)
                 bar.update(len(batch))
             bar.close()
-        _atomic_write(path, write)
+        atomic_write(path, write)
         meta = dict(stats, dtype=np.dtype(dtype).name, tokenizer=enc.name, data=split.fingerprint)
-        _atomic_write(meta_path, lambda f: f.write(json.dumps(meta, indent=1).encode()))
+        atomic_write(meta_path, lambda f: f.write(json.dumps(meta, indent=1).encode()))
         if verbose: print(f'tokenized {stats["stories"]:,} stories into {stats["tokens"]:,} {enc.name} tokens -> {path}')
     meta = json.loads(meta_path.read_text())
     if meta['tokens'] == 0: raise ValueError(f'no text to tokenize in {split.fingerprint}')
@@ -452,7 +445,7 @@ def get_tokenizer(spec: str, train: StorySplit, cache_dir: str | os.PathLike | N
     if verbose: print(f'training a {vocab_size:,}-token BPE on {len(texts):,} stories ({sum(len(t) for t in texts) / 1e6:.1f} MB)...')
     enc = train_bpe(texts, vocab_size, name=f'bpe_{vocab_size}')
     cache.mkdir(parents=True, exist_ok=True)
-    _atomic_write(path, lambda f: f.write(json.dumps(describe_encoding(enc)).encode()))
+    atomic_write(path, lambda f: f.write(json.dumps(describe_encoding(enc)).encode()))
     return enc
 
 # %% ../nbs/07_data.ipynb #6eaba93a

@@ -6,7 +6,7 @@ Docs: https://gpt-nb.github.io/gpt_nb/gpt_model.html.md"""
 
 # %% auto #0
 __all__ = ['PRESETS', 'CHECKPOINT_FORMAT', 'GPTConfig', 'GPT', 'preset_table', 'format_params', 'resolve_device',
-           'CheckpointError', 'Checkpoint', 'unwrap_model', 'save_checkpoint', 'load_checkpoint']
+           'CheckpointError', 'Checkpoint', 'unwrap_model', 'atomic_write', 'save_checkpoint', 'load_checkpoint']
 
 # %% ../nbs/05_gpt_model.ipynb #a8b6dd6b
 import json, math, os, tempfile
@@ -302,22 +302,28 @@ def unwrap_model(model: nn.Module) -> GPT:
         model = getattr(model, '_orig_mod', None) or model.module
     return model
 
-def save_checkpoint(path: str | os.PathLike, model: nn.Module, tokenizer, **extra) -> Path:
-    "Atomically write `model` (config + weights), `tokenizer`'s description and `extra` state to `path`."
-    path, model = Path(path), unwrap_model(model)
-    payload = dict(format=CHECKPOINT_FORMAT, config=asdict(model.config), model=model.state_dict(),
-                   tokenizer=describe_encoding(tokenizer), extra=extra)
+def atomic_write(path: str | os.PathLike, write) -> Path:
+    "Call `write(file)` on a temporary file beside `path`, then rename it over `path`: readers never see half a file."
+    path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f'.{path.name}.', suffix='.tmp')
     try:
+        os.chmod(tmp, 0o644)   # mkstemp makes it private; this is an ordinary file
         with os.fdopen(fd, 'wb') as f:
-            torch.save(payload, f)
+            write(f)
             f.flush(); os.fsync(f.fileno())
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
     return path
+
+def save_checkpoint(path: str | os.PathLike, model: nn.Module, tokenizer, **extra) -> Path:
+    "Atomically write `model` (config + weights), `tokenizer`'s description and `extra` state to `path`."
+    model = unwrap_model(model)
+    payload = dict(format=CHECKPOINT_FORMAT, config=asdict(model.config), model=model.state_dict(),
+                   tokenizer=describe_encoding(tokenizer), extra=extra)
+    return atomic_write(path, lambda f: torch.save(payload, f))
 
 def load_checkpoint(path: str | os.PathLike, device: str | torch.device = 'cpu') -> Checkpoint:
     "Load a checkpoint written by `save_checkpoint` safely (`weights_only`), with the model on `device`."
