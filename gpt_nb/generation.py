@@ -213,27 +213,14 @@ def stream_generate(
     finally: model.train(was_training)
 
 # %% ../nbs/06_generation.ipynb #22456ad8
-@torch.inference_mode()
 def generate(
     model: GPT,
     idx: torch.Tensor,  # (batch, time) prompt token ids, left-padded if rows differ in length
     max_new_tokens: int,
-    *,
-    temperature: float = 1.0,  # 0 means greedy
-    top_k: int | None = None,  # sample only among the k most likely tokens
-    top_p: float | None = None,  # sample only among the most likely tokens holding this much probability
-    repetition_penalty: float = 1.0,  # > 1 discourages tokens already in the text
-    stop_tokens: Sequence[int] | None = None,  # None: `<|endoftext|>`; an empty list: never stop early
-    seed: int | None = None,  # seed a private generator (reproducible, leaves torch's global RNG alone)
-    generator: torch.Generator | None = None,  # or pass your own generator
-    use_cache: bool = True,  # key/value cache (same tokens, much faster)
-    attention_mask: torch.Tensor | None = None,  # (batch, time): False on left padding
+    **options,  # the keyword arguments of `stream_generate`: temperature, top_k, top_p, stop_tokens, seed, ...
 ) -> torch.Tensor:
     "The prompt followed by up to `max_new_tokens` new tokens, (batch, time + n); rows that stopped early are padded with the stop token."
-    steps = list(stream_generate(
-        model, idx, max_new_tokens, temperature=temperature, top_k=top_k, top_p=top_p,
-        repetition_penalty=repetition_penalty, stop_tokens=stop_tokens, seed=seed, generator=generator,
-        use_cache=use_cache, attention_mask=attention_mask))
+    steps = list(stream_generate(model, idx, max_new_tokens, **options))
     return torch.cat([idx, torch.stack(steps, dim=1)], dim=1) if steps else idx.clone()
 
 # %% ../nbs/06_generation.ipynb #aa04e540
