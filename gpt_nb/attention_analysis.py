@@ -42,7 +42,7 @@ def _as_sequence(model: GPT, idx) -> torch.Tensor:
         raise ValueError(f'idx must be one non-empty sequence of token ids, shape (T,) or (1, T), got '
                          f'{idx.dtype} of shape {tuple(idx.shape)}')
     idx = idx.long()[None]
-    model._check_inputs(idx, None, None, None)   # the model's own checks: length and token range
+    model.check_inputs(idx, None, None, None)   # the model's own checks: length and token range
     return idx
 
 @torch.inference_mode()

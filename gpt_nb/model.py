@@ -88,7 +88,7 @@ class GPT(nn.Module):
     def forward(self, idx: torch.Tensor, targets: torch.Tensor | None = None, *,
                 attention_mask: torch.Tensor | None = None, cache: KVCache | None = None, last_only: bool = False):
         "Logits (batch, T, vocab) — or (batch, 1, vocab) with `last_only` — and the loss when `targets` are given."
-        start = self._check_inputs(idx, targets, attention_mask, cache)
+        start = self.check_inputs(idx, targets, attention_mask, cache)
         positions, mask = self._positions_and_mask(idx, attention_mask, cache, start)
         x = self.embed(idx, positions)
         for i, block in enumerate(self.blocks): x = block(x, mask, cache, i)
@@ -98,7 +98,7 @@ class GPT(nn.Module):
         logits = self.lm_head(x)
         return logits, F.cross_entropy(logits.flatten(0, 1), targets.flatten(), ignore_index=-100)
 
-    def _check_inputs(self, idx, targets, attention_mask, cache) -> int:
+    def check_inputs(self, idx, targets, attention_mask, cache) -> int:
         "Validate the inputs of `forward` cheaply; return how many positions the cache already holds."
         if not isinstance(idx, torch.Tensor) or idx.dim() != 2 or idx.dtype not in (torch.int64, torch.int32):
             raise TypeError(f'idx must be an int64 tensor of shape (batch, time), got '

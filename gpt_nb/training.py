@@ -422,8 +422,9 @@ def _train(c: TrainConfig, world: Distributed, device: torch.device, on_step) ->
     figure = None
     if history['step'] and world.is_main:
         figure = plot_history(history, f'{c.preset} preset, {tokenizer.name} tokens')
-        if out_dir and status == 'finished': figure.savefig(out_dir / 'loss_curve.png')
-        if out_dir and status == 'finished': log(f'best validation loss {best:.3f}; saved {out_dir / "best_model.pt"}, {out_dir / "last.pt"} and {out_dir / "loss_curve.png"}')
+        if out_dir and status == 'finished':
+            figure.savefig(out_dir / 'loss_curve.png')
+            log(f'best validation loss {best:.3f}; saved {out_dir / "best_model.pt"}, {out_dir / "last.pt"} and {out_dir / "loss_curve.png"}')
     return TrainResult(raw_model.eval(), tokenizer, c, history, step, best, status, figure)
 
 # %% ../nbs/07_training.ipynb #bee90884
