@@ -8,7 +8,7 @@ BIN := $(VENV)/bin
 TORCH ?= torch==2.13.0
 PROMPT ?= Once upon a time
 
-.PHONY: demo test install install-dev
+.PHONY: demo test outputs pretrained install install-dev
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -23,8 +23,21 @@ install-dev: $(BIN)/python
 	$(BIN)/pip install -q -e ".[dev]"
 
 demo: install
-	$(BIN)/gpt-nb-train-tiny-stories --epochs 10
-	$(BIN)/gpt-nb-generate-text --checkpoint checkpoints/best_model.pt --prompt "$(PROMPT)" --num-samples 2
+	@start=$$(date +%s); \
+	$(BIN)/gpt-nb-train-tiny-stories --epochs 10 && \
+	$(BIN)/gpt-nb-generate-text --checkpoint checkpoints/best_model.pt --prompt "$(PROMPT)" --num-samples 2 && \
+	echo "demo: trained and generated in $$(( $$(date +%s) - start )) s"
+
+# Remake gpt_nb/assets/tinystories.pt, the model that ships with the package (about 10 minutes on 2 CPU cores)
+pretrained: install
+	$(BIN)/gpt-nb-train-tiny-stories --data bundled --epochs 10 --device cpu --out-dir build/pretrained
+	$(BIN)/python tools/make_pretrained.py build/pretrained/best_model.pt
 
 test: install-dev
 	PATH="$(abspath $(BIN)):$$PATH" bash tools/check.sh
+
+# Re-execute every notebook (2 at a time, one thread each) and fingerprint its outputs; `tools/outputs.py --check`
+# in `make test` fails until this has run. `make outputs OUTPUTS="--flags slow nbs/07_training.ipynb"` runs slow cells too.
+OUTPUTS ?=
+outputs: install-dev
+	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/python tools/outputs.py $(OUTPUTS)

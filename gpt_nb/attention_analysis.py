@@ -23,7 +23,7 @@ from matplotlib.figure import Figure
 
 from .attention import causal_mask
 from .generation import model_device
-from .model import GPT, CheckpointError, load_checkpoint, resolve_device
+from .model import GPT, CheckpointError, load_model, resolve_device
 
 # %% auto #0
 __all__ = ['ATTENTION_CMAP', 'MAX_TICK_LABELS', 'HEAD_KINDS', 'DEFAULT_TEXT', 'run_with_attention', 'token_labels',
@@ -387,6 +387,7 @@ def analyze_main(argv: Sequence[str] | None = None) -> int:
         prog='gpt-nb-analyze-attention',
         description='Draw what every attention head of a gpt_nb checkpoint looks at in a text, and measure the heads.')
     parser.add_argument('--checkpoint', default='checkpoints/best_model.pt', help='checkpoint saved by training (default: %(default)s)')
+    parser.add_argument('--pretrained', metavar='NAME', help='analyse a model that ships with gpt_nb (tinystories) or Hugging Face GPT-2 weights instead')
     parser.add_argument('--text', default=DEFAULT_TEXT, help='text to analyse (default: a short story opening)')
     parser.add_argument('--layer', type=int, default=0, help='layer to draw as a grid of its heads (default: %(default)s)')
     parser.add_argument('--head', type=int, default=0, help='head of --layer to draw large (default: %(default)s)')
@@ -396,8 +397,9 @@ def analyze_main(argv: Sequence[str] | None = None) -> int:
     if not args.text.strip(): parser.error('--text is empty: give a text to analyse, e.g. --text "Once upon a time"')
     try: device = resolve_device(args.device)
     except ValueError as e: parser.error(f'--device: {e}')
-    try: ckpt = load_checkpoint(args.checkpoint, device=device)
-    except CheckpointError as e: parser.error(f'--checkpoint: {e}')
+    flag = f'--pretrained {args.pretrained}' if args.pretrained else '--checkpoint'
+    try: ckpt = load_model(args.checkpoint, args.pretrained, device)
+    except (CheckpointError, OSError, ValueError, RuntimeError) as e: parser.error(f'{flag}: {(str(e).strip().splitlines() or [type(e).__name__])[0]}')
     try: _check_index('layer', args.layer, ckpt.config.n_layer), _check_index('head', args.head, ckpt.config.n_head)
     except ValueError as e: parser.error(f'--{e}')
     try: Path(args.out_dir).mkdir(parents=True, exist_ok=True)

@@ -1,4 +1,4 @@
-"""TinyStories from the Hub, a local copy or a bundled story generator; tokenized once into a memory-mapped cache; random windows as training batches
+"""Real TinyStories in the box, from the Hub or from your own files; a story generator for fast tests; tokenized once into a memory-mapped cache; random windows as training batches
 
 Docs: https://gpt-nb.github.io/gpt_nb/data.html.md"""
 
@@ -17,7 +17,7 @@ import re
 import threading
 import urllib.error
 import urllib.request
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -27,13 +27,13 @@ import torch
 from tqdm.auto import tqdm
 
 from .model import atomic_write
-from .tokenizer import ENDOFTEXT, describe_encoding, encoding_from_description, get_encoding, train_bpe
+from .tokenizer import ENDOFTEXT, bundled_stories, describe_encoding, encoding_from_description, get_encoding, train_bpe
 
 # %% auto #0
-__all__ = ['HUB_DATASET', 'SAMPLE_STORIES', 'HOLDOUT_EVERY', 'BPE_TRAIN_BYTES', 'MIN_WINDOWS', 'make_story', 'generate_stories',
-           'StorySplit', 'text_file_split', 'is_validation_file', 'local_splits', 'hub_status', 'Stories',
-           'sample_stories', 'load_stories', 'default_cache_dir', 'token_dtype', 'tokenize_split',
-           'parse_tokenizer_spec', 'get_tokenizer', 'get_batch', 'fit_context_length', 'eval_tokens']
+__all__ = ['HUB_DATASET', 'GENERATED_STORIES', 'HOLDOUT_EVERY', 'EVAL_STORIES', 'BPE_TRAIN_BYTES', 'MIN_WINDOWS', 'make_story',
+           'generate_stories', 'StorySplit', 'text_file_split', 'is_validation_file', 'local_splits', 'hub_status',
+           'Stories', 'load_stories', 'default_cache_dir', 'token_dtype', 'tokenize_split', 'parse_tokenizer_spec',
+           'get_tokenizer', 'get_batch', 'fit_context_length', 'eval_tokens']
 
 # %% ../nbs/07_data.ipynb #01758a86
 _NAMES = {'girl': ('Lily', 'Mia', 'Anna', 'Sue', 'Lucy', 'Emma', 'Zoe', 'Ella', 'Rosa', 'Amy'),
@@ -195,6 +195,16 @@ class StorySplit:
         size = None if self.size is None else (self.size + k - 1) // k if keep else self.size - (self.size + k - 1) // k
         return StorySplit(read, f'{self.fingerprint}|every{k}:{keep}', size)
 
+    def take(self, n: int) -> StorySplit:
+        "The first `n` stories, streamed."
+        def read(batch_size):
+            left = n
+            for batch in self.batches(min(batch_size, n)):
+                yield batch[:left]
+                left -= len(batch)
+                if left <= 0: return
+        return StorySplit(read, f'{self.fingerprint}|first{n}', n if self.size is None else min(n, self.size))
+
     @classmethod
     def from_list(cls, stories: Sequence[str]) -> StorySplit:
         "A split held in memory; its fingerprint hashes the text itself."
@@ -326,8 +336,9 @@ def hub_status(timeout: float = 1.5) -> tuple[bool, str]:
     return False, f'{host} is unreachable ({result["error"]})' if 'error' in result else f'{host} did not answer within {timeout:g} s'
 
 # %% ../nbs/07_data.ipynb #04812a73
-SAMPLE_STORIES = 200         # training stories in the default bundled sample (validation: a tenth as many)
-HOLDOUT_EVERY = 50           # without a validation split, every 50th training story validates instead
+GENERATED_STORIES = 200   # training stories of data='generated' when max_stories is not set (validation: a tenth as many)
+HOLDOUT_EVERY = 50        # without a validation split, every 50th training story validates instead
+EVAL_STORIES = 1000       # validation stories streamed from the Hub (and evaluated on: all of the bundled ones)
 
 @dataclass
 class Stories:
@@ -339,45 +350,64 @@ class Stories:
 
     def __str__(self): return f'data: {self.source} ({self.reason})'
 
-def sample_stories(n_train: int = SAMPLE_STORIES, n_valid: int | None = None, seed: int = 0) -> tuple[StorySplit, StorySplit]:
-    "The bundled sample: `n_train` generated stories, and `n_valid` (default a tenth as many) from a separate random stream."
-    n_valid = max(1, n_train // 10) if n_valid is None else n_valid
-    return StorySplit.from_list(generate_stories(n_train, seed)), StorySplit.from_list(generate_stories(n_valid, f'{seed}-valid'))
+def _bundled_stories() -> Stories:
+    train, valid = (StorySplit.from_list(bundled_stories(s)) for s in ('train', 'valid'))
+    return Stories(train, valid, f'the TinyStories excerpt bundled with gpt_nb, {train.size:,} + {valid.size:,} stories', '')
 
-def _hub_stories(reason: str) -> Stories:
+def _generated_stories(n_train: int, seed: int = 0) -> Stories:
+    train = StorySplit.from_list(generate_stories(n_train, seed))
+    valid = StorySplit.from_list(generate_stories(max(1, n_train // 10), f'{seed}-valid'))   # a separate random stream
+    return Stories(train, valid, f'{train.size:,} + {valid.size:,} generated template stories (seed {seed})', '')
+
+def _hub_stories(n_train: int | None) -> Stories:
+    "All of the Hub dataset (`n_train` None: a 2 GB download, cached by `datasets`), or its first `n_train` stories, streamed."
     import datasets
-    with _quiet_datasets(): ds = datasets.load_dataset(HUB_DATASET)
-    train, valid = (StorySplit.from_dataset(ds[name], 'text') for name in ('train', 'validation'))
-    return Stories(train, valid, f'{HUB_DATASET} from the Hugging Face Hub, {train.size:,} + {valid.size:,} stories', reason)
+    with _quiet_datasets():
+        if n_train is None:
+            ds = datasets.load_dataset(HUB_DATASET)
+            train, valid = (StorySplit.from_dataset(ds[name], 'text') for name in ('train', 'validation'))
+            return Stories(train, valid, f'{HUB_DATASET} from the Hugging Face Hub, all {train.size:,} + {valid.size:,} stories', '')
+        first = lambda split, n: StorySplit.from_list(
+            [row['text'] for row in datasets.load_dataset(HUB_DATASET, split=split, streaming=True).take(n)])
+        train, valid = first('train', n_train), first('validation', EVAL_STORIES)
+    return Stories(train, valid, f'the first {train.size:,} + {valid.size:,} stories of {HUB_DATASET}, streamed from the Hub', '')
 
 def _local_stories(path) -> Stories:
     train, valid, what = local_splits(path)
-    reason = what
     if valid is None:
         train, valid = train.every(HOLDOUT_EVERY, keep=False), train.every(HOLDOUT_EVERY, keep=True)
-        reason += f'; no validation split, so every {HOLDOUT_EVERY}th story is held out for validation'
-    return Stories(train, valid, f'local stories from {str(path)!r}', reason)
+        what += f'; no validation split, so every {HOLDOUT_EVERY}th story is held out for validation'
+    return Stories(train, valid, f'local stories from {str(path)!r}, {what}', '')
 
-def load_stories(data: str | os.PathLike | None = None, # None: the Hub if reachable, else the sample; 'sample'; 'hub'; or a path
-                 *, sample_size: int = SAMPLE_STORIES,   # training stories when the bundled sample is used
-                 seed: int = 0,                          # the sample's seed
-                 timeout: float = 1.5,                   # seconds to wait for the Hub to answer
-                 verbose: bool = True,                   # print the line that says which source is used
+def load_stories(data: str | os.PathLike | None = None, # None: the Hub if reachable (a slice of it on a CPU), else the bundled excerpt; 'bundled'; 'hub'; 'generated'; or a path
+                 *, max_stories: int | None = None,     # at most this many training stories, whatever the source
+                 device: str | torch.device = 'cpu',    # where training runs: with None, a GPU gets the whole Hub dataset
+                 seed: int = 0,                         # the seed of data='generated'
+                 timeout: float = 1.5,                  # seconds to wait for the Hub to answer
+                 verbose: bool = True,                  # print the line that says which source is used
                 ) -> Stories:
-    "TinyStories from the Hub, a local copy, or the bundled sample, with one line that says which and why."
+    "TinyStories from the package, the Hub or a local copy (or generated stories), with one line that says which and why."
+    if max_stories is not None and (isinstance(max_stories, bool) or not isinstance(max_stories, int) or max_stories < 1):
+        raise ValueError(f'max_stories must be a positive integer or None, got {max_stories!r}')
+    reason = 'asked for'
     if data is None:
         online, reason = hub_status(timeout)
-        data = 'hub' if online else 'sample'
-        if not online: reason += '; pass a local copy of TinyStories with --data PATH'
+        data = 'hub' if online else 'bundled'
+        if not online: reason += ', so the bundled excerpt; --data hub asks for the full dataset'
+        elif torch.device(device).type != 'cuda' and max_stories is None:
+            max_stories = len(bundled_stories('train'))
+            reason += '; training on a CPU, so a slice the size of the bundled excerpt (--data hub for all of it)'
     elif data in ('hub', HUB_DATASET):
-        online, reason = hub_status(timeout)
-        if not online: raise ConnectionError(f'data={str(data)!r} needs the Hugging Face Hub, but {reason}')
-    else: reason = 'asked for'
-    if data == 'sample':
-        train, valid = sample_stories(sample_size, seed=seed)
-        stories = Stories(train, valid, f'the bundled sample, {train.size:,} + {valid.size:,} stories generated with seed {seed}', reason)
-    elif data in ('hub', HUB_DATASET): stories = _hub_stories(reason)
+        online, why = hub_status(timeout)
+        if not online: raise ConnectionError(f'data={str(data)!r} needs the Hugging Face Hub, but {why}')
+    if data == 'bundled': stories = _bundled_stories()
+    elif data == 'generated': stories = _generated_stories(max_stories or GENERATED_STORIES, seed)
+    elif data in ('hub', HUB_DATASET): stories = _hub_stories(max_stories)
     else: stories = _local_stories(data)
+    if max_stories is not None and (stories.train.size is None or stories.train.size > max_stories):
+        stories.train = stories.train.take(max_stories)
+        stories.source += f', the first {max_stories:,} for training'
+    stories.reason = reason
     if verbose: print(stories)
     return stories
 
@@ -475,8 +505,9 @@ def fit_context_length(context_length: int, n_tokens: int, verbose: bool = True)
     return fitted
 
 # %% ../nbs/07_data.ipynb #dec97b9e
-def eval_tokens(stories: Sequence[str], enc: tiktoken.Encoding) -> tuple[np.ndarray, int]:
-    "`<|endoftext|>`, story, `<|endoftext|>`, story, ..., `<|endoftext|>` as token ids, and the stories' UTF-8 bytes."
+def eval_tokens(stories: Iterable[str], enc: tiktoken.Encoding) -> tuple[np.ndarray, int]:
+    "`<|endoftext|>`, story, `<|endoftext|>`, story, ..., `<|endoftext|>` as token ids, and the bytes they encode (UTF-8 + 1 per story)."
+    stories = list(stories)
     ids = [enc.eot_token]
-    for story_ids in enc.encode_ordinary_batch(list(stories)): ids += story_ids + [enc.eot_token]
-    return np.array(ids, dtype=np.int64), sum(len(s.encode('utf-8')) for s in stories)
+    for story_ids in enc.encode_ordinary_batch(stories): ids += story_ids + [enc.eot_token]
+    return np.array(ids, dtype=np.int64), sum(len(s.encode('utf-8')) + 1 for s in stories)

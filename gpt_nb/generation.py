@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import argparse
 import codecs
+import os
+import sys
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
@@ -25,8 +27,11 @@ def apply_temperature(
     logits: torch.Tensor,  # (..., vocab) scores for the next token
     temperature: float,  # > 0; below 1 sharpens, above 1 flattens
 ) -> torch.Tensor:
-    "Scale `logits` by `1/temperature`."
-    return logits / temperature
+    "Scale `logits` by `1/temperature`; a row that this overflows (a temperature like 1e-300) is what its limit is: greedy."
+    scaled = logits / temperature
+    overflowed = (scaled.isinf() & logits.isfinite()).any(-1, keepdim=True)
+    greedy = torch.where(logits == logits.amax(-1, keepdim=True), 0.0, float('-inf')).to(logits.dtype)
+    return torch.where(overflowed, greedy, scaled)
 
 # %% ../nbs/06_generation.ipynb #5109a672
 def apply_top_k(
@@ -58,8 +63,9 @@ def apply_repetition_penalty(
     seen: torch.Tensor,  # (batch, vocab) bool: tokens already in each row's text
     penalty: float,  # > 0; above 1 discourages repeats
 ) -> torch.Tensor:
-    "Make the tokens marked in `seen` less likely (CTRL's repetition penalty)."
-    penalised = torch.where(logits < 0, logits * penalty, logits / penalty)
+    "Make the tokens marked in `seen` less likely (CTRL's repetition penalty), staying finite for any penalty > 0."
+    largest = torch.finfo(logits.dtype).max
+    penalised = torch.where(logits < 0, logits * penalty, logits / penalty).clamp(-largest, largest)
     return torch.where(seen, penalised, logits)
 
 # %% ../nbs/06_generation.ipynb #f261f8a2
@@ -115,6 +121,9 @@ def sample_next_token(
     generator: torch.Generator | None = None,  # source of randomness (None: torch's global one)
 ) -> torch.Tensor:
     "Pick one token id per row: greedy when `temperature` is 0, else sample from the filtered distribution."
+    if not bool(logits.isfinite().all()):
+        raise FloatingPointError('the model gave non-finite logits (NaN or infinity) for the next token: its weights are '
+                                 'probably corrupt (NaN) or overflowed; nothing can be sampled from them')
     if temperature == 0: return greedy_token(logits)
     logits = apply_temperature(logits, temperature)
     if top_k is not None: logits = apply_top_k(logits, top_k)
@@ -122,8 +131,7 @@ def sample_next_token(
     return sample_from_probs(logits.softmax(-1), generator)
 
 # %% ../nbs/06_generation.ipynb #30fef3c0
-from .model import GPT, GPTConfig, CheckpointError, load_checkpoint, resolve_device
-from .tokenizer import get_encoding
+from .model import GPT, GPTConfig, CheckpointError, load_model, resolve_device
 
 # %% ../nbs/06_generation.ipynb #03fc51e6
 def _next_token_logits(
@@ -135,7 +143,7 @@ def _next_token_logits(
     else: start, cache = max(0, length - context), None  # sliding window: the model reads the last `context` tokens
     logits, _ = model(seq[:, start:length], attention_mask=None if mask is None else mask[:, start:length],
                       cache=cache, last_only=True)
-    return logits[:, -1].float()
+    return logits[:, -1].double()   # float64: sampling stays finite even at a temperature or penalty of 1e-300
 
 # %% ../nbs/06_generation.ipynb #c06c463c
 def _check_prompt(idx, attention_mask, vocab_size: int) -> None:
@@ -334,22 +342,19 @@ def playground(model: GPT, tokenizer, prompt: str = 'Once upon a time'):
 
 # %% ../nbs/06_generation.ipynb #a132099f
 def _load_for_generation(parser: argparse.ArgumentParser, args: argparse.Namespace, device: torch.device):
-    "The model and tokenizer named by `--pretrained` or `--checkpoint`, or `parser.error` with one clear line."
-    if args.pretrained:
-        try: model, tokenizer = GPT.from_pretrained(args.pretrained), get_encoding('gpt2')
-        except (OSError, ValueError, RuntimeError) as e:
-            parser.error(f'--pretrained {args.pretrained}: {(str(e).strip().splitlines() or [type(e).__name__])[0]}')
-        if model.config.vocab_size < tokenizer.n_vocab:
-            parser.error(f'--pretrained {args.pretrained}: the model has a vocabulary of {model.config.vocab_size} tokens, '
-                         f"GPT-2's tokenizer needs {tokenizer.n_vocab}; use a gpt_nb checkpoint (--checkpoint) for other tokenizers")
-    else:
-        try: ckpt = load_checkpoint(args.checkpoint, device=device)
-        except CheckpointError as e:
-            hint = '' if Path(args.checkpoint).exists() else (
-                ' (train one with examples/train_tiny_stories.py, or generate with --pretrained gpt2)')
-            parser.error(f'--checkpoint: {e}{hint}')
-        model, tokenizer = ckpt.model, ckpt.tokenizer
-    return model.to(device).eval(), tokenizer
+    "The checkpoint (model, tokenizer, extra) named by `--pretrained` or `--checkpoint`, or `parser.error` with one clear line."
+    flag = f'--pretrained {args.pretrained}' if args.pretrained else '--checkpoint'
+    try: ckpt = load_model(args.checkpoint, args.pretrained, device)
+    except CheckpointError as e:
+        hint = '' if args.pretrained or Path(args.checkpoint).exists() else (
+            ' (train one with examples/train_tiny_stories.py, or generate with --pretrained tinystories)')
+        parser.error(f'{flag}: {e}{hint}')
+    except (OSError, ValueError, RuntimeError) as e: parser.error(f'{flag}: {(str(e).strip().splitlines() or [type(e).__name__])[0]}')
+    if ckpt.config.vocab_size < ckpt.tokenizer.n_vocab:
+        parser.error(f'{flag}: the model has a vocabulary of {ckpt.config.vocab_size} tokens, its tokenizer needs '
+                     f'{ckpt.tokenizer.n_vocab}; use a gpt_nb checkpoint (--checkpoint) for other tokenizers')
+    ckpt.model.to(device).eval()
+    return ckpt
 
 # %% ../nbs/06_generation.ipynb #8fe9511e
 def generate_main(argv: Sequence[str] | None = None) -> int:
@@ -357,8 +362,10 @@ def generate_main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog='gpt-nb-generate-text', description='Generate text with a gpt_nb checkpoint or GPT-2 weights, streamed as it is produced.')
     parser.add_argument('--checkpoint', default='checkpoints/best_model.pt', help='checkpoint saved by training (default: %(default)s)')
-    parser.add_argument('--pretrained', metavar='NAME', help='use Hugging Face GPT-2 weights instead (gpt2, gpt2-medium, ... or a local directory)')
+    parser.add_argument('--pretrained', metavar='NAME', help='use a model that ships with gpt_nb (tinystories) or Hugging Face GPT-2 weights (gpt2, gpt2-medium, ... or a local directory) instead')
     parser.add_argument('--prompt', default='Once upon a time', help='text to continue (default: %(default)r)')
+    parser.add_argument('--instruction', help="for a model fine-tuned to follow instructions (gpt-nb-finetune): the prompt is the "
+                                              "checkpoint's instruction template filled with this text")
     parser.add_argument('--max-new-tokens', type=int, default=200, help='tokens to generate per sample (default: %(default)s)')
     parser.add_argument('--temperature', type=float, default=0.8, help='0 = greedy, <1 safer, >1 wilder (default: %(default)s)')
     parser.add_argument('--top-k', type=int, default=200, help='sample among the k most likely tokens (default: %(default)s)')
@@ -376,13 +383,19 @@ def generate_main(argv: Sequence[str] | None = None) -> int:
     if args.num_samples < 1: parser.error(f'--num-samples must be >= 1, got {args.num_samples}')
     try: device = resolve_device(args.device)
     except ValueError as e: parser.error(f'--device: {e}')
-    model, tokenizer = _load_for_generation(parser, args, device)
+    ckpt = _load_for_generation(parser, args, device)
+    model, tokenizer, prompt = ckpt.model, ckpt.tokenizer, args.prompt
+    if args.instruction is not None:
+        if 'instruction_template' not in ckpt.extra:
+            parser.error('--instruction: this model was not fine-tuned to follow instructions (its checkpoint has no '
+                         'instruction template); continue a text with --prompt instead')
+        prompt = ckpt.extra['instruction_template'].format(instruction=args.instruction)
     generator = torch.Generator(device).manual_seed(args.seed) if args.seed is not None else None
     try:
         for i in range(args.num_samples):
             if args.num_samples > 1: print(f'--- sample {i + 1} ---')
-            print(args.prompt, end='', flush=True)
-            for piece in stream_text(model, tokenizer, args.prompt, args.max_new_tokens, temperature=args.temperature,
+            print(prompt, end='', flush=True)
+            for piece in stream_text(model, tokenizer, prompt, args.max_new_tokens, temperature=args.temperature,
                                      top_k=args.top_k, top_p=args.top_p, repetition_penalty=args.repetition_penalty,
                                      generator=generator):
                 print(piece, end='', flush=True)
@@ -390,4 +403,9 @@ def generate_main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print()
         return 130
+    except FloatingPointError as e:
+        print(f'\n{parser.prog}: error: {e}', file=sys.stderr)
+        return 1
+    except BrokenPipeError:   # the reader stopped reading (`| head`): stop quietly, as Unix tools do
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())   # so that Python's exit flush cannot fail again
     return 0

@@ -11,15 +11,17 @@ import argparse
 import contextlib
 import dataclasses
 import datetime
+import linecache
 import math
 import os
 import random
+import re
 import signal
 import sys
 import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -29,34 +31,78 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from .data import (
-    SAMPLE_STORIES, eval_tokens, fit_context_length, get_batch, get_tokenizer, load_stories, parse_tokenizer_spec, tokenize_split)
+    EVAL_STORIES, eval_tokens, fit_context_length, get_batch, get_tokenizer, load_stories, parse_tokenizer_spec, tokenize_split)
 from .generation import generate_text
 from .model import (
     PRESETS, CheckpointError, GPT, GPTConfig, load_checkpoint, resolve_device, save_checkpoint, unwrap_model)
 from .tokenizer import get_encoding
 
 # %% auto #0
-__all__ = ['PRECISIONS', 'CPU_CONTEXT_LENGTH', 'configure_optimizer', 'lr_at', 'resolve_precision', 'autocast', 'evaluate',
-           'TrainConfig', 'check_train_config', 'Distributed', 'setup_distributed', 'step_seed', 'rng_state',
-           'set_rng_state', 'plot_history', 'NonFiniteLossError', 'interrupt_flag', 'TrainResult', 'train',
-           'train_main']
+__all__ = ['OPTIMIZERS', 'PRECISIONS', 'CPU_RECIPE', 'GPU_RECIPE', 'orthogonalize', 'Muon', 'configure_optimizer', 'lr_at',
+           'resolve_precision', 'autocast', 'evaluate', 'TrainConfig', 'resolve_defaults', 'check_train_config',
+           'Distributed', 'setup_distributed', 'step_seed', 'rng_state', 'set_rng_state', 'plot_history',
+           'NonFiniteLossError', 'interrupt_flag', 'TrainResult', 'train', 'train_main']
+
+# %% ../nbs/07_training.ipynb #a666a94a
+def orthogonalize(g: torch.Tensor, steps: int = 5, dtype: torch.dtype = torch.float32, eps: float = 1e-7) -> torch.Tensor:
+    "`g` (2-D) with its singular values pushed towards 1 by `steps` Newton–Schulz iterations, computed in `dtype`."
+    a, b, c = 3.4445, -4.7750, 2.0315   # p(x) = ax + bx³ + cx⁵: a steep slope at 0, then hovering around 1
+    wide = g.shape[0] <= g.shape[1]     # work on the wide orientation: the Gram matrix XXᵀ is the smaller one
+    x = (g if wide else g.T).to(dtype)
+    x = x / x.norm().clamp(min=eps)     # Frobenius norm ≥ largest singular value, so now all are ≤ 1
+    for _ in range(steps):
+        gram = x @ x.T
+        x = a * x + (b * gram + c * gram @ gram) @ x
+    return (x if wide else x.T).to(g.dtype)
+
+# %% ../nbs/07_training.ipynb #6e62406f
+class Muon(torch.optim.Optimizer):
+    "Muon for 2-D weights: Nesterov momentum, orthogonalised by `orthogonalize`, the step scaled by sqrt(max(1, rows / cols))."
+    def __init__(self, params, lr: float = 0.02, momentum: float = 0.95, nesterov: bool = True, ns_steps: int = 5,
+                 ns_dtype: torch.dtype | None = None):   # None: bfloat16 on CUDA, float32 elsewhere
+        super().__init__(params, dict(lr=lr, momentum=momentum, nesterov=nesterov, ns_steps=ns_steps))
+        self.ns_dtype = ns_dtype
+
+    @torch.no_grad()
+    def step(self):
+        for group in self.param_groups:
+            for p in group['params']:
+                if p.grad is None: continue
+                if p.dim() != 2: raise ValueError(f'Muon updates 2-D weight matrices only, got a parameter of shape {tuple(p.shape)}')
+                momentum = self.state[p].setdefault('momentum', torch.zeros_like(p))
+                momentum.lerp_(p.grad, 1 - group['momentum'])
+                update = p.grad.lerp(momentum, group['momentum']) if group['nesterov'] else momentum
+                dtype = self.ns_dtype or (torch.bfloat16 if p.is_cuda else torch.float32)
+                scale = max(1.0, p.shape[0] / p.shape[1]) ** 0.5
+                p.add_(orthogonalize(update, group['ns_steps'], dtype), alpha=-group['lr'] * scale)
 
 # %% ../nbs/07_training.ipynb #968c6038
-def configure_optimizer(model: nn.Module, lr: float, weight_decay: float = 0.1,
-                        betas: tuple[float, float] = (0.9, 0.95)) -> torch.optim.AdamW:
-    "AdamW with weight decay on parameters with 2 or more dimensions only; the fused kernel where the device has one."
-    params = [p for p in model.parameters() if p.requires_grad]   # a tied weight appears once
-    groups = [dict(params=[p for p in params if p.dim() >= 2], weight_decay=weight_decay),
-              dict(params=[p for p in params if p.dim() < 2], weight_decay=0.0)]
+OPTIMIZERS = ('adamw', 'muon')
+
+def _adamw(groups: list[dict], lr: float, betas: tuple[float, float]) -> torch.optim.AdamW:
     try: return torch.optim.AdamW(groups, lr=lr, betas=betas, fused=True)
     except RuntimeError: return torch.optim.AdamW(groups, lr=lr, betas=betas, foreach=True)   # no fused kernel for this device
 
+def configure_optimizer(model: nn.Module, lr: float, weight_decay: float = 0.1, betas: tuple[float, float] = (0.9, 0.95),
+                        kind: str = 'adamw', muon_lr: float = 0.02) -> list[torch.optim.Optimizer]:
+    "The optimisers of `model`: AdamW for everything ('adamw'), or Muon for the blocks' weight matrices and AdamW for the rest ('muon')."
+    if kind not in OPTIMIZERS: raise ValueError(f'optimizer must be one of {OPTIMIZERS}, got {kind!r}')
+    named = [(n, p) for n, p in model.named_parameters() if p.requires_grad]   # a tied weight appears once
+    matrices = [p for n, p in named if kind == 'muon' and p.dim() == 2 and n.startswith('blocks.')]
+    rest = [p for _, p in named if not any(p is m for m in matrices)]
+    optimizers = [_adamw([dict(params=[p for p in rest if p.dim() >= 2], weight_decay=weight_decay),
+                          dict(params=[p for p in rest if p.dim() < 2], weight_decay=0.0)], lr, betas)]
+    if matrices: optimizers.insert(0, Muon(matrices, lr=muon_lr))
+    for opt in optimizers:
+        for group in opt.param_groups: group['peak_lr'] = group['lr']
+    return optimizers
+
 # %% ../nbs/07_training.ipynb #6e0425b9
-def lr_at(step: int, total_steps: int, max_lr: float, warmup_steps: int, min_lr: float) -> float:
-    "The learning rate at `step` (0-based): linear warmup to `max_lr`, then cosine decay to `min_lr` at `total_steps`."
-    if step < warmup_steps: return max_lr * (step + 1) / warmup_steps
-    progress = min((step - warmup_steps) / max(total_steps - warmup_steps, 1), 1.0)
-    return min_lr + 0.5 * (max_lr - min_lr) * (1 + math.cos(math.pi * progress))
+def lr_at(progress: float, max_lr: float, min_lr: float = 0.0, warmup: float = 0.1) -> float:
+    "The learning rate once a fraction `progress` (0 to 1) of the run is done: linear warmup over its first `warmup`, then cosine decay to `min_lr`."
+    if progress < warmup: return max_lr * progress / warmup
+    t = min((progress - warmup) / (1 - warmup), 1.0)
+    return min_lr + 0.5 * (max_lr - min_lr) * (1 + math.cos(math.pi * t))
 
 # %% ../nbs/07_training.ipynb #2db5142f
 PRECISIONS = ('auto', 'fp32', 'bf16', 'fp16')
@@ -104,39 +150,55 @@ def evaluate(model: nn.Module, ids: np.ndarray, n_bytes: int, context_length: in
 # %% ../nbs/07_training.ipynb #a64975a6
 @dataclass
 class TrainConfig:
-    "Everything that defines a training run."
-    preset: str = 'tiny'                 # model architecture from `PRESETS`
-    model: dict = field(default_factory=dict)   # GPTConfig fields overriding the preset, e.g. {'n_layer': 2}
-    data: str | None = None              # None: TinyStories from the Hub if reachable, else the bundled sample; 'sample'; 'hub'; a path
-    sample_size: int = SAMPLE_STORIES    # training stories in the bundled sample
-    tokenizer: str = 'gpt2'              # 'gpt2' or 'bpe:N' (trained on the training split)
-    context_length: int | None = None    # None: the preset's (at most 128 without CUDA); shrunk when the data is too short
-    batch_size: int | None = None        # sequences per micro-batch, per process; None: 32 on CUDA, else 4
+    "Everything that defines a training run; a setting left as None is filled in for the device by `resolve_defaults`."
+    preset: str = 'tiny'                 # model architecture, a name from PRESETS: tiny, gpt2, gpt2-medium, gpt2-large, gpt2-xl, gpt3
+    n_layer: int | None = None           # transformer blocks (None: the preset's)
+    n_head: int | None = None            # attention heads per block (None: the preset's)
+    d_model: int | None = None           # width of the residual stream (None: the preset's)
+    dropout: float | None = None         # dropout probability while training; None: the device's recipe
+    data: str | None = None              # None: TinyStories from the Hub if reachable (a slice of it on a CPU), else the bundled excerpt; 'bundled', 'hub', 'generated' or a path
+    max_stories: int | None = None       # train on at most this many stories of the data
+    tokenizer: str | None = None         # 'gpt2', or 'bpe:N' (a BPE with N tokens trained on the training stories); None: the device's recipe
+    context_length: int | None = None    # tokens per training window; None: the preset's, at most the device recipe's
+    batch_size: int | None = None        # sequences per micro-batch and process; None: the device's recipe
     grad_accum: int = 1                  # micro-batches per optimiser step
-    epochs: float = 1.0                  # passes over the training tokens (unless max_steps is set)
-    max_steps: int | None = None         # optimiser steps; overrides epochs
-    lr: float = 3e-3                     # peak learning rate
-    min_lr_ratio: float = 0.1            # the cosine decays to lr * min_lr_ratio
-    warmup_steps: int | None = None      # None: 10% of the steps, at most 1,000
-    weight_decay: float = 0.1
-    betas: tuple = (0.9, 0.95)
+    epochs: float | None = None          # passes over the training tokens; None: 1, unless max_steps or minutes is set
+    max_steps: int | None = None         # optimiser steps (overrides epochs)
+    minutes: float | None = None         # a wall-clock budget: stop after this many minutes, the schedule following the time spent
+    optimizer: str | None = None         # 'adamw', or 'muon' (Muon for the blocks' weight matrices, AdamW for the rest); None: the device's recipe
+    lr: float = 3e-3                     # peak learning rate of AdamW
+    muon_lr: float = 0.02                # peak learning rate of Muon
+    min_lr_ratio: float = 0.0            # the cosine decays to lr * min_lr_ratio
+    warmup_steps: int | None = None      # steps of linear warmup; None: the first 10% of the run
+    weight_decay: float = 0.1            # AdamW weight decay of the weight matrices
+    betas: tuple = (0.9, 0.95)           # AdamW's averaging coefficients
     grad_clip: float = 1.0               # clip the gradient norm to this (0: no clipping)
-    dropout: float = 0.0
-    eval_interval: int | None = None     # steps between evaluations; None: 10 per run
-    eval_bytes: int = 32 * 1024          # evaluate on the first stories of the validation split, this many bytes
+    eval_interval: int | None = None     # also evaluate every this many steps
+    eval_minutes: float = 2.0            # evaluate at least this often, in minutes (and at the end)
+    eval_stories: int = EVAL_STORIES     # validation stories to evaluate on
     sample_prompt: str = 'Once upon a time'   # a sample is generated from this at every evaluation ('' for none)
-    sample_tokens: int = 80
+    sample_tokens: int = 80              # tokens in that sample
     out_dir: str | None = 'checkpoints'  # where best_model.pt, last.pt and loss_curve.png go; None: nowhere
-    resume: bool = False                 # continue from out_dir/last.pt
+    resume: bool = False                 # continue the run saved in out_dir/last.pt
     init_from: str | None = None         # start from a checkpoint file or Hugging Face GPT-2 weights ('gpt2' or a folder)
-    device: str = 'auto'                 # 'auto', 'cpu', 'cuda', 'cuda:N', 'mps'
-    precision: str = 'auto'              # 'auto', 'fp32', 'bf16', 'fp16'
+    device: str = 'auto'                 # 'auto', 'cpu', 'cuda', 'cuda:N' or 'mps'
+    precision: str = 'auto'              # 'auto' (bf16, else fp16, on CUDA; else fp32), 'fp32', 'bf16' or 'fp16'
     compile: bool = False                # torch.compile the model
-    seed: int = 1337
+    seed: int = 1337                     # seed of the initial weights, the batches and dropout
     progress: bool = True                # show a progress bar
     cache_dir: str | None = None         # token and tokenizer cache; None: $GPT_NB_CACHE or .gpt_nb_cache
 
     def __post_init__(self): check_train_config(self)
+
+CPU_RECIPE = dict(tokenizer='bpe:4096', context_length=256, batch_size=8, optimizer='muon', dropout=0.0)   # the best measured on a 2-core CPU
+GPU_RECIPE = dict(tokenizer='gpt2', context_length=None, batch_size=32, optimizer='adamw', dropout=0.0)   # context: the preset's
+
+def resolve_defaults(c: TrainConfig, device: torch.device) -> TrainConfig:
+    "`c` with the batch size, optimiser and (for a new model) tokenizer and dropout left as None taken from the recipe for `device`."
+    recipe = GPU_RECIPE if device.type == 'cuda' else CPU_RECIPE
+    fill = dict(batch_size=recipe['batch_size'], optimizer=recipe['optimizer'])
+    if not (c.resume or c.init_from): fill |= dict(tokenizer=recipe['tokenizer'], dropout=recipe['dropout'])   # a continued model keeps its own
+    return dataclasses.replace(c, **{k: v for k, v in fill.items() if getattr(c, k) is None})
 
 def check_train_config(c: TrainConfig) -> None:
     "Raise a `ValueError` naming the first unusable setting of `c`."
@@ -144,17 +206,22 @@ def check_train_config(c: TrainConfig) -> None:
         v = getattr(c, name)
         if v is None and allow_none: return
         ok = isinstance(v, int) and not isinstance(v, bool) if integer else isinstance(v, (int, float)) and not isinstance(v, bool)
-        if not ok or v <= 0: raise ValueError(f'{name} must be a positive {"integer" if integer else "number"}, got {v!r}')
+        if not ok or not v > 0 or not math.isfinite(v):
+            raise ValueError(f'{name} must be a positive {"integer" if integer else "number"}, got {v!r}')
     if c.preset not in PRESETS: raise ValueError(f'preset must be one of {", ".join(PRESETS)}, got {c.preset!r}')
-    parse_tokenizer_spec(c.tokenizer)
-    for name in ('grad_accum', 'sample_size', 'eval_bytes'): positive(name)
-    for name in ('batch_size', 'context_length', 'max_steps', 'eval_interval'): positive(name, allow_none=True)
-    for name in ('epochs', 'lr'): positive(name, integer=False)
+    if c.tokenizer is not None: parse_tokenizer_spec(c.tokenizer)
+    for name in ('grad_accum', 'eval_stories', 'sample_tokens'): positive(name)
+    for name in ('n_layer', 'n_head', 'd_model', 'max_stories', 'batch_size', 'context_length', 'max_steps', 'eval_interval'):
+        positive(name, allow_none=True)
+    for name in ('epochs', 'minutes'): positive(name, allow_none=True, integer=False)
+    for name in ('lr', 'muon_lr', 'eval_minutes'): positive(name, integer=False)
+    if c.optimizer is not None and c.optimizer not in OPTIMIZERS: raise ValueError(f'optimizer must be one of {OPTIMIZERS}, got {c.optimizer!r}')
     if c.warmup_steps is not None and (not isinstance(c.warmup_steps, int) or c.warmup_steps < 0):
         raise ValueError(f'warmup_steps must be an integer >= 0, got {c.warmup_steps!r}')
     if not 0 <= c.min_lr_ratio <= 1: raise ValueError(f'min_lr_ratio must be in [0, 1], got {c.min_lr_ratio!r}')
-    if c.weight_decay < 0 or c.grad_clip < 0: raise ValueError('weight_decay and grad_clip must be >= 0')
-    if not 0 <= c.dropout < 1: raise ValueError(f'dropout must be in [0, 1), got {c.dropout!r}')
+    if c.dropout is not None and not 0 <= c.dropout < 1: raise ValueError(f'dropout must be in [0, 1), got {c.dropout!r}')
+    for name in ('weight_decay', 'grad_clip'):
+        if not 0 <= getattr(c, name) < math.inf: raise ValueError(f'{name} must be a number >= 0, got {getattr(c, name)!r}')
     if c.precision not in PRECISIONS: raise ValueError(f'precision must be one of {PRECISIONS}, got {c.precision!r}')
     if c.resume and c.init_from: raise ValueError('resume and init_from cannot be combined: resume continues a run, init_from starts a new one')
     if c.resume and not c.out_dir: raise ValueError('resume needs out_dir, the folder holding last.pt')
@@ -226,29 +293,28 @@ def _start_model(c: TrainConfig, log) -> tuple[GPT | None, object, dict]:
         return model, get_encoding('gpt2'), {}
     return None, None, {}
 
-def _prepare_data(c: TrainConfig, tokenizer, world: Distributed, log):
+def _prepare_data(c: TrainConfig, tokenizer, device: torch.device, world: Distributed):
     "Stories, tokenizer, training tokens and evaluation tokens; rank 0 first, so the others hit its caches."
     for turn in ('main', 'others'):
         if world.is_main == (turn == 'main'):
-            stories = load_stories(c.data, sample_size=c.sample_size, verbose=world.is_main)
+            stories = load_stories(c.data, max_stories=c.max_stories, device=device, verbose=world.is_main)
             enc = tokenizer or get_tokenizer(c.tokenizer, stories.train, c.cache_dir, verbose=world.is_main)
             train_tokens = tokenize_split(stories.train, enc, c.cache_dir, verbose=world.is_main)
-            eval_ids, eval_bytes = eval_tokens(stories.valid.head(c.eval_bytes), enc)
+            eval_ids, eval_bytes = eval_tokens(stories.valid.take(c.eval_stories), enc)
         world.barrier()
     return enc, train_tokens, eval_ids, eval_bytes
 
-CPU_CONTEXT_LENGTH = 128   # the default context without CUDA: small steps, many of them, teach a small CPU model most
-
-def _context_length(c: TrainConfig, model: GPT | None, n_tokens: int, device: torch.device, log) -> int:
-    "The context length to train with: asked for, else the model's or preset's (capped without CUDA), shrunk to fit the data."
+def _context_length(c: TrainConfig, model: GPT | None, n_tokens: int, device: torch.device, verbose: bool) -> int:
+    "The context length to train with: asked for, else the model's or preset's (at most the device recipe's), shrunk to fit the data."
     limit = model.config.context_length if model is not None else None
     wanted = c.context_length
     if wanted is None:
         wanted = limit or PRESETS[c.preset].get('context_length', GPTConfig.context_length)
-        if device.type != 'cuda': wanted = min(wanted, CPU_CONTEXT_LENGTH)
+        cap = (GPU_RECIPE if device.type == 'cuda' else CPU_RECIPE)['context_length']
+        if cap: wanted = min(wanted, cap)
     if limit is not None and wanted > limit:
         raise ValueError(f'context_length {wanted} is longer than the {limit} positions of the model being continued')
-    return fit_context_length(wanted, n_tokens, verbose=log is not None)
+    return fit_context_length(wanted, n_tokens, verbose=verbose)
 
 # %% ../nbs/07_training.ipynb #3dbbc255
 def plot_history(history: dict, title: str = 'training'):
@@ -289,11 +355,12 @@ class TrainResult:
     "What `train` returns."
     model: GPT                 # the trained model (the final weights; the best are in best_model.pt)
     tokenizer: object          # its tiktoken.Encoding
-    config: TrainConfig
-    history: dict              # per step: 'step', 'loss', 'lr'; per evaluation: 'eval' (loss, perplexity, bits_per_byte, sample)
+    config: TrainConfig        # the settings, with the device's defaults filled in
+    history: dict              # per step: 'step', 'loss', 'lr'; per evaluation: 'eval' (step, epoch, seconds, loss, perplexity, bits_per_byte, sample)
     step: int                  # optimiser steps done
     best_val_loss: float
     status: str                # 'finished' or 'interrupted'
+    seconds: float             # wall-clock seconds of training, over all resumes
     figure: object = None      # the loss curve (a matplotlib Figure)
 
 def train(config: TrainConfig | None = None, *, on_step: Callable[[int, float], bool | None] | None = None,
@@ -301,7 +368,7 @@ def train(config: TrainConfig | None = None, *, on_step: Callable[[int, float], 
     "Train a GPT as `config` (or a `TrainConfig` built from `overrides`) says; `on_step(step, loss)` runs after every step and may return True to stop as Ctrl-C does."
     c = dataclasses.replace(config, **overrides) if config is not None else TrainConfig(**overrides)
     world, device = setup_distributed(c.device)
-    try: return _train(c, world, device, on_step)
+    try: return _train(resolve_defaults(c, device), world, device, on_step)
     finally:
         if world.world_size > 1 and dist.is_initialized(): dist.destroy_process_group()
 
@@ -310,75 +377,94 @@ def _train(c: TrainConfig, world: Distributed, device: torch.device, on_step) ->
     precision = resolve_precision(device, c.precision)
     out_dir = Path(c.out_dir) if c.out_dir else None
     model, tokenizer, saved = _start_model(c, log)
-    if tokenizer is not None and c.tokenizer != 'gpt2' and tokenizer.name != c.tokenizer.replace(':', '_'):
+    if tokenizer is not None and c.tokenizer is not None and tokenizer.name != c.tokenizer.replace(':', '_'):
         log(f'tokenizer {c.tokenizer!r} ignored: the model keeps its own tokenizer, {tokenizer.name}')
-    tokenizer, train_tokens, eval_ids, eval_bytes = _prepare_data(c, tokenizer, world, log)
-    context_length = _context_length(c, model, len(train_tokens), device, log if world.is_main else None)
-    batch_size = c.batch_size or (32 if device.type == 'cuda' else 4)
+    tokenizer, train_tokens, eval_ids, eval_bytes = _prepare_data(c, tokenizer, device, world)
+    context_length = _context_length(c, model, len(train_tokens), device, verbose=world.is_main)
     if model is None:
-        if {'vocab_size', 'context_length'} & set(c.model):
-            raise ValueError('set the vocabulary with tokenizer and the context with context_length, not in model')
         torch.manual_seed(c.seed)   # the same initial weights on every rank
+        shape = {k: getattr(c, k) for k in ('n_layer', 'n_head', 'd_model') if getattr(c, k) is not None}
         model = GPT(GPTConfig.from_preset(c.preset, vocab_size=tokenizer.n_vocab, context_length=context_length,
-                                          dropout=c.dropout, **c.model))
+                                          dropout=c.dropout, **shape))
     elif model.config.vocab_size < tokenizer.n_vocab:
         raise ValueError(f'the model has {model.config.vocab_size} token rows but its tokenizer {tokenizer.n_vocab} tokens')
     model.to(device).train()
     raw_model = model
-    opt = configure_optimizer(model, c.lr, c.weight_decay, tuple(c.betas))
+    optimizers = configure_optimizer(model, c.lr, c.weight_decay, tuple(c.betas), c.optimizer, c.muon_lr)
     scaler = torch.amp.GradScaler(device.type, enabled=precision == 'fp16')
-    step, best = saved.get('step', 0), saved.get('best_val_loss', math.inf)
+    step, best, seconds_before = saved.get('step', 0), saved.get('best_val_loss', math.inf), saved.get('seconds', 0.0)
     history = saved.get('history') or dict(step=[], loss=[], lr=[], eval=[])
     if saved:
-        opt.load_state_dict(saved['optimizer']); scaler.load_state_dict(saved['scaler']); set_rng_state(saved['rng'])
+        if len(saved['optimizer']) != len(optimizers):
+            raise ValueError(f'resume: the saved run used {len(saved["optimizer"])} optimiser(s), this one {len(optimizers)}: '
+                             f'keep the run\'s --optimizer ({saved["train_config"]["optimizer"]})')
+        for opt, state in zip(optimizers, saved['optimizer']):
+            peaks = [group['peak_lr'] for group in opt.param_groups]   # this run's learning rates, not the saved run's
+            opt.load_state_dict(state)
+            for group, peak in zip(opt.param_groups, peaks): group['peak_lr'] = peak
+        scaler.load_state_dict(saved['scaler']); set_rng_state(saved['rng'])
     if c.compile: model = torch.compile(model)
     if world.world_size > 1:
         model = nn.parallel.DistributedDataParallel(model, device_ids=[device.index] if device.type == 'cuda' else None)
 
-    tokens_per_step = batch_size * context_length * c.grad_accum * world.world_size
-    total_steps = c.max_steps or max(1, math.ceil(c.epochs * len(train_tokens) / tokens_per_step))
-    warmup = c.warmup_steps if c.warmup_steps is not None else min(1000, max(1, round(0.1 * total_steps)))
-    eval_interval = c.eval_interval or max(1, total_steps // 10)
-    n = raw_model.num_params()
-    log(f'model: {n / 1e6:.2f}M parameters ({raw_model.num_params(non_embedding=True) / 1e6:.2f}M without embeddings), '
-        f'{raw_model.config.n_layer} layers x {raw_model.config.d_model}, vocabulary {tokenizer.n_vocab:,}; '
-        f'{device.type} {precision}' + (f', {world.world_size} processes' if world.world_size > 1 else ''))
-    log(f'training: {total_steps:,} steps of {tokens_per_step:,} tokens ({batch_size} x {context_length}'
-        f'{f" x {c.grad_accum} accumulated" if c.grad_accum > 1 else ""}{f" x {world.world_size} ranks" if world.world_size > 1 else ""}) '
-        f'= {total_steps * tokens_per_step / len(train_tokens):.2f} epochs of {len(train_tokens):,} tokens')
+    tokens_per_step = c.batch_size * context_length * c.grad_accum * world.world_size
+    epochs = c.epochs if c.epochs is not None else None if c.max_steps or c.minutes else 1.0
+    total_steps = c.max_steps or (max(1, math.ceil(epochs * len(train_tokens) / tokens_per_step)) if epochs else None)
+    budget = c.minutes * 60 if c.minutes else None
+    log(f'model: {raw_model.num_params() / 1e6:.2f}M parameters ({raw_model.num_params(non_embedding=True) / 1e6:.2f}M without '
+        f'embeddings), {raw_model.config.n_layer} layers x {raw_model.config.d_model}, vocabulary {tokenizer.n_vocab:,}; '
+        f'dropout {raw_model.config.dropout:g}; {c.optimizer}, {device.type} {precision}'
+        + (f', {world.world_size} processes' if world.world_size > 1 else ''))
+    limits = ' or '.join(filter(None, [total_steps and f'{total_steps:,} steps ({total_steps * tokens_per_step / len(train_tokens):.2f} '
+                                                        f'epochs of {len(train_tokens):,} tokens)', budget and f'{c.minutes:g} minutes']))
+    log(f'training: {limits}{", whichever comes first" if total_steps and budget else ""}; {tokens_per_step:,} tokens a step '
+        f'({c.batch_size} x {context_length}{f" x {c.grad_accum} accumulated" if c.grad_accum > 1 else ""}'
+        f'{f" x {world.world_size} ranks" if world.world_size > 1 else ""})')
 
-    def save(name: str, step: int, epoch: float):
+    def save(name: str, step: int, epoch: float, seconds: float):
         if out_dir and world.is_main:
-            save_checkpoint(out_dir / name, raw_model, tokenizer, step=step, epoch=epoch,
-                            schedule=dict(total_steps=total_steps, warmup_steps=warmup), optimizer=opt.state_dict(),
-                            scaler=scaler.state_dict(), rng=rng_state(), train_config=dataclasses.asdict(c),
-                            history=history, best_val_loss=best)
+            save_checkpoint(out_dir / name, raw_model, tokenizer, step=step, epoch=epoch, seconds=seconds,
+                            schedule=dict(total_steps=total_steps, minutes=c.minutes, warmup_steps=c.warmup_steps),
+                            optimizer=[opt.state_dict() for opt in optimizers], scaler=scaler.state_dict(), rng=rng_state(),
+                            train_config=dataclasses.asdict(c), history=history, best_val_loss=best)
 
-    def evaluate_and_save(step, epoch):
+    def evaluate_and_save(step: int, epoch: float, seconds: float):
         nonlocal best
-        m = evaluate(raw_model, eval_ids, eval_bytes, context_length, batch_size, precision)
+        m = evaluate(raw_model, eval_ids, eval_bytes, context_length, c.batch_size, precision)
+        if not math.isfinite(m['loss']):   # the last update ruined the weights: keep the checkpoints written before it
+            raise NonFiniteLossError(f'the validation loss became {m["loss"]} at step {step:,}: the weights are ruined, so '
+                                     f'nothing was saved{" (the checkpoints already in " + str(out_dir) + " are untouched)" if out_dir else ""}. '
+                                     f'Try a lower learning rate (now {c.lr:g})')
         sample = generate_text(raw_model, tokenizer, c.sample_prompt, c.sample_tokens, temperature=0.8, top_k=40,
                                seed=c.seed) if c.sample_prompt else ''
-        history['eval'].append(dict(step=step, epoch=epoch, **m, sample=sample))
+        history['eval'].append(dict(step=step, epoch=epoch, seconds=seconds, **m, sample=sample))
         improved = m['loss'] < best
         best = min(best, m['loss'])
-        log(f'step {step:,} (epoch {epoch:.2f}): val loss {m["loss"]:.3f}, perplexity {m["perplexity"]:.2f}, '
-            f'{m["bits_per_byte"]:.3f} bits/byte' + (' (best so far)' if improved else ''))
+        log(f'step {step:,} (epoch {epoch:.2f}, {seconds / 60:.1f} min): val loss {m["loss"]:.3f}, perplexity '
+            f'{m["perplexity"]:.2f}, {m["bits_per_byte"]:.3f} bits/byte' + (' (best so far)' if improved else ''))
         if sample: log(f'  {c.sample_prompt}{sample}'.replace('\n', '\n  '))
-        if improved: save('best_model.pt', step, epoch)
-        save('last.pt', step, epoch)
+        if improved: save('best_model.pt', step, epoch, seconds)
+        save('last.pt', step, epoch, seconds)
 
-    status = 'finished'
+    status, t0 = 'finished', time.perf_counter()
+    clock = lambda: seconds_before + time.perf_counter() - t0   # seconds of training, over all resumes
+    last_eval = clock()
     bar = tqdm(total=total_steps, initial=step, unit='step', dynamic_ncols=True, disable=not (c.progress and world.is_main))
     with interrupt_flag() as interrupt:
-        while step < total_steps:
-            t0, lr = time.perf_counter(), lr_at(step, total_steps, c.lr, warmup, c.lr * c.min_lr_ratio)
-            for group in opt.param_groups: group['lr'] = lr
+        while total_steps is None or step < total_steps:
+            # the schedule follows the fraction of the run done: of its steps, or of its time, whichever is further
+            progress = max((step + 1) / total_steps if total_steps else 0.0, clock() / budget if budget else 0.0)
+            scale = lr_at(progress, 1.0, c.min_lr_ratio, warmup=0.1 if c.warmup_steps is None else 0.0)
+            if c.warmup_steps: scale *= min(1.0, (step + 1) / c.warmup_steps)
+            for opt in optimizers:
+                for group in opt.param_groups: group['lr'] = group['peak_lr'] * scale
+            lr = c.lr * scale
+            t_step = time.perf_counter()
             torch.manual_seed(step_seed(c.seed, step, 1_000_000 + world.rank))   # dropout masks: a function of the step
             loss_sum = torch.zeros((), device=device)
             for micro in range(c.grad_accum):
                 # one global batch per step, drawn alike everywhere; each (micro-batch, rank) takes its own slice
-                x, y = get_batch(train_tokens, batch_size, context_length, generator=torch.Generator().manual_seed(
+                x, y = get_batch(train_tokens, c.batch_size, context_length, generator=torch.Generator().manual_seed(
                     step_seed(c.seed, step)), rank=micro * world.world_size + world.rank,
                     world_size=c.grad_accum * world.world_size, device=device)
                 last_micro = micro == c.grad_accum - 1
@@ -386,46 +472,56 @@ def _train(c: TrainConfig, world: Distributed, device: torch.device, on_step) ->
                     with autocast(device, precision): _, loss = model(x, y)
                     scaler.scale(loss / c.grad_accum).backward()
                 loss_sum += loss.detach().float()
-            stats = torch.stack([loss_sum / c.grad_accum, torch.tensor(float(interrupt['stop']), device=device)])
-            if world.world_size > 1: dist.all_reduce(stats)
-            loss_value, stop = stats[0].item() / world.world_size, stats[1].item() > 0
+            now = clock()
+            # the loss and the reasons to stop or evaluate, agreed by all ranks (summed: any rank's reason counts)
+            flags = torch.tensor([loss_sum.item() / c.grad_accum, interrupt['stop'], budget is not None and now >= budget,
+                                  now - last_eval >= c.eval_minutes * 60], device=device, dtype=torch.float64)
+            if world.world_size > 1: dist.all_reduce(flags)
+            loss_value = flags[0].item() / world.world_size
+            stop, out_of_time, eval_due = (flags[1:] > 0).tolist()
             if c.grad_clip:
-                scaler.unscale_(opt)
+                for opt in optimizers: scaler.unscale_(opt)
                 grad_norm = nn.utils.clip_grad_norm_(model.parameters(), c.grad_clip).item()
             else: grad_norm = 0.0
             if not (math.isfinite(loss_value) and (math.isfinite(grad_norm) or scaler.is_enabled())):
                 bar.close()
                 last = out_dir / 'last.pt' if out_dir else None
-                kept = (f'the last good checkpoint, {last} (step {history["eval"][-1]["step"]:,}), is untouched'
+                kept = (f'the checkpoint of step {history["eval"][-1]["step"]:,}, {last}, is untouched'
                         if last and last.exists() and history['eval'] else 'no checkpoint had been written yet')
                 raise NonFiniteLossError(f'the training loss became {"non-finite" if math.isfinite(loss_value) else loss_value} '
                                          f'(gradient norm {grad_norm}) at step {step + 1:,}: training stopped before updating the '
                                          f'weights; {kept}. Try a lower learning rate (now {c.lr:g})'
                                          + (' or --precision fp32' if precision != 'fp32' else ''))
-            scaler.step(opt)
+            for opt in optimizers: scaler.step(opt)
             scaler.update()
-            opt.zero_grad(set_to_none=True)
+            for opt in optimizers: opt.zero_grad(set_to_none=True)
             step += 1
             epoch = step * tokens_per_step / len(train_tokens)
             history['step'].append(step); history['loss'].append(loss_value); history['lr'].append(lr)
-            dt = time.perf_counter() - t0
-            bar.set_postfix(loss=f'{loss_value:.3f}', ppl=f'{math.exp(min(loss_value, 50)):.1f}', tok_s=f'{tokens_per_step / dt:,.0f}', refresh=False)
+            bar.set_postfix(loss=f'{loss_value:.3f}', lr=f'{lr:.2e}', tok_s=f'{tokens_per_step / (time.perf_counter() - t_step):,.0f}',
+                            refresh=False)
             bar.update()
             if on_step is not None and on_step(step, loss_value): interrupt['stop'] = True   # honoured like a Ctrl-C
-            if step % eval_interval == 0 or step == total_steps: evaluate_and_save(step, epoch)
+            done = out_of_time or step == total_steps
+            if stop or done or eval_due or (c.eval_interval and step % c.eval_interval == 0):
+                evaluate_and_save(step, epoch, clock())
+                last_eval = clock()
             if stop:
                 status = 'interrupted'
-                save('last.pt', step, epoch)
                 log(f'interrupted at step {step:,}' + (f': saved {out_dir / "last.pt"}; continue with --resume' if out_dir else ''))
                 break
+            if done: break
     bar.close()
-    figure = None
+    seconds, figure = clock(), None
     if history['step'] and world.is_main:
         figure = plot_history(history, f'{c.preset} preset, {tokenizer.name} tokens')
-        if out_dir and status == 'finished':
-            figure.savefig(out_dir / 'loss_curve.png')
-            log(f'best validation loss {best:.3f}; saved {out_dir / "best_model.pt"}, {out_dir / "last.pt"} and {out_dir / "loss_curve.png"}')
-    return TrainResult(raw_model.eval(), tokenizer, c, history, step, best, status, figure)
+        if out_dir: figure.savefig(out_dir / 'loss_curve.png')
+    if history['eval']:
+        best_eval = min(history['eval'], key=lambda e: e['loss'])
+        log(f'{status} at step {step:,} after {seconds / 60:.1f} minutes of training; best validation: {best_eval["loss"]:.3f} nats/token, '
+            f'{best_eval["bits_per_byte"]:.3f} bits/byte (step {best_eval["step"]:,})'
+            + (f'; saved {out_dir / "best_model.pt"}, {out_dir / "last.pt"} and {out_dir / "loss_curve.png"}' if out_dir else ''))
+    return TrainResult(raw_model.eval(), tokenizer, c, history, step, best, status, seconds, figure)
 
 # %% ../nbs/07_training.ipynb #bee90884
 def _check_out_dir(out_dir: str) -> str | None:
@@ -438,41 +534,36 @@ def _check_out_dir(out_dir: str) -> str | None:
     except OSError as e: return f'--out-dir {out_dir!r} cannot be written: {e.strerror or e}'
     return None
 
+_NO_FLAG = ('betas', 'progress')   # settings made from Python only
+
+def _field_comments(cls: type) -> dict[str, str]:
+    "The comment beside each field of dataclass `cls` (`name: type = default  # comment`), read from its source, module or notebook cell."
+    code = cls.__post_init__.__code__   # a method knows its file and line, even in a notebook, where a class does not
+    lines = linecache.getlines(code.co_filename)[:code.co_firstlineno]
+    start = max(i for i, line in enumerate(lines) if line.startswith(f'class {cls.__name__}'))
+    return {m[1]: m[2] for line in lines[start:] if (m := re.match(r'\s+(\w+): [^#]*#\s*(.*\S)', line))}
+
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog='train_tiny_stories', description=(
-        'Train a GPT on TinyStories (from the Hugging Face Hub when reachable, else the bundled sample). '
-        'Run it with torchrun --nproc_per_node N for data-parallel training.'))
-    p.add_argument('--epochs', type=float, default=1.0, help='passes over the training tokens (default 1)')
-    p.add_argument('--max-steps', type=int, help='optimiser steps (overrides --epochs)')
-    p.add_argument('--preset', default='tiny', help=f'model size: {", ".join(PRESETS)} (default tiny)')
-    p.add_argument('--data', help="'sample' (the bundled stories), 'hub', or a path: a datasets folder (parquet shards), "
-                                  'a JSON lines file or TinyStories-*.txt files (default: the Hub if reachable, else the sample)')
-    p.add_argument('--sample-size', type=int, default=SAMPLE_STORIES, help=f'stories in the bundled sample (default {SAMPLE_STORIES})')
-    p.add_argument('--tokenizer', default='gpt2', help="'gpt2' or 'bpe:N', a BPE with N tokens trained on the data (default gpt2)")
-    p.add_argument('--context-length', type=int, help=f'tokens per training window (default: the preset\'s; at most {CPU_CONTEXT_LENGTH} without CUDA)')
-    p.add_argument('--batch-size', type=int, help='sequences per micro-batch and process (default 32 on CUDA, else 4)')
-    p.add_argument('--grad-accum', type=int, default=1, help='micro-batches per optimiser step (default 1)')
-    p.add_argument('--lr', type=float, default=3e-3, help='peak learning rate (default 3e-3)')
-    p.add_argument('--out-dir', default='checkpoints', help='where best_model.pt, last.pt and loss_curve.png go (default checkpoints)')
-    p.add_argument('--resume', action='store_true', help='continue the run saved in OUT_DIR/last.pt')
-    p.add_argument('--init-from', help="start from a gpt_nb checkpoint, or Hugging Face GPT-2 weights ('gpt2' or a folder)")
-    p.add_argument('--device', default='auto', help="'auto', 'cpu', 'cuda', 'cuda:N' or 'mps' (default auto)")
-    p.add_argument('--precision', default='auto', choices=PRECISIONS, help='auto: bf16 (or fp16) on CUDA, else fp32')
-    p.add_argument('--seed', type=int, default=1337)
-    p.add_argument('--compile', action='store_true', help='torch.compile the model')
-    p.add_argument('--eval-interval', type=int, help='steps between evaluations (default: 10 per run)')
+    "The training command's parser: one flag per `TrainConfig` setting, its help the comment beside the setting."
+    p = argparse.ArgumentParser(prog='gpt-nb-train-tiny-stories', description=(
+        'Train a GPT on TinyStories: the excerpt bundled with gpt_nb offline, the Hugging Face Hub online (a slice of it '
+        'on a CPU). Run it with torchrun --nproc_per_node N for data-parallel training.'))
+    helps = _field_comments(TrainConfig)
+    for f in dataclasses.fields(TrainConfig):
+        if f.name in _NO_FLAG: continue
+        flag, help = '--' + f.name.replace('_', '-'), helps[f.name].replace('%', '%%')
+        if f.type == 'bool': p.add_argument(flag, action='store_true', help=help)
+        else:
+            kind = f.type.split(' | ')[0]
+            p.add_argument(flag, type={'int': int, 'float': float, 'str': str}[kind], default=f.default, metavar=kind.upper(),
+                           help=help if f.default is None else f'{help} (default: %(default)s)')
     return p
 
 def train_main(argv: Sequence[str] | None = None) -> int:
     "The command line: parse and check the arguments, train, and return the exit status."
     parser = _parser()
     args = parser.parse_args(argv)
-    try:
-        config = TrainConfig(preset=args.preset, data=args.data, sample_size=args.sample_size, tokenizer=args.tokenizer,
-                             context_length=args.context_length, batch_size=args.batch_size, grad_accum=args.grad_accum,
-                             epochs=args.epochs, max_steps=args.max_steps, lr=args.lr, eval_interval=args.eval_interval,
-                             out_dir=args.out_dir, resume=args.resume, init_from=args.init_from, device=args.device,
-                             precision=args.precision, compile=args.compile, seed=args.seed)
+    try: config = TrainConfig(**vars(args))
     except ValueError as e:   # name the flag, not the TrainConfig field: 'batch_size must be ...' -> '--batch-size must be ...'
         name = str(e).split(' ', 1)[0]
         parser.error('--' + name.replace('_', '-') + str(e)[len(name):] if name in vars(args) else str(e))
@@ -480,7 +571,9 @@ def train_main(argv: Sequence[str] | None = None) -> int:
     except ValueError as e: parser.error(f'--device: {e}')
     try: resolve_precision(device, args.precision)
     except ValueError as e: parser.error(f'--precision: {e}')
-    if args.data not in (None, 'sample', 'hub') and not os.access(Path(args.data).expanduser(), os.R_OK):
+    for flag, value in (('--data', args.data), ('--out-dir', args.out_dir)):
+        if value is not None and not value.strip(): parser.error(f'{flag} is empty: name a folder or file (see --help)')
+    if args.data not in (None, 'bundled', 'hub', 'generated') and not os.access(Path(args.data).expanduser(), os.R_OK):
         parser.error(f'--data {args.data!r}: ' + ('cannot be read' if Path(args.data).expanduser().exists() else 'no such file or folder'))
     if problem := _check_out_dir(args.out_dir): parser.error(problem)
     if args.resume and not (Path(args.out_dir) / 'last.pt').is_file():
@@ -489,10 +582,10 @@ def train_main(argv: Sequence[str] | None = None) -> int:
         parser.error(f'--init-from {args.init_from!r}: no such checkpoint')
     try: result = train(config)
     except NonFiniteLossError as e:
-        print(f'train_tiny_stories: error: {e}', file=sys.stderr)
+        print(f'{parser.prog}: error: {e}', file=sys.stderr)
         return 1
     except (OSError, CheckpointError, ValueError) as e: parser.error(str(e))   # raised while preparing, before any step
     except KeyboardInterrupt:
-        print('train_tiny_stories: interrupted', file=sys.stderr)
+        print(f'{parser.prog}: interrupted', file=sys.stderr)
         return 130
     return 130 if result.status == 'interrupted' else 0

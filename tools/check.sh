@@ -19,6 +19,10 @@ echo ok
 step "README.md is generated from nbs/index.ipynb"
 python tools/make_readme.py --check
 
+step "stored outputs were made by the current code (the check itself is tested first)"
+python tools/test_tools.py
+python tools/outputs.py --check
+
 step "docs pre-render (refresh_quarto_yml, nbdev_sidebar, proc_nbs)"
 python tools/check_docs.py
 
@@ -27,14 +31,18 @@ rm -rf dist && python -m build --wheel --outdir dist . >/dev/null
 venv=$(mktemp -d)
 python -m venv "$venv"
 "$venv/bin/pip" install -q "${TORCH:-torch==2.13.0}" dist/*.whl
-(cd "$venv" && "$venv/bin/python" -c "import gpt_nb, gpt_nb.model, gpt_nb.generation, gpt_nb.training, gpt_nb.attention_analysis; print('import gpt_nb', gpt_nb.__version__)"
+(cd "$venv" && "$venv/bin/python" -c "import gpt_nb, gpt_nb.model, gpt_nb.generation, gpt_nb.training, gpt_nb.attention_analysis, gpt_nb.exercises, gpt_nb.finetuning; print('import gpt_nb', gpt_nb.__version__)"
  "$venv/bin/python" -c "import importlib.util as u; assert not (u.find_spec('nbdev') or u.find_spec('jupyterlab')), 'dev-only packages leaked into the runtime install'"
- "$venv/bin/gpt-nb-quickstart" --max-new-tokens 8)
+ "$venv/bin/gpt-nb-quickstart" --max-new-tokens 8
+ "$venv/bin/gpt-nb-generate-text" --pretrained tinystories --max-new-tokens 24 --seed 0)   # the packaged model and stories
 rm -rf "$venv"
 
-step "nbdev-test on every notebook (2 at a time, one thread each)"
+step "exercises: every checker accepts its solution and rejects the wrong answers (nbs/solutions)"
+python tools/exercise_tally.py
+
+step "nbdev-test on every notebook, the exercise solutions included (2 at a time, one thread each)"
 logs=$(mktemp -d)
-ls nbs/*.ipynb | xargs -P "${TEST_WORKERS:-2}" -I{} bash -c '
+ls nbs/*.ipynb nbs/solutions/*.ipynb | xargs -P "${TEST_WORKERS:-2}" -I{} bash -c '
   nb={}; log='"$logs"'/$(basename "$nb").log; t=$SECONDS
   if nbdev-test "$nb" >"$log" 2>&1; then r=passed; else r=failed; fi
   printf "%-40s %s (%ss)\n" "$(basename "$nb")" "$r" "$((SECONDS - t))" | tee -a '"$logs"'/results'

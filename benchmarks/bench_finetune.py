@@ -1,0 +1,65 @@
+"""Fine-tuning benchmark: LoRA and full fine-tuning of the shipped TinyStories model, a wall-clock budget each (CPU).
+
+    python benchmarks/bench_finetune.py                  # 5 minutes of LoRA, then 5 minutes of full fine-tuning
+    python benchmarks/bench_finetune.py --minutes 1 --prompts 50
+
+Both start from load_pretrained('tinystories') and train on instructions made from the bundled training stories
+(gpt_nb.finetuning.instruction_data). Before and after, it prints the rate at which the stories generated for the
+held-out prompts (made from validation stories, never trained on; temperature 0.8, top-k 40, up to 200 tokens,
+seed 0) use all three requested words, with the number of prompts, and bits per byte on all 1,000 bundled
+validation stories (a rise is forgetting). Target: LoRA at least doubles the all-words rate; full does at least as well.
+"""
+import argparse, os, platform
+from pathlib import Path
+
+import torch
+
+from gpt_nb.data import eval_tokens
+from gpt_nb.finetuning import finetune, instruction_data, instruction_metrics, metrics_table
+from gpt_nb.model import load_pretrained
+from gpt_nb.tokenizer import bundled_stories
+
+
+def cpu_name() -> str:
+    "The CPU's model name where Linux says it, else what platform knows."
+    cpuinfo = Path('/proc/cpuinfo')
+    names = [line.split(':', 1)[1].strip() for line in cpuinfo.read_text().splitlines()
+             if line.startswith('model name')] if cpuinfo.exists() else []
+    return names[0] if names else platform.processor() or platform.machine()
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument('--minutes', type=float, default=5.0, help='fine-tuning budget of each run (default: %(default)s)')
+    p.add_argument('--prompts', type=int, default=100, help='held-out prompts to evaluate on (default: %(default)s)')
+    p.add_argument('--lora-rank', type=int, default=8, help='rank of the LoRA run (default: %(default)s)')
+    args = p.parse_args()
+
+    pretrained = load_pretrained('tinystories')
+    tokenizer = pretrained.tokenizer
+    train_examples, held_out = instruction_data(bundled_stories('train'), bundled_stories('valid'), tokenizer,
+                                                pretrained.config.context_length, args.prompts)
+    eval_text = eval_tokens(bundled_stories('valid'), tokenizer)
+    print(f'torch {torch.__version__}, {torch.get_num_threads()} threads; {cpu_name()}, {os.cpu_count()} logical CPUs, '
+          f'{platform.system()} {platform.machine()}')
+    print(f'{len(train_examples):,} training examples; {len(held_out)} held-out prompts; {args.minutes:g} minutes per run')
+
+    results = {'pretrained': instruction_metrics(pretrained.model, tokenizer, held_out, eval_text)}
+    for name, rank in [(f'LoRA rank {args.lora_rank}', args.lora_rank), ('full', 0)]:
+        run = finetune(load_pretrained('tinystories').model, tokenizer, train_examples, lora_rank=rank,
+                       minutes=args.minutes, log=None)
+        label = f'{name}, {run.steps:,} steps'
+        results[label] = instruction_metrics(run.model, tokenizer, held_out, eval_text)
+        print(f'{label}: {run.trainable:,} trainable parameters, {run.seconds:.0f} s, final loss {run.history["loss"][-1]:.3f}')
+    print()
+    print(metrics_table(results))
+
+    before, lora, full = (m['all_words'] for m in results.values())
+    verdict = lambda ok: 'met' if ok else 'MISSED'
+    print(f'\nall-words rate: pretrained {before:.0%}, LoRA {lora:.0%}, full {full:.0%} (of {len(held_out)} prompts)')
+    print(f'target: LoRA at least doubles the rate: {verdict(lora >= 2 * before)}; full does at least as well as LoRA: '
+          f'{verdict(full >= lora)}')
+
+
+if __name__ == '__main__':
+    main()
