@@ -720,6 +720,45 @@ def _entropy_cases():
             case('leave out row 0', _attention(2), 'row 0 sees one key: log(1) = 0 would divide by zero, so start at i = 1'),
             case('a (2, 5, 5) batch of random heads', _random_attention(2, 5, 5, seed=0), 'one score per head: shape (2,)')]
 
+# %% ../nbs/exercises.ipynb #a479927e
+def _masked_targets_reference(ids: list[int], n_prompt: int) -> tuple[torch.Tensor, torch.Tensor]:
+    "Inputs and targets of one example, one position at a time: a target that is a prompt token is -100."
+    x = torch.tensor(ids[:-1], dtype=torch.int64)
+    y = torch.tensor([ids[t + 1] if t + 1 >= n_prompt else -100 for t in range(len(ids) - 1)], dtype=torch.int64)
+    return x, y
+
+@exercise('10.1', '10_finetuning', 'targets that train on the response only')
+def _masked_targets_cases():
+    def case(name, ids, n_prompt, hint):
+        return Case(name, (ids, n_prompt), _masked_targets_reference(ids, n_prompt), hint, exact_dtype=True)
+    shift = 'x = ids[:-1] and y = ids[1:], as in pretraining; then y[t] = -100 wherever ids[t + 1] is a prompt token'
+    return [case('a prompt of 3 tokens, a response of 4', [5, 6, 7, 20, 21, 22, 23], 3, shift),
+            case('the first response token is a target', [1, 2, 30, 31], 2,
+                 'position n_prompt - 1 (the last prompt token) predicts the first response token: keep that target'),
+            case('a prompt of 1 token: nothing to mask', [9, 40, 41], 1, 'only targets that are prompt tokens are masked'),
+            case('a response of 1 token', [4, 5, 6, 7, 50], 4, shift),
+            case('the inputs keep the prompt', [11, 12, 13, 60, 61], 3,
+                 'mask the targets only: the model still reads the prompt, it is just not graded on it')]
+
+# %% ../nbs/exercises.ipynb #7e85d28b
+@exercise('10.2', '10_finetuning', 'the forward pass of a LoRA layer')
+def _lora_cases():
+    def case(name, x, weight, bias, a, b, alpha, hint):
+        expected = F.linear(x.double(), weight.double(), None if bias is None else bias.double()) \
+                   + alpha / a.shape[0] * F.linear(F.linear(x.double(), a.double()), b.double())
+        return Case(name, (x, weight, bias, a, b, alpha), expected, hint)
+    formula = 'y = x Wᵀ + b + (alpha / r) · (x Aᵀ) Bᵀ with A (r, in), B (out, r) and r = A.shape[0]'
+    w, bias = _randn(6, 4, seed=1), _randn(6, seed=2)
+    a, b = _randn(2, 4, seed=3), _randn(6, 2, seed=4)
+    return [case('a batch of 3 inputs, rank 2, alpha 4', _randn(3, 4, seed=0), w, bias, a, b, 4.0, formula),
+            case('B = 0 (as initialised): exactly the frozen layer', _randn(3, 4, seed=0), w, bias, a, torch.zeros(6, 2), 4.0,
+                 'with B zero the update vanishes: the output is x Wᵀ + b'),
+            case('the scale is alpha / r, not alpha', _randn(2, 4, seed=5), w, bias, _randn(4, 4, seed=6), _randn(6, 4, seed=7), 8.0,
+                 'divide alpha by the rank r = A.shape[0] (here 4)'),
+            case('no bias', _randn(2, 4, seed=8), w, None, a, b, 2.0, 'bias may be None: then add nothing'),
+            case('inputs of shape (2, 5, 4): any leading dimensions', _randn(2, 5, 4, seed=9), w, bias, a, b, 4.0,
+                 'multiply along the last dimension only (x @ A.T, not A @ x)')]
+
 # %% ../nbs/exercises.ipynb #a0acf494
 def exercise_list() -> list[tuple[str, str, str]]:
     "(id, chapter notebook, title) of every registered exercise, in order."
