@@ -57,8 +57,9 @@ def main():
     before, lora, full = (m['all_words'] for m in results.values())
     verdict = lambda ok: 'met' if ok else 'MISSED'
     print(f'\nall-words rate: pretrained {before:.0%}, LoRA {lora:.0%}, full {full:.0%} (of {len(held_out)} prompts)')
-    print(f'target: LoRA at least doubles the rate: {verdict(lora >= 2 * before)}; full does at least as well as LoRA: '
-          f'{verdict(full >= lora)}')
+    doubled = lora >= 2 * before and lora > before   # from 0%, doubling means getting above 0
+    print(f'target: LoRA at least doubles the rate: {verdict(doubled)}; full does at least as well as LoRA: '
+          f'{verdict(doubled and full >= lora)}')
 
 
 if __name__ == '__main__':
