@@ -28,7 +28,7 @@ demo: install
 	$(BIN)/gpt-nb-generate-text --checkpoint checkpoints/best_model.pt --prompt "$(PROMPT)" --num-samples 2 && \
 	echo "demo: trained and generated in $$(( $$(date +%s) - start )) s"
 
-# Remake gpt_nb/assets/tinystories.pt, the model that ships with the package (about 10 minutes on 2 CPU cores)
+# Remake gpt_nb/assets/tinystories.pt, the model that ships with the package (about 20 minutes on 2 CPU cores)
 pretrained: install
 	$(BIN)/gpt-nb-train-tiny-stories --data bundled --epochs 10 --device cpu --out-dir build/pretrained
 	$(BIN)/python tools/make_pretrained.py build/pretrained/best_model.pt
