@@ -14,9 +14,9 @@ from pathlib import Path
 
 import torch
 
-from gpt_nb.data import eval_tokens
+from gpt_nb.tokens import eval_tokens
 from gpt_nb.finetuning import finetune, instruction_data, instruction_metrics, metrics_table
-from gpt_nb.model import load_pretrained
+from gpt_nb.checkpoint import load_pretrained
 from gpt_nb.tokenizer import bundled_stories
 
 

@@ -19,7 +19,9 @@ from transformers import GPT2LMHeadModel
 from transformers.utils import logging as hf_logging
 
 from gpt_nb.generation import generate
-from gpt_nb.model import GPT, GPTConfig
+from gpt_nb.config import GPTConfig
+from gpt_nb.huggingface import save_pretrained
+from gpt_nb.model import GPT
 
 PROMPT_LEN = 16
 
@@ -63,7 +65,7 @@ def build(preset: str, max_new: int) -> tuple[GPT, GPT2LMHeadModel, str]:
     torch.manual_seed(0)
     model = GPT(config).eval()
     with tempfile.TemporaryDirectory() as d:
-        model.save_pretrained(d)
+        save_pretrained(model, d)
         hf = GPT2LMHeadModel.from_pretrained(d).eval()
     hf.generation_config.eos_token_id = None  # decode exactly max_new_tokens, like stop_tokens=[] below
     hf.generation_config.pad_token_id = 0

@@ -10,7 +10,10 @@ import argparse, time
 
 import torch
 
-from gpt_nb.model import GPT, GPTConfig
+from gpt_nb.config import GPTConfig
+
+from gpt_nb.huggingface import save_pretrained
+from gpt_nb.model import GPT
 
 
 def matmul_peak_flops(n: int = 2048, repeats: int = 10) -> float:
@@ -38,7 +41,7 @@ def make_models(cfg: GPTConfig):
     import tempfile
     ours = GPT(cfg)
     with tempfile.TemporaryDirectory() as d:
-        ours.save_pretrained(d)
+        save_pretrained(ours, d)
         theirs = GPT2LMHeadModel.from_pretrained(d, attn_implementation='sdpa')
     return ours, theirs
 

@@ -8,10 +8,16 @@
     annealed) and report bits per byte on all 1,000 bundled validation stories (the same text for every tokenizer).
 
     python benchmarks/bench_training.py throughput                    # tiny preset, batch 4x128 (the CPU default), vocab 50,257 and 4,096
+    python benchmarks/bench_training.py throughput --nanogpt ~/nanoGPT --batch-size 16 --context-length 256 --vocab-sizes 4096 --threads 2
+
+    With `--nanogpt PATH` (a checkout of github.com/karpathy/nanoGPT, or its model.py), throughput also times nanoGPT's
+    model.py (imported from PATH at run time; its code is not part of this project) against gpt_nb's GPT: same config,
+    weights and batch, plain AdamW for both, training steps interleaved in one process (ABBA order, `--rounds` rounds),
+    reporting median steps/s of each and the median per-round ratio.
     python benchmarks/bench_training.py quality --minutes 10          # 10 minutes per tokenizer
     python benchmarks/bench_training.py quality --minutes 0.5 --tokenizers bpe:4096
 """
-import argparse, platform, sys
+import argparse, contextlib, importlib.util, io, platform, re, sys, time
 from pathlib import Path
 
 import torch
@@ -19,14 +25,22 @@ import torch
 sys.path.insert(0, str(Path(__file__).parent))
 from bench_model import make_models, matmul_peak_flops, time_steps   # noqa: E402
 
-from gpt_nb.model import GPTConfig   # noqa: E402
-from gpt_nb.training import autocast, configure_optimizer, train   # noqa: E402
+from gpt_nb.model import GPT, GPTConfig   # noqa: E402
+from gpt_nb.evaluation import autocast   # noqa: E402
+from gpt_nb.optim import configure_optimizer   # noqa: E402
+from gpt_nb.training import train   # noqa: E402
+
+
+def cpu_name() -> str:
+    "The CPU's model name where Linux tells it, else the machine type."
+    try: return next(l.split(':', 1)[1].strip() for l in open('/proc/cpuinfo') if l.startswith('model name'))
+    except (OSError, StopIteration): return platform.processor() or platform.machine()
 
 
 def throughput(args):
     "Training-step tokens/s of gpt_nb (as train() steps) and transformers, for each vocabulary size."
     peak = matmul_peak_flops()
-    print(f'torch {torch.__version__}, {torch.get_num_threads()} threads; measured fp32 matmul peak {peak / 1e9:.1f} GFLOP/s')
+    print(f'torch {torch.__version__}, {torch.get_num_threads()} threads, {cpu_name()}; measured fp32 matmul peak {peak / 1e9:.1f} GFLOP/s')
     print(f'{"config":<44}{"gpt_nb tok/s":>14}{"transformers":>14}{"ratio":>8}{"MFU":>8}')
     for vocab in args.vocab_sizes:
         torch.manual_seed(0)
@@ -49,6 +63,50 @@ def throughput(args):
         mfu = ours.flops_per_token(T) * B * T / t_ours / peak
         name = f'{args.preset} (vocab {vocab:,}), batch {B}x{T}'
         print(f'{name:<44}{B * T / t_ours:>14,.0f}{B * T / t_theirs:>14,.0f}{t_theirs / t_ours:>7.2f}x{mfu:>7.1%}')
+        if args.nanogpt: against_nanogpt(args, cfg, x, y)
+
+
+def load_nanogpt(path: str):
+    "nanoGPT's model.py as a module, imported from the user's checkout (a directory holding model.py, or the file)."
+    file = Path(path).expanduser()
+    file = file / 'model.py' if file.is_dir() else file
+    if not file.is_file(): sys.exit(f'--nanogpt: no model.py at {file}')
+    spec = importlib.util.spec_from_file_location('nanogpt_model', file)
+    module = importlib.util.module_from_spec(spec); spec.loader.exec_module(module)
+    return module
+
+_NANOGPT_NAMES = [(r'^embed\.tok\.', 'transformer.wte.'), (r'^embed\.pos\.', 'transformer.wpe.'), (r'^ln_f\.', 'transformer.ln_f.'),
+                  (r'^blocks\.', 'transformer.h.'), (r'\.ln(\d)\.', r'.ln_\1.'), (r'\.qkv\.', '.c_attn.'), (r'\.fc\.', '.c_fc.'),
+                  (r'\.proj\.', '.c_proj.')]
+
+def against_nanogpt(args, cfg: GPTConfig, x, y):
+    "Training steps/s of gpt_nb's GPT and nanoGPT's GPT with the same config, weights, batch and plain AdamW, interleaved."
+    nano = load_nanogpt(args.nanogpt)
+    torch.manual_seed(0)
+    ours = GPT(cfg)
+    with contextlib.redirect_stdout(io.StringIO()):   # nanoGPT prints its parameter count
+        theirs = nano.GPT(nano.GPTConfig(block_size=cfg.context_length, vocab_size=cfg.vocab_size, n_layer=cfg.n_layer,
+                                         n_head=cfg.n_head, n_embd=cfg.d_model, dropout=0.0, bias=True))
+    sd = {}
+    for name, p in ours.state_dict().items():
+        for a, b in _NANOGPT_NAMES: name = re.sub(a, b, name)
+        sd[name] = p
+    theirs.load_state_dict({**sd, 'lm_head.weight': sd['transformer.wte.weight']})   # nanoGPT ties the other way round
+    steps = {}
+    for who, model in (('gpt_nb', ours), ('nanoGPT', theirs)):
+        opt = torch.optim.AdamW(model.train().parameters(), lr=1e-4)
+        def step(model=model, opt=opt):
+            model(x, y)[1].backward(); opt.step(); opt.zero_grad(set_to_none=True)
+        steps[who] = step
+    times = {who: [] for who in steps}
+    for r in range(args.warmup + args.rounds):
+        for who in (list(steps) if r % 2 else list(steps)[::-1]):   # ABBA order: neither side always runs first
+            t = time.perf_counter(); steps[who](); times[who].append(time.perf_counter() - t)
+    median = lambda v: sorted(v)[len(v) // 2]
+    ours_t, theirs_t = times['gpt_nb'][args.warmup:], times['nanoGPT'][args.warmup:]
+    ratio = median([t / o for o, t in zip(ours_t, theirs_t)])   # per round: >1 means gpt_nb is faster
+    print(f'  vs nanoGPT model.py ({args.rounds} interleaved rounds, plain AdamW, no clipping): '
+          f'gpt_nb {1 / median(ours_t):.2f} steps/s, nanoGPT {1 / median(theirs_t):.2f} steps/s, ratio {ratio:.3f}x')
 
 
 def quality(args):
@@ -79,6 +137,8 @@ def main():
     t.add_argument('--preset', default='tiny'); t.add_argument('--context-length', type=int, default=128)
     t.add_argument('--batch-size', type=int, default=4); t.add_argument('--vocab-sizes', type=int, nargs='+', default=[50257, 4096])
     t.add_argument('--steps', type=int, default=5); t.add_argument('--warmup', type=int, default=2)
+    t.add_argument('--nanogpt', metavar='PATH', help="also time nanoGPT's model.py from this checkout, interleaved")
+    t.add_argument('--rounds', type=int, default=20, help='interleaved rounds of the nanoGPT comparison (default 20)')
     q = sub.add_parser('quality', help='validation bits per byte after a fixed training budget')
     q.add_argument('--minutes', type=float, default=10, help='minutes of training per tokenizer (default 10)')
     q.add_argument('--tokenizers', nargs='+', default=['gpt2', 'bpe:4096'])

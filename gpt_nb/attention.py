@@ -13,6 +13,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .config import GPTConfig
+
 # %% ../nbs/03_attention.ipynb #c025cd2e
 def causal_mask(T: int, S: int | None = None, device=None) -> torch.Tensor:
     "Boolean (T, S) mask, True where query i (the last T of S positions) may attend to key j."
@@ -67,13 +69,13 @@ class KVCache:
 # %% ../nbs/03_attention.ipynb #c89ef2fe
 class CausalSelfAttention(nn.Module):
     "Multi-head causal self-attention with a fused QKV projection, a fast SDPA path and an optional KV cache."
-    def __init__(self, d_model: int, n_head: int, dropout: float = 0.0, bias: bool = True):
+    def __init__(self, config: GPTConfig):   # reads d_model, n_head, dropout, bias
         super().__init__()
-        if d_model % n_head: raise ValueError(f'd_model ({d_model}) must be divisible by n_head ({n_head})')
-        self.n_head, self.head_dim, self.dropout = n_head, d_model // n_head, dropout
-        self.qkv = nn.Linear(d_model, 3 * d_model, bias=bias)
-        self.proj = nn.Linear(d_model, d_model, bias=bias)
-        self.resid_drop = nn.Dropout(dropout)
+        c = config
+        self.n_head, self.head_dim, self.dropout = c.n_head, c.head_dim, c.dropout
+        self.qkv = nn.Linear(c.d_model, 3 * c.d_model, bias=c.bias)
+        self.proj = nn.Linear(c.d_model, c.d_model, bias=c.bias)
+        self.resid_drop = nn.Dropout(c.dropout)
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None, cache: KVCache | None = None,
                 layer: int = 0, need_weights: bool = False):

@@ -7,7 +7,6 @@ Docs: https://gpt-nb.github.io/gpt_nb/attention_analysis.html.md"""
 # %% ../nbs/08_attention_analysis.ipynb #813bb67c
 from __future__ import annotations
 
-import argparse
 import csv
 import io
 import json
@@ -22,16 +21,17 @@ import torch
 from matplotlib.figure import Figure
 
 from .attention import causal_mask
-from .generation import model_device
-from .model import GPT, CheckpointError, load_model, resolve_device
+from .checkpoint import atomic_write
+from .device import model_device
+from .model import GPT, eval_mode
 
 # %% auto #0
 __all__ = ['ATTENTION_CMAP', 'MAX_TICK_LABELS', 'HEAD_KINDS', 'DEFAULT_TEXT', 'run_with_attention', 'token_labels',
-           'ContextCropWarning', 'AttentionMaps', 'attention_maps', 'plot_head', 'plot_layer', 'plot_model',
-           'plot_mean_heads', 'attention_entropy', 'mean_attention_distance', 'offset_score', 'first_token_score',
-           'repeated_random_tokens', 'induction_score', 'induction_scores', 'head_statistics', 'classify_heads',
-           'summarize_heads', 'write_head_statistics', 'earlier_mention_score', 'figure_png', 'attention_explorer',
-           'save_attention_report', 'analyze_main']
+           'ContextCropWarning', 'AttentionMaps', 'attention_maps', 'check_index', 'plot_head', 'plot_layer',
+           'plot_model', 'plot_mean_heads', 'attention_entropy', 'mean_attention_distance', 'offset_score',
+           'first_token_score', 'repeated_random_tokens', 'induction_score', 'induction_scores', 'head_statistics',
+           'classify_heads', 'summarize_heads', 'write_head_statistics', 'earlier_mention_score', 'maps_and_notes',
+           'save_attention_report']
 
 # %% ../nbs/08_attention_analysis.ipynb #01ee5fbc
 def _as_sequence(model: GPT, idx) -> torch.Tensor:
@@ -42,7 +42,7 @@ def _as_sequence(model: GPT, idx) -> torch.Tensor:
         raise ValueError(f'idx must be one non-empty sequence of token ids, shape (T,) or (1, T), got '
                          f'{idx.dtype} of shape {tuple(idx.shape)}')
     idx = idx.long()[None]
-    model.check_inputs(idx, None, None, None)   # the model's own checks: length and token range
+    model.check_inputs(idx, check_ids=True)   # the model's own checks: length and token range
     return idx
 
 @torch.inference_mode()
@@ -50,20 +50,10 @@ def run_with_attention(
     model: GPT,
     idx,  # one sequence of token ids: a list, a (T,) or a (1, T) tensor
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    "The logits (T, vocab) and every head's attention weights (n_layer, n_head, T, T) on the CPU, one layer at a time."
-    idx = _as_sequence(model, idx)
-    c, T = model.config, idx.shape[1]
-    weights = torch.empty(c.n_layer, c.n_head, T, T)
-    was_training = model.training
-    model.eval()
-    try:
-        x = model.embed(idx)
-        for layer, block in enumerate(model.blocks):
-            x, layer_weights = block(x, need_weights=True)
-            weights[layer] = layer_weights[0]   # copies to the CPU
-        logits = model.lm_head(model.ln_f(x))[0]
-    finally: model.train(was_training)
-    return logits, weights
+    "The logits (T, vocab) and every head's attention weights (n_layer, n_head, T, T), on the CPU."
+    weights = []   # the model's forward appends each layer's weights
+    with eval_mode(model): logits, _ = model(_as_sequence(model, idx), attention_weights=weights)
+    return logits[0].cpu(), torch.cat(weights).cpu()
 
 # %% ../nbs/08_attention_analysis.ipynb #c7af2772
 def token_labels(tokenizer, ids: Sequence[int]) -> list[str]:
@@ -113,7 +103,7 @@ def attention_maps(
 ATTENTION_CMAP = matplotlib.colormaps['viridis'].with_extremes(bad='whitesmoke')   # blank: masked future
 MAX_TICK_LABELS = 64   # label at most this many tokens along an axis (every k-th token beyond that)
 
-def _check_index(name: str, value: int, count: int) -> int:
+def check_index(name: str, value: int, count: int) -> int:
     "`value` when it is a valid index among `count` layers or heads, else a ValueError naming it and the range."
     if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < count:
         raise ValueError(f'{name} must be an integer from 0 to {count - 1} (the model has {count} {name}s), got {value!r}')
@@ -160,9 +150,9 @@ def plot_head(
     vmax: float = 1.0,  # weight drawn with the brightest colour
 ) -> Figure:
     "Heatmap of one head's attention (or of the layer's mean), every token labelled: query down, key across."
-    _check_index('layer', layer, maps.n_layer)
+    check_index('layer', layer, maps.n_layer)
     if head is None: pattern, title = maps.weights[layer].mean(0), f'layer {layer}, mean over heads'
-    else: pattern, title = maps.weights[layer, _check_index('head', head, maps.n_head)], f'layer {layer}, head {head}'
+    else: pattern, title = maps.weights[layer, check_index('head', head, maps.n_head)], f'layer {layer}, head {head}'
     inches = min(8.0, 2.5 + 0.11 * len(maps.ids))
     fig = Figure(figsize=(inches + 1.2, inches), dpi=80, layout='constrained')
     ax = fig.subplots()
@@ -173,7 +163,7 @@ def plot_head(
 
 def plot_layer(maps: AttentionMaps, layer: int, vmax: float = 1.0, ncols: int = 4) -> Figure:
     "The heatmaps of every head of one layer, side by side."
-    _check_index('layer', layer, maps.n_layer)
+    check_index('layer', layer, maps.n_layer)
     ncols = min(ncols, maps.n_head)
     return _grid_figure(maps.weights[layer], [f'head {h}' for h in range(maps.n_head)], ncols, _grid_labels(maps),
                         vmax, f'layer {layer}: every head', 2.6)
@@ -295,13 +285,12 @@ def summarize_heads(rows: list[dict]) -> str:
 
 def write_head_statistics(rows: list[dict], out_dir: str | Path, name: str = 'head_statistics') -> tuple[Path, Path]:
     "Write `rows` to `out_dir`/`name`.csv and .json; return both paths."
-    out_dir = Path(out_dir); out_dir.mkdir(parents=True, exist_ok=True)
-    csv_path, json_path = out_dir / f'{name}.csv', out_dir / f'{name}.json'
-    with open(csv_path, 'w', newline='') as f:
-        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
-        writer.writeheader(); writer.writerows(rows)
-    json_path.write_text(json.dumps(rows, indent=1) + '\n')
-    return csv_path, json_path
+    out_dir = Path(out_dir)
+    table = io.StringIO(newline='')
+    writer = csv.DictWriter(table, fieldnames=list(rows[0]))
+    writer.writeheader(); writer.writerows(rows)
+    return (atomic_write(out_dir / f'{name}.csv', lambda f: f.write(table.getvalue().encode())),
+            atomic_write(out_dir / f'{name}.json', lambda f: f.write((json.dumps(rows, indent=1) + '\n').encode())))
 
 # %% ../nbs/08_attention_analysis.ipynb #10a0ec53
 def earlier_mention_score(
@@ -318,51 +307,13 @@ def earlier_mention_score(
 DEFAULT_TEXT = ('Once upon a time, there was a little girl named Lily. She had a red ball. One day, Lily went to the '
                 'park with her ball. Lily saw a big dog. The dog wanted to play with Lily.')
 
-def figure_png(fig: Figure, dpi: int = 80) -> bytes:
-    "`fig` rendered as PNG bytes."
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format='png', dpi=dpi)
-    return buffer.getvalue()
-
-def _maps_and_notes(model: GPT, tokenizer, text: str) -> tuple[AttentionMaps, list[str]]:
+def maps_and_notes(model: GPT, tokenizer, text: str) -> tuple[AttentionMaps, list[str]]:
     "`attention_maps`, returning the cropping warning as a line of text for a user interface to show."
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter('always', ContextCropWarning)
         maps = attention_maps(model, tokenizer, text)
     return maps, [str(w.message) for w in caught if issubclass(w.category, ContextCropWarning)]
 
-def _head_line(maps: AttentionMaps, layer: int, head: int | None) -> str:
-    "The statistics of one head (or of the layer's mean pattern) on this text, as one line."
-    if len(maps.ids) < 2: return 'statistics need at least 2 tokens'
-    pattern = maps.weights[layer].mean(0) if head is None else maps.weights[layer, head]
-    return (f'entropy {attention_entropy(pattern):.2f} · distance {mean_attention_distance(pattern):.1f} tokens · '
-            f'previous token {offset_score(pattern, 1):.2f} · first token {first_token_score(pattern):.2f}')
-
-def attention_explorer(model: GPT, tokenizer, text: str = DEFAULT_TEXT):
-    "An ipywidgets panel: type a text, pick a layer and a head (or their mean), see the heatmap and the head's statistics."
-    import html
-    import ipywidgets as widgets
-    c = model.config
-    text_box = widgets.Textarea(text, description='text', continuous_update=False, layout=dict(width='95%', height='64px'))
-    layer = widgets.IntSlider(0, min=0, max=c.n_layer - 1, description='layer')
-    head = widgets.Dropdown(options=[('mean over heads', None)] + [(str(h), h) for h in range(c.n_head)], value=0,
-                            description='head')
-    info, image = widgets.HTML(), widgets.Image(format='png')
-    current = {}
-
-    def update(change=None):
-        if change is None or change['owner'] is text_box:
-            try: current['maps'], current['notes'] = _maps_and_notes(model, tokenizer, text_box.value)
-            except ValueError as e:
-                info.value = f'<b>{html.escape(str(e))}</b>'
-                return
-        maps = current['maps']
-        info.value = '<br>'.join(html.escape(line) for line in [*current['notes'], _head_line(maps, layer.value, head.value)])
-        image.value = figure_png(plot_head(maps, layer.value, head.value))
-
-    for control in (text_box, layer, head): control.observe(update, names='value')
-    update()
-    return widgets.VBox([text_box, widgets.HBox([layer, head]), info, image])
 
 # %% ../nbs/08_attention_analysis.ipynb #fb750926
 def save_attention_report(
@@ -377,40 +328,5 @@ def save_attention_report(
     out_dir = Path(out_dir); out_dir.mkdir(parents=True, exist_ok=True)
     figures = {f'head_L{layer}_H{head}.png': plot_head(maps, layer, head), f'layer_L{layer}.png': plot_layer(maps, layer),
                'model.png': plot_model(maps), 'mean_heads.png': plot_mean_heads(maps)}
-    for name, fig in figures.items(): fig.savefig(out_dir / name, dpi=dpi)
+    for name, fig in figures.items(): atomic_write(out_dir / name, lambda f: fig.savefig(f, format='png', dpi=dpi))
     return [out_dir / name for name in figures] + list(write_head_statistics(rows, out_dir))
-
-# %% ../nbs/08_attention_analysis.ipynb #415dd0d2
-def analyze_main(argv: Sequence[str] | None = None) -> int:
-    "Command line: attention heatmaps and head statistics of a gpt_nb checkpoint on a text."
-    parser = argparse.ArgumentParser(
-        prog='gpt-nb-analyze-attention',
-        description='Draw what every attention head of a gpt_nb checkpoint looks at in a text, and measure the heads.')
-    parser.add_argument('--checkpoint', default='checkpoints/best_model.pt', help='checkpoint saved by training (default: %(default)s)')
-    parser.add_argument('--pretrained', metavar='NAME', help='analyse a model that ships with gpt_nb (tinystories) or Hugging Face GPT-2 weights instead')
-    parser.add_argument('--text', default=DEFAULT_TEXT, help='text to analyse (default: a short story opening)')
-    parser.add_argument('--layer', type=int, default=0, help='layer to draw as a grid of its heads (default: %(default)s)')
-    parser.add_argument('--head', type=int, default=0, help='head of --layer to draw large (default: %(default)s)')
-    parser.add_argument('--out-dir', default='attention', help='folder for the figures and tables (default: %(default)s)')
-    parser.add_argument('--device', default='auto', help='auto, cpu, cuda, cuda:N or mps (default: %(default)s)')
-    args = parser.parse_args(argv)
-    if not args.text.strip(): parser.error('--text is empty: give a text to analyse, e.g. --text "Once upon a time"')
-    try: device = resolve_device(args.device)
-    except ValueError as e: parser.error(f'--device: {e}')
-    flag = f'--pretrained {args.pretrained}' if args.pretrained else '--checkpoint'
-    try: ckpt = load_model(args.checkpoint, args.pretrained, device)
-    except (CheckpointError, OSError, ValueError, RuntimeError) as e: parser.error(f'{flag}: {(str(e).strip().splitlines() or [type(e).__name__])[0]}')
-    try: _check_index('layer', args.layer, ckpt.config.n_layer), _check_index('head', args.head, ckpt.config.n_head)
-    except ValueError as e: parser.error(f'--{e}')
-    try: Path(args.out_dir).mkdir(parents=True, exist_ok=True)
-    except OSError as e: parser.error(f'--out-dir {args.out_dir}: cannot create it ({e.strerror or e})')
-    maps, notes = _maps_and_notes(ckpt.model, ckpt.tokenizer, args.text)
-    for note in notes: print(note)
-    if len(maps.ids) < 2: parser.error(f'--text is a single token ({args.text!r}); the statistics need at least 2')
-    pool = [t for t in range(ckpt.config.vocab_size) if t != ckpt.tokenizer.eot_token]
-    rows = head_statistics(maps.weights, induction_scores(ckpt.model, token_ids=pool))
-    paths = save_attention_report(maps, rows, args.out_dir, args.layer, args.head)
-    print(f'{len(maps.ids)} tokens through {ckpt.config.n_layer} layers x {ckpt.config.n_head} heads; wrote '
-          + ', '.join(str(p) for p in paths))
-    print(summarize_heads(rows))
-    return 0

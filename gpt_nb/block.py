@@ -12,6 +12,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 from .attention import CausalSelfAttention, KVCache
+from .config import GPTConfig
 
 # %% ../nbs/04_transformer_block.ipynb #24791b86
 class LayerNorm(nn.Module):
@@ -28,11 +29,11 @@ class LayerNorm(nn.Module):
 # %% ../nbs/04_transformer_block.ipynb #f5144857
 class MLP(nn.Module):
     "Position-wise feed-forward network: Linear(d, 4d) → GELU (tanh) → Linear(4d, d) → dropout."
-    def __init__(self, d_model: int, dropout: float = 0.0, bias: bool = True):
+    def __init__(self, config: GPTConfig):   # reads d_model, dropout, bias
         super().__init__()
-        self.fc = nn.Linear(d_model, 4 * d_model, bias=bias)
-        self.proj = nn.Linear(4 * d_model, d_model, bias=bias)
-        self.drop = nn.Dropout(dropout)
+        self.fc = nn.Linear(config.d_model, 4 * config.d_model, bias=config.bias)
+        self.proj = nn.Linear(4 * config.d_model, config.d_model, bias=config.bias)
+        self.drop = nn.Dropout(config.dropout)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.drop(self.proj(F.gelu(self.fc(x), approximate='tanh')))
@@ -40,12 +41,12 @@ class MLP(nn.Module):
 # %% ../nbs/04_transformer_block.ipynb #effe9975
 class Block(nn.Module):
     "Pre-norm transformer block: x + attention(LN(x)), then x + MLP(LN(x))."
-    def __init__(self, d_model: int, n_head: int, dropout: float = 0.0, bias: bool = True):
+    def __init__(self, config: GPTConfig):
         super().__init__()
-        self.ln1 = LayerNorm(d_model, bias)
-        self.attn = CausalSelfAttention(d_model, n_head, dropout, bias)
-        self.ln2 = LayerNorm(d_model, bias)
-        self.mlp = MLP(d_model, dropout, bias)
+        self.ln1 = LayerNorm(config.d_model, config.bias)
+        self.attn = CausalSelfAttention(config)
+        self.ln2 = LayerNorm(config.d_model, config.bias)
+        self.mlp = MLP(config)
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None, cache: KVCache | None = None,
                 layer: int = 0, need_weights: bool = False):

@@ -11,14 +11,16 @@ __all__ = ['Embeddings', 'position_similarity', 'sinusoidal_positions']
 import torch
 from torch import nn
 
+from .config import GPTConfig
+
 # %% ../nbs/02_embeddings.ipynb #5d02de82
 class Embeddings(nn.Module):
     "Token embedding plus learned absolute position embedding, then dropout."
-    def __init__(self, vocab_size: int, context_length: int, d_model: int, dropout: float = 0.0):
+    def __init__(self, config: GPTConfig):   # reads vocab_size, context_length, d_model, dropout
         super().__init__()
-        self.tok = nn.Embedding(vocab_size, d_model)
-        self.pos = nn.Embedding(context_length, d_model)
-        self.drop = nn.Dropout(dropout)
+        self.tok = nn.Embedding(config.vocab_size, config.d_model)
+        self.pos = nn.Embedding(config.context_length, config.d_model)
+        self.drop = nn.Dropout(config.dropout)
 
     def forward(self, idx: torch.Tensor, positions: torch.Tensor | None = None) -> torch.Tensor:
         "Vectors for `idx` (batch, time); `positions` is (time,) or (batch, time), default `0..time-1`."

@@ -593,7 +593,7 @@ def _sample_cases():
            ]
 
 # %% ../nbs/exercises.ipynb #0a3e12a8
-@exercise('07.1', '07_data', 'how many windows fit')
+@exercise('07.1', '07_tokens', 'how many windows fit')
 def _windows_count_cases():
     plus_one = 'a window is context_length inputs plus one more token, the last target: it needs context_length + 1 tokens'
     return [Case('10 tokens, context 4', (10, 4), 6, plus_one),
@@ -603,7 +603,7 @@ def _windows_count_cases():
             Case('a million tokens, context 256', (1_000_000, 256), 999_744, plus_one)]
 
 # %% ../nbs/exercises.ipynb #6e8f7339
-@exercise('07.2', '07_data', 'windows and targets shifted by one')
+@exercise('07.2', '07_tokens', 'windows and targets shifted by one')
 def _windows_cases():
     tokens = np.random.default_rng(0).permutation(1000)[:20].astype(np.uint16)
     shift = 'x[b] = tokens[s : s + T] and y[b] = tokens[s + 1 : s + T + 1] for the b-th start s, both int64'
@@ -618,7 +618,7 @@ def _windows_cases():
                  'row b comes from starts[b]; convert to int64 (the tokens are uint16 on disk)')]
 
 # %% ../nbs/exercises.ipynb #67d61789
-@exercise('07.3', '07_data', 'the bytes of the evaluation text')
+@exercise('07.3', '07_tokens', 'the bytes of the evaluation text')
 def _eval_bytes_cases():
     end = "each story adds one byte for its end (<|endoftext|>): predicting where a story ends is part of the task"
     utf8 = 'count UTF-8 bytes (len(s.encode())), not characters'

@@ -7,32 +7,30 @@ Docs: https://gpt-nb.github.io/gpt_nb/finetuning.html.md"""
 # %% ../nbs/10_finetuning.ipynb #7f36358a
 from __future__ import annotations
 
-import argparse
 import math
 import random
 import re
-import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 
 import torch
 from torch import nn
 import torch.nn.functional as F
 
-from .data import EVAL_STORIES, eval_tokens, load_stories
-from .generation import generate_text, model_device
-from .model import GPT, CheckpointError, load_model, resolve_device, save_checkpoint
-from .training import (
-    NonFiniteLossError, _check_out_dir, configure_optimizer, evaluate, interrupt_flag, lr_at, step_seed)
+from .device import model_device
+from .generation import generate_text
+from .model import GPT, eval_mode
+from .evaluation import evaluate
+from .optim import configure_optimizer, lr_at
+from .train_config import NonFiniteLossError, interrupt_flag, step_seed
 
 # %% auto #0
 __all__ = ['INSTRUCTION_TEMPLATE', 'STOP_WORDS', 'FIRST_SENTENCE_RATE', 'IGNORE_INDEX', 'LORA_TARGETS', 'LORA_LR', 'FULL_LR',
-           'DEFAULT_MINUTES', 'words_of', 'content_words', 'InstructionExample', 'opening_sentence', 'make_instruction',
-           'encode_example', 'make_examples', 'instruction_data', 'collate', 'response_loss', 'LoRALinear', 'add_lora',
-           'merge_lora', 'count_parameters', 'FinetuneResult', 'finetune', 'uses_all_words', 'follow_instructions',
-           'all_words_rate', 'instruction_metrics', 'metrics_table', 'finetune_main']
+           'words_of', 'content_words', 'InstructionExample', 'opening_sentence', 'make_instruction', 'encode_example',
+           'make_examples', 'instruction_data', 'collate', 'response_loss', 'LoRALinear', 'add_lora', 'merge_lora',
+           'count_parameters', 'FinetuneResult', 'finetune', 'uses_all_words', 'follow_instructions', 'all_words_rate',
+           'instruction_metrics', 'metrics_table']
 
 # %% ../nbs/10_finetuning.ipynb #87a47243
 INSTRUCTION_TEMPLATE = 'Instruction: {instruction}\nStory:\n'   # the one prompt format (a str.format string), stored in fine-tuned checkpoints
@@ -123,16 +121,13 @@ def collate(encoded: Sequence[tuple[list[int], int]], pad_id: int) -> tuple[torc
 @torch.no_grad()
 def response_loss(model: GPT, tokenizer, examples: Sequence[InstructionExample], batch_size: int = 16) -> float:
     "The mean loss (nats) of `model` per response token of `examples`, their prompts given."
-    device, was_training = model_device(model), model.training
-    model.eval()
-    nats, count = 0.0, 0
-    try:
+    device, nats, count = model_device(model), 0.0, 0
+    with eval_mode(model):
         for i in range(0, len(examples), batch_size):
             x, y = collate([encode_example(e, tokenizer) for e in examples[i:i + batch_size]], tokenizer.eot_token)
             _, loss = model(x.to(device), y.to(device))
             n = (y != IGNORE_INDEX).sum().item()
             nats, count = nats + loss.item() * n, count + n
-    finally: model.train(was_training)
     return nats / count
 
 # %% ../nbs/10_finetuning.ipynb #8e118912
@@ -299,85 +294,3 @@ def metrics_table(rows: dict[str, dict]) -> str:
         bits = '-' if m['bits_per_byte'] is None else f'{m["bits_per_byte"]:.3f}'
         lines.append(f'{name:<34}{rate:>16}{m["response_loss"]:>15.3f}{bits:>11}')
     return '\n'.join(lines)
-
-# %% ../nbs/10_finetuning.ipynb #2b572ebb
-DEFAULT_MINUTES = 5.0   # the fine-tuning budget when neither --minutes nor --max-steps is given
-
-def _finetune_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog='gpt-nb-finetune', description=(
-        'Fine-tune a gpt_nb model to follow instructions ("Write a story that uses the words: ..."), fully or with LoRA, '
-        'on instructions made from stories; writes OUT_DIR/best_model.pt (LoRA merged) for gpt-nb-generate-text.'))
-    p.add_argument('--checkpoint', help='gpt_nb checkpoint to start from (default: the TinyStories model that ships with gpt_nb)')
-    p.add_argument('--data', default='bundled', help="stories to make instructions from: 'bundled' (the TinyStories excerpt "
-                   "in gpt_nb) or a path, such as a .txt file of stories separated by <|endoftext|> (default: %(default)s)")
-    p.add_argument('--lora-rank', type=int, default=8, help='rank of LoRA on every linear layer of the blocks; 0 = full fine-tuning (default: %(default)s)')
-    p.add_argument('--lora-alpha', type=float, default=16.0, help="LoRA's update is scaled by alpha / rank (default: %(default)s)")
-    p.add_argument('--minutes', type=float, help=f'wall-clock budget of fine-tuning (default: {DEFAULT_MINUTES:g} unless --max-steps is given)')
-    p.add_argument('--max-steps', type=int, help='stop after this many steps (with --minutes: whichever comes first)')
-    p.add_argument('--lr', type=float, help=f'peak learning rate (default: {LORA_LR:g} with LoRA, {FULL_LR:g} for full fine-tuning)')
-    p.add_argument('--batch-size', type=int, default=8, help='examples per step (default: %(default)s)')
-    p.add_argument('--eval-prompts', type=int, default=100, help='held-out prompts to evaluate on before and after; 0 = no evaluation (default: %(default)s)')
-    p.add_argument('--eval-stories', type=int, default=EVAL_STORIES, help='validation stories for bits per byte (default: %(default)s)')
-    p.add_argument('--out-dir', default='checkpoints/finetuned', help='where best_model.pt goes (default: %(default)s)')
-    p.add_argument('--seed', type=int, default=0, help='seed of the instructions, the LoRA initialisation, the batches and the samples (default: %(default)s)')
-    p.add_argument('--device', default='auto', help='auto, cpu, cuda, cuda:N or mps (default: %(default)s)')
-    return p
-
-def _check_args(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
-    "`parser.error` with one line for the first argument out of its range."
-    def number(v): return v is None or (math.isfinite(v) and v > 0)
-    for flag, ok, allowed in [('--lora-rank', args.lora_rank >= 0, 'an integer >= 0 (0 = full fine-tuning)'),
-                              ('--lora-alpha', number(args.lora_alpha), 'a finite number > 0'),
-                              ('--minutes', number(args.minutes), 'a finite number > 0'),
-                              ('--max-steps', args.max_steps is None or args.max_steps >= 1, 'an integer >= 1'),
-                              ('--lr', number(args.lr), 'a finite number > 0'),
-                              ('--batch-size', args.batch_size >= 1, 'an integer >= 1'),
-                              ('--eval-prompts', args.eval_prompts >= 0, 'an integer >= 0 (0 = no evaluation)'),
-                              ('--eval-stories', args.eval_stories >= 1, 'an integer >= 1')]:
-        if not ok: parser.error(f'{flag} must be {allowed}, got {getattr(args, flag[2:].replace("-", "_"))}')
-    if args.data != 'bundled' and not Path(args.data).expanduser().exists(): parser.error(f'--data {args.data!r}: no such file or folder')
-
-# %% ../nbs/10_finetuning.ipynb #7dfac1a4
-def finetune_main(argv: Sequence[str] | None = None) -> int:
-    "Command line: fine-tune a checkpoint to follow instructions and save it (LoRA merged) with its prompt template."
-    parser = _finetune_parser()
-    args = parser.parse_args(argv)
-    _check_args(parser, args)
-    try: device = resolve_device(args.device)
-    except ValueError as e: parser.error(f'--device: {e}')
-    try: ckpt = load_model(args.checkpoint, None if args.checkpoint else 'tinystories', device)
-    except CheckpointError as e: parser.error(f'--checkpoint: {e}')
-    model, tokenizer = ckpt.model, ckpt.tokenizer
-    try:
-        stories = load_stories(args.data, verbose=False)
-        valid = list(stories.valid.take(args.eval_stories))
-        train_examples, held_out = instruction_data(list(stories.train), valid, tokenizer, ckpt.config.context_length,
-                                                    args.eval_prompts, args.seed)
-    except (OSError, ValueError) as e: parser.error(f'--data {args.data!r}: {e}')
-    if not train_examples: parser.error(f'--data {args.data!r}: no story has 3 content words and fits in the context of '
-                                        f'{ckpt.config.context_length} tokens')
-    if problem := _check_out_dir(args.out_dir): parser.error(problem)
-    print(f'{stories}\n{len(train_examples):,} training examples, {len(held_out)} held-out prompts')
-    eval_text = eval_tokens(valid, tokenizer) if held_out else None
-    minutes = args.minutes or (None if args.max_steps else DEFAULT_MINUTES)
-    try:
-        before = instruction_metrics(model, tokenizer, held_out, eval_text, seed=args.seed) if held_out else None
-        result = finetune(model, tokenizer, train_examples, lora_rank=args.lora_rank, lora_alpha=args.lora_alpha, lr=args.lr,
-                          batch_size=args.batch_size, max_steps=args.max_steps, minutes=minutes, seed=args.seed)
-        after = instruction_metrics(model, tokenizer, held_out, eval_text, seed=args.seed) if before and result.status == 'finished' else None
-    except KeyboardInterrupt:
-        print(f'{parser.prog}: interrupted; nothing written', file=sys.stderr)
-        return 130
-    except NonFiniteLossError as e:
-        print(f'{parser.prog}: error: {e}; nothing written', file=sys.stderr)
-        return 1
-    path = save_checkpoint(Path(args.out_dir) / 'best_model.pt', model, tokenizer, instruction_template=INSTRUCTION_TEMPLATE,
-                           finetune=dict(base=args.checkpoint or 'tinystories', data=args.data, lora_rank=args.lora_rank,
-                                         lora_alpha=args.lora_alpha, lr=args.lr, batch_size=args.batch_size, steps=result.steps,
-                                         seconds=result.seconds, seed=args.seed, status=result.status),
-                           metrics={name: m and {k: v for k, v in m.items() if k != 'stories'} for name, m in [('before', before), ('after', after)]})
-    if after:
-        print(metrics_table({'before': before, f'after {result.steps:,} steps': after}))
-        print(f'\n{held_out[0].prompt}{after["stories"][0]}\n')
-    print(f'saved {path}; its prompt format (extra["instruction_template"]) is {INSTRUCTION_TEMPLATE!r}')
-    return 130 if result.status == 'interrupted' else 0

@@ -7,20 +7,15 @@ Docs: https://gpt-nb.github.io/gpt_nb/generation.html.md"""
 # %% ../nbs/06_generation.ipynb #9d7acb72
 from __future__ import annotations
 
-import argparse
 import codecs
-import os
-import sys
 from collections.abc import Iterator, Sequence
-from pathlib import Path
 
 import torch
 
 # %% auto #0
 __all__ = ['apply_temperature', 'apply_top_k', 'apply_top_p', 'apply_repetition_penalty', 'seen_tokens', 'greedy_token',
            'sample_from_probs', 'check_sampling_args', 'sample_next_token', 'stream_generate', 'generate', 'left_pad',
-           'model_device', 'encode_prompts', 'generate_text', 'decode_stream', 'stream_text', 'playground',
-           'generate_main']
+           'encode_prompts', 'generate_text', 'decode_stream', 'stream_text']
 
 # %% ../nbs/06_generation.ipynb #fa39c777
 def apply_temperature(
@@ -53,8 +48,9 @@ def apply_top_p(
     top_probs, order = probs.topk(min(candidates, probs.size(-1)), dim=-1)  # most likely first
     if top_probs.size(-1) < probs.size(-1) and not bool((top_probs.sum(-1) >= top_p).all()):
         top_probs, order = probs.sort(dim=-1, descending=True, stable=True)  # the nucleus is bigger: sort them all
-    mass_before = top_probs.cumsum(-1) - top_probs  # probability of the tokens ranked above
-    keep = torch.zeros_like(probs, dtype=torch.bool).scatter_(-1, order, mass_before < top_p)  # the top token always
+    keep_sorted = top_probs.cumsum(-1) - top_probs < top_p  # the probability of the tokens ranked above is short of top_p
+    keep_sorted[..., 0] = True  # the top token always, even for a top_p too small to compare (1e-300 in float32 is 0)
+    keep = torch.zeros_like(probs, dtype=torch.bool).scatter_(-1, order, keep_sorted)
     return logits.masked_fill(~keep, float('-inf'))
 
 # %% ../nbs/06_generation.ipynb #517bcf26
@@ -131,7 +127,8 @@ def sample_next_token(
     return sample_from_probs(logits.softmax(-1), generator)
 
 # %% ../nbs/06_generation.ipynb #30fef3c0
-from .model import GPT, GPTConfig, CheckpointError, load_model, resolve_device
+from .device import model_device
+from .model import GPT, eval_mode
 
 # %% ../nbs/06_generation.ipynb #03fc51e6
 def _next_token_logits(
@@ -146,17 +143,10 @@ def _next_token_logits(
     return logits[:, -1].double()   # float64: sampling stays finite even at a temperature or penalty of 1e-300
 
 # %% ../nbs/06_generation.ipynb #c06c463c
-def _check_prompt(idx, attention_mask, vocab_size: int) -> None:
-    "Raise a clear error for a prompt or attention mask the model cannot use."
-    if not isinstance(idx, torch.Tensor) or idx.dim() != 2 or idx.size(1) == 0 or idx.dtype not in (torch.int64, torch.int32):
-        got = f'{tuple(idx.shape)} {idx.dtype}' if isinstance(idx, torch.Tensor) else type(idx).__name__
-        raise ValueError(f'idx must be a (batch, time) tensor of int64 (or int32) token ids with time >= 1, got {got}')
-    if idx.min() < 0 or idx.max() >= vocab_size:
-        raise ValueError(f'idx holds token ids outside [0, {vocab_size}): min {idx.min().item()}, max {idx.max().item()}')
+def _check_prompt(model: GPT, idx, attention_mask) -> None:
+    "The model's own input checks (any length: generation slides over long prompts), plus left padding."
+    model.check_inputs(idx, attention_mask=attention_mask, any_length=True, check_ids=True)
     if attention_mask is None: return
-    if not isinstance(attention_mask, torch.Tensor) or attention_mask.shape != idx.shape:
-        got = tuple(attention_mask.shape) if isinstance(attention_mask, torch.Tensor) else type(attention_mask).__name__
-        raise ValueError(f'attention_mask must have the shape of idx {tuple(idx.shape)}, got {got}')
     real = attention_mask.bool()
     if not real[:, -1].all() or (real[:, :-1] & ~real[:, 1:]).any():
         raise ValueError('attention_mask must be left padding: each row is False then True and ends with a real token')
@@ -189,25 +179,30 @@ def stream_generate(
         raise ValueError(f'max_new_tokens must be an integer >= 0, got {max_new_tokens!r}')
     if seed is not None and generator is not None: raise ValueError('pass seed or generator, not both')
     vocab_size = model.config.vocab_size
-    _check_prompt(idx, attention_mask, vocab_size)
+    _check_prompt(model, idx, attention_mask)
     B, T = idx.shape
     stops = torch.tensor(_default_stop_tokens(model) if stop_tokens is None else list(stop_tokens),
                          dtype=torch.long, device=idx.device)
     if seed is not None: generator = torch.Generator(idx.device).manual_seed(seed)
-    seq = idx.new_empty(B, T + max_new_tokens)
+    context = model.config.context_length
+    capacity = T + min(max_new_tokens, 2 * context)   # memory stays bounded however many tokens are asked for
+    seq = idx.new_empty(B, capacity)
     seq[:, :T] = idx
     mask = None
     if attention_mask is not None and not attention_mask.bool().all():
-        mask = torch.ones(B, T + max_new_tokens, dtype=torch.bool, device=idx.device)
+        mask = torch.ones(B, capacity, dtype=torch.bool, device=idx.device)
         mask[:, :T] = attention_mask.bool()
     seen = seen_tokens(idx, vocab_size, attention_mask) if repetition_penalty != 1 else None
     rows = torch.arange(B, device=idx.device)
     finished = torch.zeros(B, dtype=torch.bool, device=idx.device)
     cache = model.new_cache(B) if use_cache else None
-    was_training = model.training
-    model.eval()
-    try:
-        for length in range(T, T + max_new_tokens):
+    length = T
+    with eval_mode(model):
+        for _ in range(max_new_tokens):
+            if length == capacity:   # full, far past the context: keep the last `context` tokens, all the model reads
+                seq[:, :context] = seq[:, length - context:length].clone()
+                if mask is not None: mask[:, :context] = mask[:, length - context:length].clone()
+                length, cache = context, None   # from here on the model slides over the window, uncached
             logits = _next_token_logits(model, seq, mask, length, cache)
             if seen is not None: logits = apply_repetition_penalty(logits, seen, repetition_penalty)
             token = sample_next_token(logits, temperature, top_k, top_p, generator)
@@ -215,10 +210,10 @@ def stream_generate(
                 token = token.masked_fill(finished, stops[0])  # finished rows are padded with the stop token
                 finished |= torch.isin(token, stops)
             seq[:, length] = token
+            length += 1
             if seen is not None: seen[rows, token] = True
             yield token
             if len(stops) and finished.all(): return
-    finally: model.train(was_training)
 
 # %% ../nbs/06_generation.ipynb #22456ad8
 def generate(
@@ -248,10 +243,6 @@ def left_pad(
     return idx.to(device), mask.to(device)
 
 # %% ../nbs/06_generation.ipynb #0c83ca38
-def model_device(model: torch.nn.Module) -> torch.device:
-    "The device holding `model`'s parameters."
-    return next(model.parameters()).device
-
 def encode_prompts(
     tokenizer,  # a tiktoken.Encoding
     prompts: Sequence[str],
@@ -316,96 +307,3 @@ def stream_text(
             if token.item() in stops: return
             yield token.item()
     yield from decode_stream(tokenizer, new_tokens())
-
-# %% ../nbs/06_generation.ipynb #0921dc8b
-def playground(model: GPT, tokenizer, prompt: str = 'Once upon a time'):
-    "An ipywidgets panel (prompt, temperature, top-k, top-p, length, Generate) that streams generated text."
-    import ipywidgets as widgets
-    style = dict(description_width='110px')
-    prompt_box = widgets.Textarea(prompt, description='prompt', style=style, layout=dict(width='95%'))
-    temperature = widgets.FloatSlider(0.8, min=0.0, max=2.0, step=0.05, description='temperature (0=greedy)', style=style)
-    top_k = widgets.IntSlider(50, min=0, max=500, description='top-k (0=off)', style=style)
-    top_p = widgets.FloatSlider(1.0, min=0.05, max=1.0, step=0.05, description='top-p', style=style)
-    length = widgets.IntSlider(60, min=1, max=500, description='new tokens', style=style)
-    button = widgets.Button(description='Generate', button_style='primary')
-    output = widgets.Output()
-
-    def on_click(_):
-        output.clear_output()
-        with output:
-            print(prompt_box.value, end='', flush=True)
-            for piece in stream_text(model, tokenizer, prompt_box.value, length.value, temperature=temperature.value,
-                                     top_k=top_k.value or None, top_p=top_p.value):
-                print(piece, end='', flush=True)
-    button.on_click(on_click)
-    return widgets.VBox([prompt_box, temperature, top_k, top_p, length, button, output])
-
-# %% ../nbs/06_generation.ipynb #a132099f
-def _load_for_generation(parser: argparse.ArgumentParser, args: argparse.Namespace, device: torch.device):
-    "The checkpoint (model, tokenizer, extra) named by `--pretrained` or `--checkpoint`, or `parser.error` with one clear line."
-    flag = f'--pretrained {args.pretrained}' if args.pretrained else '--checkpoint'
-    try: ckpt = load_model(args.checkpoint, args.pretrained, device)
-    except CheckpointError as e:
-        hint = '' if args.pretrained or Path(args.checkpoint).exists() else (
-            ' (train one with examples/train_tiny_stories.py, or generate with --pretrained tinystories)')
-        parser.error(f'{flag}: {e}{hint}')
-    except (OSError, ValueError, RuntimeError) as e: parser.error(f'{flag}: {(str(e).strip().splitlines() or [type(e).__name__])[0]}')
-    if ckpt.config.vocab_size < ckpt.tokenizer.n_vocab:
-        parser.error(f'{flag}: the model has a vocabulary of {ckpt.config.vocab_size} tokens, its tokenizer needs '
-                     f'{ckpt.tokenizer.n_vocab}; use a gpt_nb checkpoint (--checkpoint) for other tokenizers')
-    ckpt.model.to(device).eval()
-    return ckpt
-
-# %% ../nbs/06_generation.ipynb #8fe9511e
-def generate_main(argv: Sequence[str] | None = None) -> int:
-    "Command line: stream text generated by a gpt_nb checkpoint or GPT-2 weights to the terminal."
-    parser = argparse.ArgumentParser(
-        prog='gpt-nb-generate-text', description='Generate text with a gpt_nb checkpoint or GPT-2 weights, streamed as it is produced.')
-    parser.add_argument('--checkpoint', default='checkpoints/best_model.pt', help='checkpoint saved by training (default: %(default)s)')
-    parser.add_argument('--pretrained', metavar='NAME', help='use a model that ships with gpt_nb (tinystories) or Hugging Face GPT-2 weights (gpt2, gpt2-medium, ... or a local directory) instead')
-    parser.add_argument('--prompt', default='Once upon a time', help='text to continue (default: %(default)r)')
-    parser.add_argument('--instruction', help="for a model fine-tuned to follow instructions (gpt-nb-finetune): the prompt is the "
-                                              "checkpoint's instruction template filled with this text")
-    parser.add_argument('--max-new-tokens', type=int, default=200, help='tokens to generate per sample (default: %(default)s)')
-    parser.add_argument('--temperature', type=float, default=0.8, help='0 = greedy, <1 safer, >1 wilder (default: %(default)s)')
-    parser.add_argument('--top-k', type=int, default=200, help='sample among the k most likely tokens (default: %(default)s)')
-    parser.add_argument('--top-p', type=float, default=None, help='nucleus sampling: keep this much probability, in (0, 1]')
-    parser.add_argument('--repetition-penalty', type=float, default=1.0, help='> 1 discourages repeats (default: %(default)s)')
-    parser.add_argument('--num-samples', type=int, default=1, help='how many continuations (default: %(default)s)')
-    parser.add_argument('--seed', type=int, default=None, help='random seed for reproducible samples')
-    parser.add_argument('--device', default='auto', help='auto, cpu, cuda, cuda:N or mps (default: %(default)s)')
-    args = parser.parse_args(argv)
-    try: check_sampling_args(args.temperature, args.top_k, args.top_p, args.repetition_penalty)
-    except ValueError as e:
-        flag = str(e).split()[0]
-        parser.error(str(e).replace(flag, '--' + flag.replace('_', '-'), 1).replace(' or None', ''))
-    if args.max_new_tokens < 0: parser.error(f'--max-new-tokens must be >= 0, got {args.max_new_tokens}')
-    if args.num_samples < 1: parser.error(f'--num-samples must be >= 1, got {args.num_samples}')
-    try: device = resolve_device(args.device)
-    except ValueError as e: parser.error(f'--device: {e}')
-    ckpt = _load_for_generation(parser, args, device)
-    model, tokenizer, prompt = ckpt.model, ckpt.tokenizer, args.prompt
-    if args.instruction is not None:
-        if 'instruction_template' not in ckpt.extra:
-            parser.error('--instruction: this model was not fine-tuned to follow instructions (its checkpoint has no '
-                         'instruction template); continue a text with --prompt instead')
-        prompt = ckpt.extra['instruction_template'].format(instruction=args.instruction)
-    generator = torch.Generator(device).manual_seed(args.seed) if args.seed is not None else None
-    try:
-        for i in range(args.num_samples):
-            if args.num_samples > 1: print(f'--- sample {i + 1} ---')
-            print(prompt, end='', flush=True)
-            for piece in stream_text(model, tokenizer, prompt, args.max_new_tokens, temperature=args.temperature,
-                                     top_k=args.top_k, top_p=args.top_p, repetition_penalty=args.repetition_penalty,
-                                     generator=generator):
-                print(piece, end='', flush=True)
-            print()
-    except KeyboardInterrupt:
-        print()
-        return 130
-    except FloatingPointError as e:
-        print(f'\n{parser.prog}: error: {e}', file=sys.stderr)
-        return 1
-    except BrokenPipeError:   # the reader stopped reading (`| head`): stop quietly, as Unix tools do
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())   # so that Python's exit flush cannot fail again
-    return 0

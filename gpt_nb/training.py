@@ -7,20 +7,11 @@ Docs: https://gpt-nb.github.io/gpt_nb/training.html.md"""
 # %% ../nbs/07_training.ipynb #dff50ea8
 from __future__ import annotations
 
-import argparse
 import contextlib
 import dataclasses
-import datetime
-import linecache
 import math
-import os
-import random
-import re
-import signal
-import sys
-import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -30,249 +21,22 @@ import torch.distributed as dist
 from torch import nn
 from tqdm.auto import tqdm
 
-from .data import (
-    EVAL_STORIES, eval_tokens, fit_context_length, get_batch, get_tokenizer, load_stories, parse_tokenizer_spec, tokenize_split)
+from .checkpoint import CheckpointError, atomic_write, load_checkpoint, save_checkpoint
+from .config import PRESETS, GPTConfig
+from .data import load_stories
+from .evaluation import autocast, evaluate, plot_history, resolve_precision
 from .generation import generate_text
-from .model import (
-    PRESETS, CheckpointError, GPT, GPTConfig, load_checkpoint, resolve_device, save_checkpoint, unwrap_model)
+from .huggingface import from_pretrained
+from .model import GPT
+from .optim import configure_optimizer, lr_at
 from .tokenizer import get_encoding
+from .tokens import eval_tokens, get_batch, get_tokenizer, tokenize_split, fit_context_length
+from .train_config import (CPU_RECIPE, GPU_RECIPE, Distributed, NonFiniteLossError, TrainConfig, interrupt_flag, resolve_defaults,
+                                 rng_state, set_rng_state, setup_distributed, step_seed)
 
 # %% auto #0
-__all__ = ['OPTIMIZERS', 'PRECISIONS', 'CPU_RECIPE', 'GPU_RECIPE', 'orthogonalize', 'Muon', 'configure_optimizer', 'lr_at',
-           'resolve_precision', 'autocast', 'evaluate', 'TrainConfig', 'resolve_defaults', 'check_train_config',
-           'Distributed', 'setup_distributed', 'step_seed', 'rng_state', 'set_rng_state', 'plot_history',
-           'NonFiniteLossError', 'interrupt_flag', 'TrainResult', 'train', 'train_main']
-
-# %% ../nbs/07_training.ipynb #a666a94a
-def orthogonalize(g: torch.Tensor, steps: int = 5, dtype: torch.dtype = torch.float32, eps: float = 1e-7) -> torch.Tensor:
-    "`g` (2-D) with its singular values pushed towards 1 by `steps` Newton–Schulz iterations, computed in `dtype`."
-    a, b, c = 3.4445, -4.7750, 2.0315   # p(x) = ax + bx³ + cx⁵: a steep slope at 0, then hovering around 1
-    wide = g.shape[0] <= g.shape[1]     # work on the wide orientation: the Gram matrix XXᵀ is the smaller one
-    x = (g if wide else g.T).to(dtype)
-    x = x / x.norm().clamp(min=eps)     # Frobenius norm ≥ largest singular value, so now all are ≤ 1
-    for _ in range(steps):
-        gram = x @ x.T
-        x = a * x + (b * gram + c * gram @ gram) @ x
-    return (x if wide else x.T).to(g.dtype)
-
-# %% ../nbs/07_training.ipynb #6e62406f
-class Muon(torch.optim.Optimizer):
-    "Muon for 2-D weights: Nesterov momentum, orthogonalised by `orthogonalize`, the step scaled by sqrt(max(1, rows / cols))."
-    def __init__(self, params, lr: float = 0.02, momentum: float = 0.95, nesterov: bool = True, ns_steps: int = 5,
-                 ns_dtype: torch.dtype | None = None):   # None: bfloat16 on CUDA, float32 elsewhere
-        super().__init__(params, dict(lr=lr, momentum=momentum, nesterov=nesterov, ns_steps=ns_steps))
-        self.ns_dtype = ns_dtype
-
-    @torch.no_grad()
-    def step(self):
-        for group in self.param_groups:
-            for p in group['params']:
-                if p.grad is None: continue
-                if p.dim() != 2: raise ValueError(f'Muon updates 2-D weight matrices only, got a parameter of shape {tuple(p.shape)}')
-                momentum = self.state[p].setdefault('momentum', torch.zeros_like(p))
-                momentum.lerp_(p.grad, 1 - group['momentum'])
-                update = p.grad.lerp(momentum, group['momentum']) if group['nesterov'] else momentum
-                dtype = self.ns_dtype or (torch.bfloat16 if p.is_cuda else torch.float32)
-                scale = max(1.0, p.shape[0] / p.shape[1]) ** 0.5
-                p.add_(orthogonalize(update, group['ns_steps'], dtype), alpha=-group['lr'] * scale)
-
-# %% ../nbs/07_training.ipynb #968c6038
-OPTIMIZERS = ('adamw', 'muon')
-
-def _adamw(groups: list[dict], lr: float, betas: tuple[float, float]) -> torch.optim.AdamW:
-    try: return torch.optim.AdamW(groups, lr=lr, betas=betas, fused=True)
-    except RuntimeError: return torch.optim.AdamW(groups, lr=lr, betas=betas, foreach=True)   # no fused kernel for this device
-
-def configure_optimizer(model: nn.Module, lr: float, weight_decay: float = 0.1, betas: tuple[float, float] = (0.9, 0.95),
-                        kind: str = 'adamw', muon_lr: float = 0.02) -> list[torch.optim.Optimizer]:
-    "The optimisers of `model`: AdamW for everything ('adamw'), or Muon for the blocks' weight matrices and AdamW for the rest ('muon')."
-    if kind not in OPTIMIZERS: raise ValueError(f'optimizer must be one of {OPTIMIZERS}, got {kind!r}')
-    named = [(n, p) for n, p in model.named_parameters() if p.requires_grad]   # a tied weight appears once
-    matrices = [p for n, p in named if kind == 'muon' and p.dim() == 2 and n.startswith('blocks.')]
-    rest = [p for _, p in named if not any(p is m for m in matrices)]
-    optimizers = [_adamw([dict(params=[p for p in rest if p.dim() >= 2], weight_decay=weight_decay),
-                          dict(params=[p for p in rest if p.dim() < 2], weight_decay=0.0)], lr, betas)]
-    if matrices: optimizers.insert(0, Muon(matrices, lr=muon_lr))
-    for opt in optimizers:
-        for group in opt.param_groups: group['peak_lr'] = group['lr']
-    return optimizers
-
-# %% ../nbs/07_training.ipynb #6e0425b9
-def lr_at(progress: float, max_lr: float, min_lr: float = 0.0, warmup: float = 0.1) -> float:
-    "The learning rate once a fraction `progress` (0 to 1) of the run is done: linear warmup over its first `warmup`, then cosine decay to `min_lr`."
-    if progress < warmup: return max_lr * progress / warmup
-    t = min((progress - warmup) / (1 - warmup), 1.0)
-    return min_lr + 0.5 * (max_lr - min_lr) * (1 + math.cos(math.pi * t))
-
-# %% ../nbs/07_training.ipynb #2db5142f
-PRECISIONS = ('auto', 'fp32', 'bf16', 'fp16')
-_DTYPES = {'bf16': torch.bfloat16, 'fp16': torch.float16}
-
-def resolve_precision(device: torch.device, precision: str = 'auto') -> str:
-    "'fp32', 'bf16' or 'fp16' for `device`; 'auto': bf16 on CUDA where supported, else fp16 there, else fp32."
-    if precision not in PRECISIONS: raise ValueError(f'precision must be one of {PRECISIONS}, got {precision!r}')
-    if precision == 'auto':
-        if device.type != 'cuda': return 'fp32'
-        return 'bf16' if torch.cuda.is_bf16_supported() else 'fp16'
-    if precision == 'fp16' and device.type != 'cuda':
-        raise ValueError(f"precision 'fp16' needs a CUDA device (float16 with a gradient scaler), not {device.type}; use 'fp32' or 'bf16'")
-    return precision
-
-def autocast(device: torch.device, precision: str):
-    "A context that runs the forward pass in `precision` (a no-op for fp32)."
-    if precision == 'fp32': return contextlib.nullcontext()
-    return torch.autocast(device.type, dtype=_DTYPES[precision])
-
-# %% ../nbs/07_training.ipynb #b38a7d6d
-@torch.no_grad()
-def evaluate(model: nn.Module, ids: np.ndarray, n_bytes: int, context_length: int, batch_size: int = 8,
-             precision: str = 'fp32') -> dict:
-    "Loss (nats/token), perplexity and bits per byte of `model` predicting every token of `ids` after the first."
-    model = unwrap_model(model)
-    device, was_training = next(model.parameters()).device, model.training
-    n_windows = math.ceil((len(ids) - 1) / context_length)
-    x = torch.zeros(n_windows, context_length, dtype=torch.int64)
-    y = torch.full((n_windows, context_length), -100, dtype=torch.int64)
-    for w in range(n_windows):
-        chunk = torch.from_numpy(ids[w * context_length:(w + 1) * context_length + 1].astype(np.int64))
-        x[w, :len(chunk) - 1], y[w, :len(chunk) - 1] = chunk[:-1], chunk[1:]
-    model.eval()
-    nats = torch.zeros((), dtype=torch.float64)
-    try:
-        for i in range(0, n_windows, batch_size):
-            xb, yb = x[i:i + batch_size].to(device), y[i:i + batch_size].to(device)
-            with autocast(device, precision): _, loss = model(xb, yb)
-            nats += loss.double().cpu() * (yb != -100).sum().item()
-    finally: model.train(was_training)
-    loss = nats.item() / (len(ids) - 1)
-    return dict(loss=loss, perplexity=math.exp(min(loss, 700)), bits_per_byte=nats.item() / (math.log(2) * n_bytes))
-
-# %% ../nbs/07_training.ipynb #a64975a6
-@dataclass
-class TrainConfig:
-    "Everything that defines a training run; a setting left as None is filled in for the device by `resolve_defaults`."
-    preset: str = 'tiny'                 # model architecture, a name from PRESETS: tiny, gpt2, gpt2-medium, gpt2-large, gpt2-xl, gpt3
-    n_layer: int | None = None           # transformer blocks (None: the preset's)
-    n_head: int | None = None            # attention heads per block (None: the preset's)
-    d_model: int | None = None           # width of the residual stream (None: the preset's)
-    dropout: float | None = None         # dropout probability while training; None: the device's recipe
-    data: str | None = None              # None: TinyStories from the Hub if reachable (a slice of it on a CPU), else the bundled excerpt; 'bundled', 'hub', 'generated' or a path
-    max_stories: int | None = None       # train on at most this many stories of the data
-    tokenizer: str | None = None         # 'gpt2', or 'bpe:N' (a BPE with N tokens trained on the training stories); None: the device's recipe
-    context_length: int | None = None    # tokens per training window; None: the preset's, at most the device recipe's
-    batch_size: int | None = None        # sequences per micro-batch and process; None: the device's recipe
-    grad_accum: int = 1                  # micro-batches per optimiser step
-    epochs: float | None = None          # passes over the training tokens; None: 1, unless max_steps or minutes is set
-    max_steps: int | None = None         # optimiser steps (overrides epochs)
-    minutes: float | None = None         # a wall-clock budget: stop after this many minutes, the schedule following the time spent
-    optimizer: str | None = None         # 'adamw', or 'muon' (Muon for the blocks' weight matrices, AdamW for the rest); None: the device's recipe
-    lr: float = 3e-3                     # peak learning rate of AdamW
-    muon_lr: float = 0.02                # peak learning rate of Muon
-    min_lr_ratio: float = 0.0            # the cosine decays to lr * min_lr_ratio
-    warmup_steps: int | None = None      # steps of linear warmup; None: the first 10% of the run
-    weight_decay: float = 0.1            # AdamW weight decay of the weight matrices
-    betas: tuple = (0.9, 0.95)           # AdamW's averaging coefficients
-    grad_clip: float = 1.0               # clip the gradient norm to this (0: no clipping)
-    eval_interval: int | None = None     # also evaluate every this many steps
-    eval_minutes: float = 2.0            # evaluate at least this often, in minutes (and at the end)
-    eval_stories: int = EVAL_STORIES     # validation stories to evaluate on
-    sample_prompt: str = 'Once upon a time'   # a sample is generated from this at every evaluation ('' for none)
-    sample_tokens: int = 80              # tokens in that sample
-    out_dir: str | None = 'checkpoints'  # where best_model.pt, last.pt and loss_curve.png go; None: nowhere
-    resume: bool = False                 # continue the run saved in out_dir/last.pt
-    init_from: str | None = None         # start from a checkpoint file or Hugging Face GPT-2 weights ('gpt2' or a folder)
-    device: str = 'auto'                 # 'auto', 'cpu', 'cuda', 'cuda:N' or 'mps'
-    precision: str = 'auto'              # 'auto' (bf16, else fp16, on CUDA; else fp32), 'fp32', 'bf16' or 'fp16'
-    compile: bool = False                # torch.compile the model
-    seed: int = 1337                     # seed of the initial weights, the batches and dropout
-    progress: bool = True                # show a progress bar
-    cache_dir: str | None = None         # token and tokenizer cache; None: $GPT_NB_CACHE or .gpt_nb_cache
-
-    def __post_init__(self): check_train_config(self)
-
-CPU_RECIPE = dict(tokenizer='bpe:4096', context_length=256, batch_size=8, optimizer='muon', dropout=0.0)   # the best measured on a 2-core CPU
-GPU_RECIPE = dict(tokenizer='gpt2', context_length=None, batch_size=32, optimizer='adamw', dropout=0.0)   # context: the preset's
-
-def resolve_defaults(c: TrainConfig, device: torch.device) -> TrainConfig:
-    "`c` with the batch size, optimiser and (for a new model) tokenizer and dropout left as None taken from the recipe for `device`."
-    recipe = GPU_RECIPE if device.type == 'cuda' else CPU_RECIPE
-    fill = dict(batch_size=recipe['batch_size'], optimizer=recipe['optimizer'])
-    if not (c.resume or c.init_from): fill |= dict(tokenizer=recipe['tokenizer'], dropout=recipe['dropout'])   # a continued model keeps its own
-    return dataclasses.replace(c, **{k: v for k, v in fill.items() if getattr(c, k) is None})
-
-def check_train_config(c: TrainConfig) -> None:
-    "Raise a `ValueError` naming the first unusable setting of `c`."
-    def positive(name, allow_none=False, integer=True):
-        v = getattr(c, name)
-        if v is None and allow_none: return
-        ok = isinstance(v, int) and not isinstance(v, bool) if integer else isinstance(v, (int, float)) and not isinstance(v, bool)
-        if not ok or not v > 0 or not math.isfinite(v):
-            raise ValueError(f'{name} must be a positive {"integer" if integer else "number"}, got {v!r}')
-    if c.preset not in PRESETS: raise ValueError(f'preset must be one of {", ".join(PRESETS)}, got {c.preset!r}')
-    if c.tokenizer is not None: parse_tokenizer_spec(c.tokenizer)
-    for name in ('grad_accum', 'eval_stories', 'sample_tokens'): positive(name)
-    for name in ('n_layer', 'n_head', 'd_model', 'max_stories', 'batch_size', 'context_length', 'max_steps', 'eval_interval'):
-        positive(name, allow_none=True)
-    for name in ('epochs', 'minutes'): positive(name, allow_none=True, integer=False)
-    for name in ('lr', 'muon_lr', 'eval_minutes'): positive(name, integer=False)
-    if c.optimizer is not None and c.optimizer not in OPTIMIZERS: raise ValueError(f'optimizer must be one of {OPTIMIZERS}, got {c.optimizer!r}')
-    if c.warmup_steps is not None and (not isinstance(c.warmup_steps, int) or c.warmup_steps < 0):
-        raise ValueError(f'warmup_steps must be an integer >= 0, got {c.warmup_steps!r}')
-    if not 0 <= c.min_lr_ratio <= 1: raise ValueError(f'min_lr_ratio must be in [0, 1], got {c.min_lr_ratio!r}')
-    if c.dropout is not None and not 0 <= c.dropout < 1: raise ValueError(f'dropout must be in [0, 1), got {c.dropout!r}')
-    for name in ('weight_decay', 'grad_clip'):
-        if not 0 <= getattr(c, name) < math.inf: raise ValueError(f'{name} must be a number >= 0, got {getattr(c, name)!r}')
-    if c.precision not in PRECISIONS: raise ValueError(f'precision must be one of {PRECISIONS}, got {c.precision!r}')
-    if c.resume and c.init_from: raise ValueError('resume and init_from cannot be combined: resume continues a run, init_from starts a new one')
-    if c.resume and not c.out_dir: raise ValueError('resume needs out_dir, the folder holding last.pt')
-
-# %% ../nbs/07_training.ipynb #cdca24a3
-@dataclass
-class Distributed:
-    "This process's place in a (possibly one-process) group."
-    rank: int = 0
-    local_rank: int = 0
-    world_size: int = 1
-
-    @property
-    def is_main(self) -> bool: return self.rank == 0
-    def barrier(self):
-        if self.world_size > 1: dist.barrier()
-
-def setup_distributed(device: str = 'auto') -> tuple[Distributed, torch.device]:
-    "Join the process group when started by torchrun (NCCL on GPUs, gloo on CPU); the device this process uses."
-    world_size = int(os.environ.get('WORLD_SIZE', 1))
-    dev = resolve_device(device)
-    if world_size == 1: return Distributed(), dev
-    rank, local_rank = int(os.environ['RANK']), int(os.environ.get('LOCAL_RANK', 0))
-    if dev.type == 'cuda':
-        dev = torch.device('cuda', local_rank)
-        torch.cuda.set_device(dev)
-    elif dev.type != 'cpu': raise ValueError(f'distributed training runs on CUDA (NCCL) or the CPU (gloo), not {dev.type}')
-    if not dist.is_initialized():   # a long timeout: rank 0 may download and tokenize a dataset while the others wait
-        dist.init_process_group('nccl' if dev.type == 'cuda' else 'gloo', timeout=datetime.timedelta(hours=1))
-    return Distributed(rank, local_rank, world_size), dev
-
-# %% ../nbs/07_training.ipynb #2cbbc59c
-def step_seed(*parts: int) -> int:
-    "A well-mixed 63-bit seed from integers such as (seed, step, micro-batch)."
-    return int(np.random.SeedSequence([int(p) for p in parts]).generate_state(1, np.uint64)[0] >> 1)
-
-def rng_state() -> dict:
-    "The states of torch's, numpy's and Python's global random generators, in a form `torch.load(weights_only=True)` accepts."
-    np_state = np.random.get_state()
-    return dict(torch=torch.get_rng_state(), cuda=torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
-                numpy=dict(keys=torch.from_numpy(np_state[1].astype(np.int64)), pos=int(np_state[2]),
-                           has_gauss=int(np_state[3]), gauss=float(np_state[4])),
-                python=random.getstate())
-
-def set_rng_state(state: dict) -> None:
-    "Restore what `rng_state` saved."
-    torch.set_rng_state(state['torch'])
-    if state['cuda'] and torch.cuda.is_available(): torch.cuda.set_rng_state_all(state['cuda'])
-    n = state['numpy']
-    np.random.set_state(('MT19937', n['keys'].numpy().astype(np.uint32), n['pos'], n['has_gauss'], n['gauss']))
-    random.setstate(state['python'])
+__all__ = ['Run', 'setup_run', 'set_learning_rate', 'forward_backward', 'agree', 'optimizer_step', 'save_run',
+           'evaluate_and_save', 'TrainResult', 'finish_run', 'train']
 
 # %% ../nbs/07_training.ipynb #cc0998b2
 def _start_model(c: TrainConfig, log) -> tuple[GPT | None, object, dict]:
@@ -281,14 +45,17 @@ def _start_model(c: TrainConfig, log) -> tuple[GPT | None, object, dict]:
         path = Path(c.out_dir) / 'last.pt'
         if not path.exists(): raise FileNotFoundError(f'resume: there is no {path} to continue from; train without --resume first')
         ckpt = load_checkpoint(path)
-        log(f'resuming from {path} at step {ckpt.extra.get("step", 0):,}')
+        if missing := [k for k in ('step', 'optimizer', 'scaler', 'rng', 'train_config') if k not in ckpt.extra]:
+            raise CheckpointError(f'{path} cannot be resumed: it holds a model but not the state of its run (no {", ".join(missing)}); '
+                                  f'start a new run from its weights with --init-from {path}')
+        log(f'resuming from {path} at step {ckpt.extra["step"]:,}')
         return ckpt.model, ckpt.tokenizer, ckpt.extra
     if c.init_from:
         if Path(c.init_from).is_file():
             ckpt = load_checkpoint(c.init_from)
             log(f'starting from the weights in {c.init_from}')
             return ckpt.model, ckpt.tokenizer, {}
-        model = GPT.from_pretrained(c.init_from)
+        model = from_pretrained(c.init_from)
         log(f'starting from Hugging Face GPT-2 weights {c.init_from!r}, with the GPT-2 tokenizer')
         return model, get_encoding('gpt2'), {}
     return None, None, {}
@@ -301,6 +68,9 @@ def _prepare_data(c: TrainConfig, tokenizer, device: torch.device, world: Distri
             enc = tokenizer or get_tokenizer(c.tokenizer, stories.train, c.cache_dir, verbose=world.is_main)
             train_tokens = tokenize_split(stories.train, enc, c.cache_dir, verbose=world.is_main)
             eval_ids, eval_bytes = eval_tokens(stories.valid.take(c.eval_stories), enc)
+            if len(eval_ids) < 2:   # a tiny corpus holds nothing out: evaluate on what it trains on, and say so
+                eval_ids, eval_bytes = eval_tokens(stories.train.take(c.eval_stories), enc)
+                if world.is_main: print('no validation stories (too few to hold any out): evaluating on the training stories')
         world.barrier()
     return enc, train_tokens, eval_ids, eval_bytes
 
@@ -316,66 +86,41 @@ def _context_length(c: TrainConfig, model: GPT | None, n_tokens: int, device: to
         raise ValueError(f'context_length {wanted} is longer than the {limit} positions of the model being continued')
     return fit_context_length(wanted, n_tokens, verbose=verbose)
 
-# %% ../nbs/07_training.ipynb #3dbbc255
-def plot_history(history: dict, title: str = 'training'):
-    "A matplotlib figure of the training loss (and its running mean) and the validation loss against steps."
-    from matplotlib.figure import Figure
-    fig = Figure(figsize=(6, 3), dpi=80, layout='constrained')
-    ax = fig.add_subplot()
-    steps, losses = history['step'], history['loss']
-    ax.plot(steps, losses, color='tab:blue', alpha=0.3, lw=1, label='train (per step)')
-    k = max(1, len(losses) // 20)
-    if len(losses) > k: ax.plot(steps[k - 1:], np.convolve(losses, np.ones(k) / k, mode='valid'), color='tab:blue', label=f'train (mean of {k})')
-    evals = history['eval']
-    if evals: ax.plot([e['step'] for e in evals], [e['loss'] for e in evals], 'o-', color='tab:orange', label='validation')
-    ax.set(xlabel='step', ylabel='loss (nats per token)', title=title)
-    ax.legend()
-    return fig
-
-# %% ../nbs/07_training.ipynb #eebc1229
-class NonFiniteLossError(RuntimeError):
-    "The training loss became infinite or NaN."
-
-@contextlib.contextmanager
-def interrupt_flag():
-    "A context yielding a dict whose 'stop' becomes True on the first Ctrl-C (SIGINT or SIGTERM); the second Ctrl-C interrupts."
-    flag = {'stop': False}
-    if threading.current_thread() is not threading.main_thread(): yield flag; return   # signals reach only the main thread
-    def handler(signum, frame):
-        if flag['stop'] and signum == signal.SIGINT: raise KeyboardInterrupt
-        flag['stop'] = True
-    previous = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
-    try: yield flag
-    finally:
-        for s, h in previous.items(): signal.signal(s, h)
-
-# %% ../nbs/07_training.ipynb #781604f0
+# %% ../nbs/07_training.ipynb #6f22402a
 @dataclass
-class TrainResult:
-    "What `train` returns."
-    model: GPT                 # the trained model (the final weights; the best are in best_model.pt)
+class Run:
+    "A training run in progress: what `setup_run` prepared, and how far it got. The steps below read and update it."
+    c: TrainConfig             # the settings, with the device's defaults filled in
+    world: Distributed
+    device: torch.device
+    precision: str             # 'fp32', 'bf16' or 'fp16'
+    model: GPT                 # the model itself: evaluated, sampled and saved
+    stepped: nn.Module         # what the training steps call: the model, compiled and wrapped in DDP if asked
     tokenizer: object          # its tiktoken.Encoding
-    config: TrainConfig        # the settings, with the device's defaults filled in
-    history: dict              # per step: 'step', 'loss', 'lr'; per evaluation: 'eval' (step, epoch, seconds, loss, perplexity, bits_per_byte, sample)
-    step: int                  # optimiser steps done
-    best_val_loss: float
-    status: str                # 'finished' or 'interrupted'
-    seconds: float             # wall-clock seconds of training, over all resumes
-    figure: object = None      # the loss curve (a matplotlib Figure)
+    train_tokens: np.ndarray
+    eval_ids: np.ndarray       # the evaluation text (`eval_tokens`) and its size in bytes
+    eval_bytes: int
+    context_length: int
+    optimizers: list           # `configure_optimizer`'s
+    scaler: torch.amp.GradScaler
+    tokens_per_step: int
+    total_steps: int | None    # None: only the time budget ends the run
+    budget: float | None       # the time budget in seconds, if any
+    step: int = 0              # optimiser steps done, over all resumes
+    best_val_loss: float = math.inf
+    seconds_before: float = 0.0   # seconds of training before this process resumed it
+    history: dict = dataclasses.field(default_factory=lambda: dict(step=[], loss=[], lr=[], eval=[]))
+    log: Callable = print      # prints on rank 0 only
 
-def train(config: TrainConfig | None = None, *, on_step: Callable[[int, float], bool | None] | None = None,
-          **overrides) -> TrainResult:
-    "Train a GPT as `config` (or a `TrainConfig` built from `overrides`) says; `on_step(step, loss)` runs after every step and may return True to stop as Ctrl-C does."
-    c = dataclasses.replace(config, **overrides) if config is not None else TrainConfig(**overrides)
-    world, device = setup_distributed(c.device)
-    try: return _train(resolve_defaults(c, device), world, device, on_step)
-    finally:
-        if world.world_size > 1 and dist.is_initialized(): dist.destroy_process_group()
+    @property
+    def out_dir(self) -> Path | None: return Path(self.c.out_dir) if self.c.out_dir else None
+    @property
+    def epoch(self) -> float: return self.step * self.tokens_per_step / len(self.train_tokens)
 
-def _train(c: TrainConfig, world: Distributed, device: torch.device, on_step) -> TrainResult:
+def setup_run(c: TrainConfig, world: Distributed = Distributed(), device: torch.device = torch.device('cpu')) -> Run:
+    "The model (new, continued or resumed), data, optimisers and restored state of a run of `c`, and two lines saying what it will do."
     log = tqdm.write if world.is_main else (lambda *a, **k: None)
     precision = resolve_precision(device, c.precision)
-    out_dir = Path(c.out_dir) if c.out_dir else None
     model, tokenizer, saved = _start_model(c, log)
     if tokenizer is not None and c.tokenizer is not None and tokenizer.name != c.tokenizer.replace(':', '_'):
         log(f'tokenizer {c.tokenizer!r} ignored: the model keeps its own tokenizer, {tokenizer.name}')
@@ -389,11 +134,8 @@ def _train(c: TrainConfig, world: Distributed, device: torch.device, on_step) ->
     elif model.config.vocab_size < tokenizer.n_vocab:
         raise ValueError(f'the model has {model.config.vocab_size} token rows but its tokenizer {tokenizer.n_vocab} tokens')
     model.to(device).train()
-    raw_model = model
     optimizers = configure_optimizer(model, c.lr, c.weight_decay, tuple(c.betas), c.optimizer, c.muon_lr)
     scaler = torch.amp.GradScaler(device.type, enabled=precision == 'fp16')
-    step, best, seconds_before = saved.get('step', 0), saved.get('best_val_loss', math.inf), saved.get('seconds', 0.0)
-    history = saved.get('history') or dict(step=[], loss=[], lr=[], eval=[])
     if saved:
         if len(saved['optimizer']) != len(optimizers):
             raise ValueError(f'resume: the saved run used {len(saved["optimizer"])} optimiser(s), this one {len(optimizers)}: '
@@ -403,189 +145,173 @@ def _train(c: TrainConfig, world: Distributed, device: torch.device, on_step) ->
             opt.load_state_dict(state)
             for group, peak in zip(opt.param_groups, peaks): group['peak_lr'] = peak
         scaler.load_state_dict(saved['scaler']); set_rng_state(saved['rng'])
-    if c.compile: model = torch.compile(model)
+    stepped = torch.compile(model) if c.compile else model
     if world.world_size > 1:
-        model = nn.parallel.DistributedDataParallel(model, device_ids=[device.index] if device.type == 'cuda' else None)
-
+        stepped = nn.parallel.DistributedDataParallel(stepped, device_ids=[device.index] if device.type == 'cuda' else None)
     tokens_per_step = c.batch_size * context_length * c.grad_accum * world.world_size
     epochs = c.epochs if c.epochs is not None else None if c.max_steps or c.minutes else 1.0
     total_steps = c.max_steps or (max(1, math.ceil(epochs * len(train_tokens) / tokens_per_step)) if epochs else None)
-    budget = c.minutes * 60 if c.minutes else None
-    log(f'model: {raw_model.num_params() / 1e6:.2f}M parameters ({raw_model.num_params(non_embedding=True) / 1e6:.2f}M without '
-        f'embeddings), {raw_model.config.n_layer} layers x {raw_model.config.d_model}, vocabulary {tokenizer.n_vocab:,}; '
-        f'dropout {raw_model.config.dropout:g}; {c.optimizer}, {device.type} {precision}'
+    run = Run(c, world, device, precision, model, stepped, tokenizer, train_tokens, eval_ids, eval_bytes, context_length,
+              optimizers, scaler, tokens_per_step, total_steps, c.minutes * 60 if c.minutes else None,
+              saved.get('step', 0), saved.get('best_val_loss', math.inf), saved.get('seconds', 0.0),
+              saved.get('history') or dict(step=[], loss=[], lr=[], eval=[]), log)
+    log(f'model: {model.num_params() / 1e6:.2f}M parameters ({model.num_params(non_embedding=True) / 1e6:.2f}M without '
+        f'embeddings), {model.config.n_layer} layers x {model.config.d_model}, vocabulary {tokenizer.n_vocab:,}; '
+        f'dropout {model.config.dropout:g}; {c.optimizer}, {device.type} {precision}'
         + (f', {world.world_size} processes' if world.world_size > 1 else ''))
     limits = ' or '.join(filter(None, [total_steps and f'{total_steps:,} steps ({total_steps * tokens_per_step / len(train_tokens):.2f} '
-                                                        f'epochs of {len(train_tokens):,} tokens)', budget and f'{c.minutes:g} minutes']))
-    log(f'training: {limits}{", whichever comes first" if total_steps and budget else ""}; {tokens_per_step:,} tokens a step '
+                                                        f'epochs of {len(train_tokens):,} tokens)', run.budget and f'{c.minutes:g} minutes']))
+    log(f'training: {limits}{", whichever comes first" if total_steps and run.budget else ""}; {tokens_per_step:,} tokens a step '
         f'({c.batch_size} x {context_length}{f" x {c.grad_accum} accumulated" if c.grad_accum > 1 else ""}'
         f'{f" x {world.world_size} ranks" if world.world_size > 1 else ""})')
+    return run
 
-    def save(name: str, step: int, epoch: float, seconds: float):
-        if out_dir and world.is_main:
-            save_checkpoint(out_dir / name, raw_model, tokenizer, step=step, epoch=epoch, seconds=seconds,
-                            schedule=dict(total_steps=total_steps, minutes=c.minutes, warmup_steps=c.warmup_steps),
-                            optimizer=[opt.state_dict() for opt in optimizers], scaler=scaler.state_dict(), rng=rng_state(),
-                            train_config=dataclasses.asdict(c), history=history, best_val_loss=best)
+# %% ../nbs/07_training.ipynb #1dd4ebf5
+def set_learning_rate(run: Run, seconds: float) -> float:
+    "Set every optimiser's rate for the next step from the schedule, at the fraction of the run done (of its steps or its time budget, whichever is further); AdamW's rate."
+    c = run.c
+    progress = max((run.step + 1) / run.total_steps if run.total_steps else 0.0, seconds / run.budget if run.budget else 0.0)
+    scale = lr_at(progress, 1.0, c.min_lr_ratio, warmup=0.1 if c.warmup_steps is None else 0.0)
+    if c.warmup_steps: scale *= min(1.0, (run.step + 1) / c.warmup_steps)
+    for opt in run.optimizers:
+        for group in opt.param_groups: group['lr'] = group['peak_lr'] * scale
+    return c.lr * scale
 
-    def evaluate_and_save(step: int, epoch: float, seconds: float):
-        nonlocal best
-        m = evaluate(raw_model, eval_ids, eval_bytes, context_length, c.batch_size, precision)
-        if not math.isfinite(m['loss']):   # the last update ruined the weights: keep the checkpoints written before it
-            raise NonFiniteLossError(f'the validation loss became {m["loss"]} at step {step:,}: the weights are ruined, so '
-                                     f'nothing was saved{" (the checkpoints already in " + str(out_dir) + " are untouched)" if out_dir else ""}. '
-                                     f'Try a lower learning rate (now {c.lr:g})')
-        sample = generate_text(raw_model, tokenizer, c.sample_prompt, c.sample_tokens, temperature=0.8, top_k=40,
-                               seed=c.seed) if c.sample_prompt else ''
-        history['eval'].append(dict(step=step, epoch=epoch, seconds=seconds, **m, sample=sample))
-        improved = m['loss'] < best
-        best = min(best, m['loss'])
-        log(f'step {step:,} (epoch {epoch:.2f}, {seconds / 60:.1f} min): val loss {m["loss"]:.3f}, perplexity '
+def forward_backward(run: Run) -> float:
+    "The gradients of this process's share of the step's global batch, in `grad_accum` micro-batches; their mean loss."
+    c, world = run.c, run.world
+    torch.manual_seed(step_seed(c.seed, run.step, 1_000_000 + world.rank))   # dropout masks: a function of the step
+    loss_sum = torch.zeros((), device=run.device)
+    for micro in range(c.grad_accum):
+        # one global batch per step, drawn alike everywhere; each (micro-batch, rank) takes its own slice
+        x, y = get_batch(run.train_tokens, c.batch_size, run.context_length, generator=torch.Generator().manual_seed(
+            step_seed(c.seed, run.step)), rank=micro * world.world_size + world.rank,
+            world_size=c.grad_accum * world.world_size, device=run.device)
+        last_micro = micro == c.grad_accum - 1
+        with (run.stepped.no_sync() if world.world_size > 1 and not last_micro else contextlib.nullcontext()):
+            with autocast(run.device, run.precision): _, loss = run.stepped(x, y)
+            run.scaler.scale(loss / c.grad_accum).backward()
+        loss_sum += loss.detach().float()
+    return loss_sum.item() / c.grad_accum
+
+def agree(run: Run, loss: float, *reasons: bool) -> tuple[float, list[bool]]:
+    "The loss averaged over all ranks, and each reason (to stop, to evaluate) true if it is true on any rank."
+    flags = torch.tensor([loss, *reasons], device=run.device, dtype=torch.float64)
+    if run.world.world_size > 1: dist.all_reduce(flags)
+    return flags[0].item() / run.world.world_size, (flags[1:] > 0).tolist()
+
+# %% ../nbs/07_training.ipynb #716fbc28
+def optimizer_step(run: Run, loss: float, lr: float) -> None:
+    "Clip the gradient norm, stop before a non-finite loss or gradient reaches the weights, step every optimiser, and record the step."
+    c = run.c
+    if c.grad_clip:
+        for opt in run.optimizers: run.scaler.unscale_(opt)
+        grad_norm = nn.utils.clip_grad_norm_(run.model.parameters(), c.grad_clip).item()
+    else: grad_norm = 0.0
+    if not (math.isfinite(loss) and (math.isfinite(grad_norm) or run.scaler.is_enabled())):
+        last = run.out_dir / 'last.pt' if run.out_dir else None
+        kept = (f'the checkpoint of step {run.history["eval"][-1]["step"]:,}, {last}, is untouched'
+                if last and last.exists() and run.history['eval'] else 'no checkpoint had been written yet')
+        raise NonFiniteLossError(f'the training loss became {"non-finite" if math.isfinite(loss) else loss} '
+                                 f'(gradient norm {grad_norm}) at step {run.step + 1:,}: training stopped before updating the '
+                                 f'weights; {kept}. Try a lower learning rate (now {c.lr:g})'
+                                 + (' or --precision fp32' if run.precision != 'fp32' else ''))
+    for opt in run.optimizers: run.scaler.step(opt)
+    run.scaler.update()
+    for opt in run.optimizers: opt.zero_grad(set_to_none=True)
+    run.step += 1
+    run.history['step'].append(run.step); run.history['loss'].append(loss); run.history['lr'].append(lr)
+
+# %% ../nbs/07_training.ipynb #60d0bb9d
+def save_run(run: Run, name: str, seconds: float) -> None:
+    "Write everything needed to continue `run` to `out_dir/name` (rank 0 only; nothing without an `out_dir`)."
+    c = run.c
+    if run.out_dir and run.world.is_main:
+        save_checkpoint(run.out_dir / name, run.model, run.tokenizer, step=run.step, epoch=run.epoch, seconds=seconds,
+                        schedule=dict(total_steps=run.total_steps, minutes=c.minutes, warmup_steps=c.warmup_steps),
+                        optimizer=[opt.state_dict() for opt in run.optimizers], scaler=run.scaler.state_dict(), rng=rng_state(),
+                        train_config=dataclasses.asdict(c), history=run.history, best_val_loss=run.best_val_loss)
+
+def evaluate_and_save(run: Run, seconds: float) -> dict:
+    "Evaluate, generate a sample, log both, and save `best_model.pt` (if the loss improved) and `last.pt`; the evaluation's record."
+    c = run.c
+    m = evaluate(run.model, run.eval_ids, run.eval_bytes, run.context_length, c.batch_size, run.precision)
+    if not math.isfinite(m['loss']):   # the last update ruined the weights: keep the checkpoints written before it
+        raise NonFiniteLossError(f'the validation loss became {m["loss"]} at step {run.step:,}: the weights are ruined, so '
+                                 f'nothing was saved{" (the checkpoints already in " + str(run.out_dir) + " are untouched)" if run.out_dir else ""}. '
+                                 f'Try a lower learning rate (now {c.lr:g})')
+    sample = generate_text(run.model, run.tokenizer, c.sample_prompt, c.sample_tokens, temperature=0.8, top_k=40,
+                           seed=c.seed) if c.sample_prompt else ''
+    run.history['eval'].append(dict(step=run.step, epoch=run.epoch, seconds=seconds, **m, sample=sample))
+    improved = m['loss'] < run.best_val_loss
+    run.best_val_loss = min(run.best_val_loss, m['loss'])
+    run.log(f'step {run.step:,} (epoch {run.epoch:.2f}, {seconds / 60:.1f} min): val loss {m["loss"]:.3f}, perplexity '
             f'{m["perplexity"]:.2f}, {m["bits_per_byte"]:.3f} bits/byte' + (' (best so far)' if improved else ''))
-        if sample: log(f'  {c.sample_prompt}{sample}'.replace('\n', '\n  '))
-        if improved: save('best_model.pt', step, epoch, seconds)
-        save('last.pt', step, epoch, seconds)
+    if sample: run.log(f'  {c.sample_prompt}{sample}'.replace('\n', '\n  '))
+    if improved: save_run(run, 'best_model.pt', seconds)
+    save_run(run, 'last.pt', seconds)
+    return run.history['eval'][-1]
 
-    status, t0 = 'finished', time.perf_counter()
-    clock = lambda: seconds_before + time.perf_counter() - t0   # seconds of training, over all resumes
-    last_eval = clock()
-    bar = tqdm(total=total_steps, initial=step, unit='step', dynamic_ncols=True, disable=not (c.progress and world.is_main))
-    with interrupt_flag() as interrupt:
-        while total_steps is None or step < total_steps:
-            # the schedule follows the fraction of the run done: of its steps, or of its time, whichever is further
-            progress = max((step + 1) / total_steps if total_steps else 0.0, clock() / budget if budget else 0.0)
-            scale = lr_at(progress, 1.0, c.min_lr_ratio, warmup=0.1 if c.warmup_steps is None else 0.0)
-            if c.warmup_steps: scale *= min(1.0, (step + 1) / c.warmup_steps)
-            for opt in optimizers:
-                for group in opt.param_groups: group['lr'] = group['peak_lr'] * scale
-            lr = c.lr * scale
-            t_step = time.perf_counter()
-            torch.manual_seed(step_seed(c.seed, step, 1_000_000 + world.rank))   # dropout masks: a function of the step
-            loss_sum = torch.zeros((), device=device)
-            for micro in range(c.grad_accum):
-                # one global batch per step, drawn alike everywhere; each (micro-batch, rank) takes its own slice
-                x, y = get_batch(train_tokens, c.batch_size, context_length, generator=torch.Generator().manual_seed(
-                    step_seed(c.seed, step)), rank=micro * world.world_size + world.rank,
-                    world_size=c.grad_accum * world.world_size, device=device)
-                last_micro = micro == c.grad_accum - 1
-                with (model.no_sync() if world.world_size > 1 and not last_micro else contextlib.nullcontext()):
-                    with autocast(device, precision): _, loss = model(x, y)
-                    scaler.scale(loss / c.grad_accum).backward()
-                loss_sum += loss.detach().float()
-            now = clock()
-            # the loss and the reasons to stop or evaluate, agreed by all ranks (summed: any rank's reason counts)
-            flags = torch.tensor([loss_sum.item() / c.grad_accum, interrupt['stop'], budget is not None and now >= budget,
-                                  now - last_eval >= c.eval_minutes * 60], device=device, dtype=torch.float64)
-            if world.world_size > 1: dist.all_reduce(flags)
-            loss_value = flags[0].item() / world.world_size
-            stop, out_of_time, eval_due = (flags[1:] > 0).tolist()
-            if c.grad_clip:
-                for opt in optimizers: scaler.unscale_(opt)
-                grad_norm = nn.utils.clip_grad_norm_(model.parameters(), c.grad_clip).item()
-            else: grad_norm = 0.0
-            if not (math.isfinite(loss_value) and (math.isfinite(grad_norm) or scaler.is_enabled())):
-                bar.close()
-                last = out_dir / 'last.pt' if out_dir else None
-                kept = (f'the checkpoint of step {history["eval"][-1]["step"]:,}, {last}, is untouched'
-                        if last and last.exists() and history['eval'] else 'no checkpoint had been written yet')
-                raise NonFiniteLossError(f'the training loss became {"non-finite" if math.isfinite(loss_value) else loss_value} '
-                                         f'(gradient norm {grad_norm}) at step {step + 1:,}: training stopped before updating the '
-                                         f'weights; {kept}. Try a lower learning rate (now {c.lr:g})'
-                                         + (' or --precision fp32' if precision != 'fp32' else ''))
-            for opt in optimizers: scaler.step(opt)
-            scaler.update()
-            for opt in optimizers: opt.zero_grad(set_to_none=True)
-            step += 1
-            epoch = step * tokens_per_step / len(train_tokens)
-            history['step'].append(step); history['loss'].append(loss_value); history['lr'].append(lr)
-            bar.set_postfix(loss=f'{loss_value:.3f}', lr=f'{lr:.2e}', tok_s=f'{tokens_per_step / (time.perf_counter() - t_step):,.0f}',
-                            refresh=False)
-            bar.update()
-            if on_step is not None and on_step(step, loss_value): interrupt['stop'] = True   # honoured like a Ctrl-C
-            done = out_of_time or step == total_steps
-            if stop or done or eval_due or (c.eval_interval and step % c.eval_interval == 0):
-                evaluate_and_save(step, epoch, clock())
-                last_eval = clock()
-            if stop:
-                status = 'interrupted'
-                log(f'interrupted at step {step:,}' + (f': saved {out_dir / "last.pt"}; continue with --resume' if out_dir else ''))
-                break
-            if done: break
-    bar.close()
-    seconds, figure = clock(), None
-    if history['step'] and world.is_main:
-        figure = plot_history(history, f'{c.preset} preset, {tokenizer.name} tokens')
-        if out_dir: figure.savefig(out_dir / 'loss_curve.png')
-    if history['eval']:
-        best_eval = min(history['eval'], key=lambda e: e['loss'])
-        log(f'{status} at step {step:,} after {seconds / 60:.1f} minutes of training; best validation: {best_eval["loss"]:.3f} nats/token, '
-            f'{best_eval["bits_per_byte"]:.3f} bits/byte (step {best_eval["step"]:,})'
-            + (f'; saved {out_dir / "best_model.pt"}, {out_dir / "last.pt"} and {out_dir / "loss_curve.png"}' if out_dir else ''))
-    return TrainResult(raw_model.eval(), tokenizer, c, history, step, best, status, seconds, figure)
+# %% ../nbs/07_training.ipynb #2e78d7d4
+@dataclass
+class TrainResult:
+    "What `train` returns."
+    model: GPT                 # the trained model (the final weights; the best are in best_model.pt)
+    tokenizer: object          # its tiktoken.Encoding
+    config: TrainConfig        # the settings, with the device's defaults filled in
+    history: dict              # per step: 'step', 'loss', 'lr'; per evaluation: 'eval' (step, epoch, seconds, loss, perplexity, bits_per_byte, sample)
+    step: int                  # optimiser steps done
+    best_val_loss: float
+    status: str                # 'finished' or 'interrupted'
+    seconds: float             # wall-clock seconds of training, over all resumes
+    figure: object = None      # the loss curve (a matplotlib Figure)
 
-# %% ../nbs/07_training.ipynb #bee90884
-def _check_out_dir(out_dir: str) -> str | None:
-    "Why `out_dir` cannot hold checkpoints, or None when it can (created if missing)."
-    path = Path(out_dir)
+def finish_run(run: Run, status: str, seconds: float) -> TrainResult:
+    "Draw (and save) the loss curve, say how the run ended and where its best model is; the result."
+    figure = None
+    if run.history['step'] and run.world.is_main:
+        figure = plot_history(run.history, f'{run.c.preset} preset, {run.tokenizer.name} tokens')
+        if run.out_dir: atomic_write(run.out_dir / 'loss_curve.png', lambda f: figure.savefig(f, format='png'))
+    if run.history['eval']:
+        best = min(run.history['eval'], key=lambda e: e['loss'])
+        run.log(f'{status} at step {run.step:,} after {seconds / 60:.1f} minutes of training; best validation: {best["loss"]:.3f} nats/token, '
+                f'{best["bits_per_byte"]:.3f} bits/byte (step {best["step"]:,})'
+                + (f'; saved {run.out_dir / "best_model.pt"}, {run.out_dir / "last.pt"} and {run.out_dir / "loss_curve.png"}' if run.out_dir else ''))
+    return TrainResult(run.model.eval(), run.tokenizer, run.c, run.history, run.step, run.best_val_loss, status, seconds, figure)
+
+# %% ../nbs/07_training.ipynb #710228b2
+def train(config: TrainConfig | None = None, *, on_step: Callable[[int, float], bool | None] | None = None,
+          **overrides) -> TrainResult:
+    "Train a GPT as `config` (or a `TrainConfig` built from `overrides`) says; `on_step(step, loss)` runs after every step and may return True to stop as Ctrl-C does."
+    c = dataclasses.replace(config, **overrides) if config is not None else TrainConfig(**overrides)
+    world, device = setup_distributed(c.device)
     try:
-        path.mkdir(parents=True, exist_ok=True)
-        probe = path / f'.write-test-{os.getpid()}'
-        probe.write_bytes(b''); probe.unlink()
-    except OSError as e: return f'--out-dir {out_dir!r} cannot be written: {e.strerror or e}'
-    return None
-
-_NO_FLAG = ('betas', 'progress')   # settings made from Python only
-
-def _field_comments(cls: type) -> dict[str, str]:
-    "The comment beside each field of dataclass `cls` (`name: type = default  # comment`), read from its source, module or notebook cell."
-    code = cls.__post_init__.__code__   # a method knows its file and line, even in a notebook, where a class does not
-    lines = linecache.getlines(code.co_filename)[:code.co_firstlineno]
-    start = max(i for i, line in enumerate(lines) if line.startswith(f'class {cls.__name__}'))
-    return {m[1]: m[2] for line in lines[start:] if (m := re.match(r'\s+(\w+): [^#]*#\s*(.*\S)', line))}
-
-def _parser() -> argparse.ArgumentParser:
-    "The training command's parser: one flag per `TrainConfig` setting, its help the comment beside the setting."
-    p = argparse.ArgumentParser(prog='gpt-nb-train-tiny-stories', description=(
-        'Train a GPT on TinyStories: the excerpt bundled with gpt_nb offline, the Hugging Face Hub online (a slice of it '
-        'on a CPU). Run it with torchrun --nproc_per_node N for data-parallel training.'))
-    helps = _field_comments(TrainConfig)
-    for f in dataclasses.fields(TrainConfig):
-        if f.name in _NO_FLAG: continue
-        flag, help = '--' + f.name.replace('_', '-'), helps[f.name].replace('%', '%%')
-        if f.type == 'bool': p.add_argument(flag, action='store_true', help=help)
-        else:
-            kind = f.type.split(' | ')[0]
-            p.add_argument(flag, type={'int': int, 'float': float, 'str': str}[kind], default=f.default, metavar=kind.upper(),
-                           help=help if f.default is None else f'{help} (default: %(default)s)')
-    return p
-
-def train_main(argv: Sequence[str] | None = None) -> int:
-    "The command line: parse and check the arguments, train, and return the exit status."
-    parser = _parser()
-    args = parser.parse_args(argv)
-    try: config = TrainConfig(**vars(args))
-    except ValueError as e:   # name the flag, not the TrainConfig field: 'batch_size must be ...' -> '--batch-size must be ...'
-        name = str(e).split(' ', 1)[0]
-        parser.error('--' + name.replace('_', '-') + str(e)[len(name):] if name in vars(args) else str(e))
-    try: device = resolve_device(args.device)
-    except ValueError as e: parser.error(f'--device: {e}')
-    try: resolve_precision(device, args.precision)
-    except ValueError as e: parser.error(f'--precision: {e}')
-    for flag, value in (('--data', args.data), ('--out-dir', args.out_dir)):
-        if value is not None and not value.strip(): parser.error(f'{flag} is empty: name a folder or file (see --help)')
-    if args.data not in (None, 'bundled', 'hub', 'generated') and not os.access(Path(args.data).expanduser(), os.R_OK):
-        parser.error(f'--data {args.data!r}: ' + ('cannot be read' if Path(args.data).expanduser().exists() else 'no such file or folder'))
-    if problem := _check_out_dir(args.out_dir): parser.error(problem)
-    if args.resume and not (Path(args.out_dir) / 'last.pt').is_file():
-        parser.error(f'--resume: there is no {Path(args.out_dir) / "last.pt"} to continue from')
-    if args.init_from and Path(args.init_from).suffix == '.pt' and not Path(args.init_from).is_file():
-        parser.error(f'--init-from {args.init_from!r}: no such checkpoint')
-    try: result = train(config)
-    except NonFiniteLossError as e:
-        print(f'{parser.prog}: error: {e}', file=sys.stderr)
-        return 1
-    except (OSError, CheckpointError, ValueError) as e: parser.error(str(e))   # raised while preparing, before any step
-    except KeyboardInterrupt:
-        print(f'{parser.prog}: interrupted', file=sys.stderr)
-        return 130
-    return 130 if result.status == 'interrupted' else 0
+        run = setup_run(resolve_defaults(c, device), world, device)
+        c, status, t0 = run.c, 'finished', time.perf_counter()
+        clock = lambda: run.seconds_before + time.perf_counter() - t0   # seconds of training, over all resumes
+        last_eval = clock()
+        with interrupt_flag() as interrupt, tqdm(total=run.total_steps, initial=run.step, unit='step', dynamic_ncols=True,
+                                                 disable=not (c.progress and world.is_main)) as bar:
+            while run.total_steps is None or run.step < run.total_steps:
+                lr, t_step = set_learning_rate(run, clock()), time.perf_counter()
+                loss = forward_backward(run)
+                now = clock()
+                loss, (stop, out_of_time, eval_due) = agree(run, loss, interrupt['stop'], run.budget is not None and now >= run.budget,
+                                                            now - last_eval >= c.eval_minutes * 60)
+                optimizer_step(run, loss, lr)
+                bar.set_postfix(loss=f'{loss:.3f}', lr=f'{lr:.2e}', tok_s=f'{run.tokens_per_step / (time.perf_counter() - t_step):,.0f}',
+                                refresh=False)
+                bar.update()
+                if on_step is not None and on_step(run.step, loss): interrupt['stop'] = True   # honoured like a Ctrl-C
+                done = out_of_time or run.step == run.total_steps
+                if stop or done or eval_due or (c.eval_interval and run.step % c.eval_interval == 0):
+                    evaluate_and_save(run, clock())
+                    last_eval = clock()
+                if stop:
+                    status = 'interrupted'
+                    run.log(f'interrupted at step {run.step:,}' + (f': saved {run.out_dir / "last.pt"}; continue with --resume' if run.out_dir else ''))
+                    break
+                if done: break
+        return finish_run(run, status, clock())
+    finally:
+        if world.world_size > 1 and dist.is_initialized(): dist.destroy_process_group()

@@ -23,6 +23,9 @@ step "stored outputs were made by the current code (the check itself is tested f
 python tools/test_tools.py
 python tools/outputs.py --check
 
+step "hostile-input suite: bad flags, tampered checkpoints, broken data, full disks, signals (tests/)"
+python -m pytest -q -p no:cacheprovider tests
+
 step "docs pre-render (refresh_quarto_yml, nbdev_sidebar, proc_nbs)"
 python tools/check_docs.py
 
@@ -31,7 +34,7 @@ rm -rf dist && python -m build --wheel --outdir dist . >/dev/null
 venv=$(mktemp -d)
 python -m venv "$venv"
 "$venv/bin/pip" install -q "${TORCH:-torch==2.13.0}" dist/*.whl
-(cd "$venv" && "$venv/bin/python" -c "import gpt_nb, gpt_nb.model, gpt_nb.generation, gpt_nb.training, gpt_nb.attention_analysis, gpt_nb.exercises, gpt_nb.finetuning; print('import gpt_nb', gpt_nb.__version__)"
+(cd "$venv" && "$venv/bin/python" -c "import importlib, pkgutil, gpt_nb; [importlib.import_module(f'gpt_nb.{m.name}') for m in pkgutil.iter_modules(gpt_nb.__path__)]; print('import gpt_nb', gpt_nb.__version__)"
  "$venv/bin/python" -c "import importlib.util as u; assert not (u.find_spec('nbdev') or u.find_spec('jupyterlab')), 'dev-only packages leaked into the runtime install'"
  "$venv/bin/gpt-nb-quickstart" --max-new-tokens 8
  "$venv/bin/gpt-nb-generate-text" --pretrained tinystories --max-new-tokens 24 --seed 0)   # the packaged model and stories

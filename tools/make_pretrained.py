@@ -14,10 +14,10 @@ from pathlib import Path
 
 import torch
 
-from gpt_nb.data import eval_tokens
-from gpt_nb.model import load_checkpoint, save_checkpoint
+from gpt_nb.tokens import eval_tokens
+from gpt_nb.checkpoint import load_checkpoint, save_checkpoint
 from gpt_nb.tokenizer import bundled_stories
-from gpt_nb.training import evaluate
+from gpt_nb.evaluation import evaluate
 
 ASSET = Path(__file__).resolve().parents[1] / 'gpt_nb' / 'assets' / 'tinystories.pt'
 COMMAND = 'gpt-nb-train-tiny-stories --data bundled --epochs 10 --device cpu --out-dir build/pretrained'
