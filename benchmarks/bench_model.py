@@ -37,7 +37,7 @@ def time_steps(step, warmup: int, steps: int) -> float:
 
 def make_models(cfg: GPTConfig):
     "A gpt_nb GPT and a transformers GPT2LMHeadModel with the same architecture and weights."
-    from transformers import GPT2Config, GPT2LMHeadModel
+    from transformers import GPT2LMHeadModel
     import tempfile
     ours = GPT(cfg)
     with tempfile.TemporaryDirectory() as d:

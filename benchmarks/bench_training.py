@@ -17,7 +17,7 @@
     python benchmarks/bench_training.py quality --minutes 10          # 10 minutes per tokenizer
     python benchmarks/bench_training.py quality --minutes 0.5 --tokenizers bpe:4096
 """
-import argparse, contextlib, importlib.util, io, platform, re, sys, time
+import argparse, contextlib, dataclasses, importlib.util, io, platform, re, sys, time
 from pathlib import Path
 
 import torch
@@ -25,7 +25,8 @@ import torch
 sys.path.insert(0, str(Path(__file__).parent))
 from bench_model import make_models, matmul_peak_flops, time_steps   # noqa: E402
 
-from gpt_nb.model import GPT, GPTConfig   # noqa: E402
+from gpt_nb.config import GPTConfig   # noqa: E402
+from gpt_nb.model import GPT   # noqa: E402
 from gpt_nb.evaluation import autocast   # noqa: E402
 from gpt_nb.optim import configure_optimizer   # noqa: E402
 from gpt_nb.training import train   # noqa: E402
@@ -80,33 +81,40 @@ _NANOGPT_NAMES = [(r'^embed\.tok\.', 'transformer.wte.'), (r'^embed\.pos\.', 'tr
                   (r'\.proj\.', '.c_proj.')]
 
 def against_nanogpt(args, cfg: GPTConfig, x, y):
-    "Training steps/s of gpt_nb's GPT and nanoGPT's GPT with the same config, weights, batch and plain AdamW, interleaved."
+    """Training steps/s of nanoGPT's GPT and gpt_nb's, with GPT-2's tanh GELU and with the exact GELU nanoGPT uses (same
+    config otherwise, same weights, batch and plain AdamW), interleaved."""
     nano = load_nanogpt(args.nanogpt)
-    torch.manual_seed(0)
-    ours = GPT(cfg)
     with contextlib.redirect_stdout(io.StringIO()):   # nanoGPT prints its parameter count
         theirs = nano.GPT(nano.GPTConfig(block_size=cfg.context_length, vocab_size=cfg.vocab_size, n_layer=cfg.n_layer,
                                          n_head=cfg.n_head, n_embd=cfg.d_model, dropout=0.0, bias=True))
+    models = {}
+    for mlp in ('gelu', 'gelu_exact'):
+        torch.manual_seed(0)
+        models[f'gpt_nb {mlp}'] = GPT(dataclasses.replace(cfg, mlp=mlp))
     sd = {}
-    for name, p in ours.state_dict().items():
+    for name, p in models['gpt_nb gelu'].state_dict().items():
         for a, b in _NANOGPT_NAMES: name = re.sub(a, b, name)
         sd[name] = p
     theirs.load_state_dict({**sd, 'lm_head.weight': sd['transformer.wte.weight']})   # nanoGPT ties the other way round
+    models['nanoGPT'] = theirs
     steps = {}
-    for who, model in (('gpt_nb', ours), ('nanoGPT', theirs)):
+    for who, model in models.items():
         opt = torch.optim.AdamW(model.train().parameters(), lr=1e-4)
         def step(model=model, opt=opt):
             model(x, y)[1].backward(); opt.step(); opt.zero_grad(set_to_none=True)
         steps[who] = step
     times = {who: [] for who in steps}
+    order = list(steps)
     for r in range(args.warmup + args.rounds):
-        for who in (list(steps) if r % 2 else list(steps)[::-1]):   # ABBA order: neither side always runs first
+        for who in order[r % 3:] + order[:r % 3]:   # rotate: no model always runs first
             t = time.perf_counter(); steps[who](); times[who].append(time.perf_counter() - t)
     median = lambda v: sorted(v)[len(v) // 2]
-    ours_t, theirs_t = times['gpt_nb'][args.warmup:], times['nanoGPT'][args.warmup:]
-    ratio = median([t / o for o, t in zip(ours_t, theirs_t)])   # per round: >1 means gpt_nb is faster
-    print(f'  vs nanoGPT model.py ({args.rounds} interleaved rounds, plain AdamW, no clipping): '
-          f'gpt_nb {1 / median(ours_t):.2f} steps/s, nanoGPT {1 / median(theirs_t):.2f} steps/s, ratio {ratio:.3f}x')
+    kept = {who: t[args.warmup:] for who, t in times.items()}
+    print(f'  vs nanoGPT model.py ({args.rounds} interleaved rounds, plain AdamW, no clipping): nanoGPT {1 / median(kept["nanoGPT"]):.2f} steps/s')
+    for who in ('gpt_nb gelu', 'gpt_nb gelu_exact'):
+        ratio = median([n / o for o, n in zip(kept[who], kept['nanoGPT'])])   # per round: >1 means gpt_nb is faster
+        print(f'    {who:<18} {1 / median(kept[who]):.2f} steps/s, ratio {ratio:.3f}x'
+              + ('  (GPT-2\'s tanh GELU)' if who.endswith(' gelu') else '  (exact GELU, as nanoGPT: equal config)'))
 
 
 def quality(args):

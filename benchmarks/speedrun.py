@@ -1,7 +1,7 @@
 """The CPU speedrun of chapter 09: train the modern recipe on the bundled TinyStories for a wall-clock budget and
 report validation bits per byte on all 1,000 bundled validation stories.
 
-    python benchmarks/speedrun.py --minutes 10                       # the modern recipe (gpt_nb.modern.MODERN, Muon)
+    python benchmarks/speedrun.py --minutes 10                       # the modern architecture (gpt_nb.config.ARCHITECTURES['modern'])
     python benchmarks/speedrun.py --minutes 10 --baseline            # and GPT-2 (the CPU recipe) for the same minutes
 
 Both runs use the CPU recipe of chapter 07 (the tiny preset, a 4,096-token BPE, context 256, batch 8, Muon for the
@@ -10,18 +10,17 @@ Bits per byte are measured as tools/make_pretrained.py does: the 1,000 stories, 
 stream in non-overlapping windows of the model's context; bytes = UTF-8 bytes + 1 per story. Each run's checkpoints
 (best_model.pt, last.pt) go to OUT_DIR/modern and OUT_DIR/gpt2, loadable by gpt_nb.checkpoint.load_checkpoint and the CLIs.
 """
-import argparse, platform, sys, time
+import argparse, platform
 from pathlib import Path
 
 import torch
 
 from gpt_nb.checkpoint import load_checkpoint
-from gpt_nb.config import GPTConfig
-from gpt_nb.data import load_stories
+from gpt_nb.config import ARCHITECTURES
 from gpt_nb.evaluation import evaluate
-from gpt_nb.modern import MODERN, train_architecture
 from gpt_nb.tokenizer import bundled_stories
-from gpt_nb.tokens import eval_tokens, get_tokenizer
+from gpt_nb.tokens import eval_tokens
+from gpt_nb.training import train
 from gpt_nb.train_config import CPU_RECIPE
 
 
@@ -31,22 +30,20 @@ def cpu_name() -> str:
     except (OSError, StopIteration): return platform.processor() or platform.machine()
 
 
-def run(name: str, options: dict, tokenizer, args) -> dict:
-    "Train one recipe for the budget; its bits per byte on all validation stories, its curve and its checkpoint."
-    out = Path(args.out_dir) / name
-    print(f'\n== {name}: {GPTConfig(**options).changes_from_gpt2() or "GPT-2"}', flush=True)
-    result = train_architecture(options, tokenizer, out / 'init.pt', preset=args.preset, context_length=CPU_RECIPE['context_length'],
-                                seed=args.seed, data='bundled', minutes=args.minutes, device='cpu', batch_size=CPU_RECIPE['batch_size'],
-                                optimizer=CPU_RECIPE['optimizer'], eval_minutes=max(args.minutes / 5, 0.05), eval_stories=200, out_dir=str(out),
-                                cache_dir=args.cache_dir, progress=False, sample_prompt='')
+def run(architecture: str, args) -> dict:
+    "Train one architecture for the budget exactly as `gpt-nb-train-tiny-stories --architecture A --minutes M` does; its bits per byte on all validation stories, its curve and its checkpoint."
+    out = Path(args.out_dir) / architecture
+    print(f'\n== {architecture}: {ARCHITECTURES[architecture] or "GPT-2 (the defaults of GPTConfig)"}', flush=True)
+    result = train(architecture=architecture, preset=args.preset, seed=args.seed, data='bundled', minutes=args.minutes, device='cpu',
+                   eval_minutes=max(args.minutes / 5, 0.05), eval_stories=200, out_dir=str(out), cache_dir=args.cache_dir,
+                   progress=False, sample_prompt='')
     ckpt = load_checkpoint(out / 'last.pt')   # what the run wrote, read back as any user would
     ids, n_bytes = eval_tokens(bundled_stories('valid'), ckpt.tokenizer)
     metrics = evaluate(ckpt.model, ids, n_bytes, ckpt.config.context_length)
     curve = [(e['seconds'], e['bits_per_byte']) for e in result.history['eval']]
-    return dict(name=name, config=ckpt.config, bits_per_byte=metrics['bits_per_byte'], loss=metrics['loss'], steps=result.step,
-                seconds=result.seconds, tokens=result.step * CPU_RECIPE['batch_size'] * ckpt.config.context_length,
+    return dict(name=architecture, config=ckpt.config, bits_per_byte=metrics['bits_per_byte'], loss=metrics['loss'],
+                steps=result.step, seconds=result.seconds, tokens=result.step * result.config.batch_size * ckpt.config.context_length,
                 curve=curve, checkpoint=out / 'last.pt')
-
 
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -59,10 +56,7 @@ def main(argv=None):
     args = p.parse_args(argv)
     if not args.minutes > 0: p.error(f'--minutes must be a positive number, got {args.minutes}')
     print(f'torch {torch.__version__}, {torch.get_num_threads()} threads, {cpu_name()} ({platform.machine()}), python {platform.python_version()}')
-    stories = load_stories('bundled', verbose=False)
-    tokenizer = get_tokenizer(CPU_RECIPE['tokenizer'], stories.train, args.cache_dir, verbose=False)
-    recipes = {'modern': MODERN} | ({'gpt2': {}} if args.baseline else {})
-    results = [run(name, options, tokenizer, args) for name, options in recipes.items()]
+    results = [run(name, args) for name in ['modern'] + (['gpt2'] if args.baseline else [])]
     print(f'\n{args.minutes:g} minutes each, {CPU_RECIPE["tokenizer"]} tokens, context {CPU_RECIPE["context_length"]}, batch '
           f'{CPU_RECIPE["batch_size"]}, {CPU_RECIPE["optimizer"]}; torch {torch.__version__} on {cpu_name()}')
     for r in results:

@@ -69,19 +69,30 @@ class KVCache:
 # %% ../nbs/03_attention.ipynb #c89ef2fe
 class CausalSelfAttention(nn.Module):
     "Multi-head causal self-attention with a fused QKV projection, a fast SDPA path and an optional KV cache."
-    def __init__(self, config: GPTConfig):   # reads d_model, n_head, dropout, bias
+    def __init__(self, config: GPTConfig):   # reads d_model, n_head, dropout, bias, qk_norm, position
         super().__init__()
         c = config
         self.n_head, self.head_dim, self.dropout = c.n_head, c.head_dim, c.dropout
         self.qkv = nn.Linear(c.d_model, 3 * c.d_model, bias=c.bias)
         self.proj = nn.Linear(c.d_model, c.d_model, bias=c.bias)
         self.resid_drop = nn.Dropout(c.dropout)
+        self.q_norm = self.k_norm = self.rotary = None   # chapter 09's options, built only when asked for
+        if c.qk_norm:
+            from gpt_nb.modern import RMSNorm
+            self.q_norm, self.k_norm = RMSNorm(c.head_dim), RMSNorm(c.head_dim)
+        if c.position == 'rope':
+            from gpt_nb.modern import Rotary
+            self.rotary = Rotary(c.head_dim)
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None, cache: KVCache | None = None,
-                layer: int = 0, need_weights: bool = False):
-        "Attend over `x` (batch, T, d_model) and, if given, the cached past; returns y (and the weights)."
+                layer: int = 0, need_weights: bool = False, positions: torch.Tensor | None = None):
+        "Attend over `x` (batch, T, d_model) and, if given, the cached past; returns y (and the weights). `positions`: for rotary embeddings."
         B, T, C = x.shape
-        q, k, v = self.qkv(x).view(B, T, 3, self.n_head, self.head_dim).permute(2, 0, 3, 1, 4)
+        q, k, v = (t.transpose(1, 2) for t in self.qkv(x).view(B, T, 3, self.n_head, self.head_dim).unbind(2))   # each (B, n_head, T, hd)
+        if self.q_norm is not None: q, k = self.q_norm(q), self.k_norm(k)
+        if self.rotary is not None:
+            if positions is None: positions = torch.arange(cache.length if cache else 0, (cache.length if cache else 0) + T, device=x.device)
+            q, k = self.rotary(q, k, positions)
         if cache is not None: k, v = cache.update(layer, k, v)
         is_causal = mask is None and T > 1  # T == 1 with a cache: the new token may see everything cached
         dropout_p = self.dropout if self.training else 0.0

@@ -9,7 +9,7 @@ __all__ = ['CHECKPOINT_FORMAT', 'PRETRAINED', 'CheckpointError', 'Checkpoint', '
            'load_checkpoint', 'check_tokenizer_fits', 'load_pretrained', 'load_model']
 
 # %% ../nbs/05_checkpoints.ipynb #c31505c2
-import glob, importlib.resources, os, tempfile
+import importlib.resources, os, tempfile
 from dataclasses import dataclass, asdict
 from pathlib import Path
 
@@ -135,7 +135,7 @@ def _checked_parts(path: Path, payload) -> tuple[GPT, object, GPTConfig]:
     try: check_tokenizer_fits(config, tokenizer)
     except CheckpointError as e: raise unusable(str(e)) from None
     model.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in state.items()}, assign=True)   # fp16 files run in fp32
-    model.lm_head.weight = model.embed.tok.weight
+    if config.tie_embeddings: model.lm_head.weight = model.embed.tok.weight
     return model, tokenizer, config
 
 # %% ../nbs/05_checkpoints.ipynb #109cdb6a

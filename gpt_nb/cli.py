@@ -304,7 +304,7 @@ def train_main(argv: Sequence[str] | None = None) -> int:
         return EXIT_INTERRUPTED if result.status == 'interrupted' else EXIT_OK
     with out_dir_lock(parser, args.out_dir): return run_work(parser.prog, work)
 
-RUN_DEFINING = ('preset', 'tokenizer', 'n_layer', 'n_head', 'd_model', 'context_length', 'dropout', 'optimizer')
+RUN_DEFINING = ('preset', 'architecture', 'tokenizer', 'n_layer', 'n_head', 'd_model', 'context_length', 'dropout', 'optimizer')
 
 def _check_resume_flags(parser: argparse.ArgumentParser, args: argparse.Namespace):
     "Refuse `--resume` with a flag that contradicts the run it continues (its model, tokenizer or optimizer), naming the flag."

@@ -39,6 +39,12 @@ def _hf_config_to_gpt(hf: dict) -> GPTConfig:
     return GPTConfig(vocab_size=hf['vocab_size'], context_length=hf['n_positions'], n_layer=hf['n_layer'],
                      n_head=hf['n_head'], d_model=hf['n_embd'], bias=True)
 
+def _check_gpt2(config: GPTConfig) -> None:
+    "A ValueError unless `config` is GPT-2's architecture (chapter 09's options at their defaults; `bias` may be off)."
+    if changes := config.changes_from_gpt2():
+        raise ValueError(f'this model is not a GPT-2 architecture ({", ".join(f"{k}={v!r}" for k, v in changes.items())}): '
+                         'Hugging Face GPT-2 weights cannot hold it; save it with gpt_nb.checkpoint.save_checkpoint instead')
+
 def _load_hf_state(directory: Path) -> dict:
     "The tensors of a Hugging Face checkpoint directory, without a 'transformer.' prefix."
     if (directory / 'model.safetensors').exists():
@@ -66,6 +72,7 @@ def from_pretrained(name_or_path: str | os.PathLike) -> GPT:
     "A GPT with Hugging Face GPT-2 weights: a hub id such as 'gpt2' or a local directory."
     directory = _resolve_pretrained(name_or_path)
     config = _hf_config_to_gpt(json.loads((directory / 'config.json').read_text()))
+    _check_gpt2(config)
     state = _load_hf_state(directory)
     with torch.device('meta'): model = GPT(config)
     ours = {}
@@ -86,6 +93,7 @@ def save_pretrained(model: GPT, directory: str | os.PathLike) -> Path:
     from safetensors.torch import save_file
     directory = Path(directory); directory.mkdir(parents=True, exist_ok=True)
     c = model.config
+    _check_gpt2(c)
     state = {}
     for name, t in model.state_dict().items():
         if name == 'lm_head.weight': continue

@@ -15,7 +15,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .attention import KVCache, causal_mask
-from .block import Block, LayerNorm
+from .block import Block, make_norm
 from .config import GPTConfig, PRESETS
 from .embeddings import Embeddings
 
@@ -27,9 +27,9 @@ class GPT(nn.Module):
         self.config = c = config
         self.embed = Embeddings(c)
         self.blocks = nn.ModuleList(Block(c) for _ in range(c.n_layer))
-        self.ln_f = LayerNorm(c.d_model, c.bias)
+        self.ln_f = make_norm(c)
         self.lm_head = nn.Linear(c.d_model, c.vocab_size, bias=False)
-        self.lm_head.weight = self.embed.tok.weight   # weight tying
+        if c.tie_embeddings: self.lm_head.weight = self.embed.tok.weight   # weight tying (GPT-2; chapter 09 unties it)
         self.apply(self._init_weights)
         for name, p in self.named_parameters():
             if name.endswith('proj.weight'): nn.init.normal_(p, 0.0, 0.02 / math.sqrt(2 * c.n_layer))
@@ -47,9 +47,9 @@ class GPT(nn.Module):
         positions, mask = self._positions_and_mask(idx, attention_mask, cache, start)
         x = self.embed(idx, positions)
         for i, block in enumerate(self.blocks):
-            if attention_weights is None: x = block(x, mask, cache, i)
+            if attention_weights is None: x = block(x, mask, cache, i, positions=positions)
             else:   # the explicit path, keeping each layer's weights (batch, n_head, T, S): chapter 08 reads them
-                x, weights = block(x, mask, cache, i, need_weights=True)
+                x, weights = block(x, mask, cache, i, need_weights=True, positions=positions)
                 attention_weights.append(weights)
         if cache is not None: cache.advance(idx.shape[1])
         x = self.ln_f(x)
@@ -107,14 +107,15 @@ class GPT(nn.Module):
         return KVCache(c.n_layer, batch_size, c.n_head, c.head_dim, c.context_length, p.device, p.dtype)
 
     def num_params(self, non_embedding: bool = False) -> int:
-        "Parameter count (tied weights once); `non_embedding` leaves out the token and position tables."
+        "Parameter count (tied weights once); `non_embedding` leaves out the token and position tables (an untied output layer stays)."
         n = sum(p.numel() for p in self.parameters())
-        return n - self.embed.tok.weight.numel() - self.embed.pos.weight.numel() if non_embedding else n
+        if not non_embedding: return n
+        return n - sum(t.weight.numel() for t in (self.embed.tok, self.embed.pos) if t is not None)
 
     def flops_per_token(self, context_length: int | None = None) -> int:
         "Training FLOPs per token (forward + backward): 6 per matmul weight, plus attention (PaLM appendix B)."
         c, T = self.config, context_length or self.config.context_length
-        matmul_params = self.num_params(non_embedding=True) + c.vocab_size * c.d_model   # + the tied output layer
+        matmul_params = self.num_params(non_embedding=True) + (c.vocab_size * c.d_model if c.tie_embeddings else 0)   # + a tied output layer
         return 6 * matmul_params + 12 * c.n_layer * c.d_model * T
 
 # %% ../nbs/05_gpt_model.ipynb #4d0b7b3e

@@ -21,7 +21,7 @@ import numpy as np
 import torch
 import torch.distributed as dist
 
-from .config import GPTConfig, PRESETS
+from .config import ARCHITECTURES, GPTConfig, PRESETS
 from .data import EVAL_STORIES
 from .device import resolve_device
 from .evaluation import PRECISIONS
@@ -41,6 +41,7 @@ class TrainConfig:
     n_layer: int | None = None           # transformer blocks (None: the preset's)
     n_head: int | None = None            # attention heads per block (None: the preset's)
     d_model: int | None = None           # width of the residual stream (None: the preset's)
+    architecture: str = 'gpt2'           # a new model's layers: 'gpt2' (GPT-2 exactly) or 'modern' (RMSNorm, RoPE, ReLU², QK-norm, untied head, no biases: chapter 09)
     dropout: float | None = None         # dropout probability while training; None: the device's recipe
     data: str | None = None              # None: TinyStories from the Hub if reachable (a slice of it on a CPU), else the bundled excerpt; 'bundled', 'hub', 'generated' or a path
     max_stories: int | None = None       # train on at most this many stories of the data
@@ -95,6 +96,7 @@ def check_train_config(c: TrainConfig) -> None:
         if not ok or not v > 0 or not math.isfinite(v):
             raise ValueError(f'{name} must be a positive {"integer" if integer else "number"}, got {v!r}')
     if c.preset not in PRESETS: raise ValueError(f'preset must be one of {", ".join(PRESETS)}, got {c.preset!r}')
+    if c.architecture not in ARCHITECTURES: raise ValueError(f'architecture must be one of {", ".join(ARCHITECTURES)}, got {c.architecture!r}')
     if c.tokenizer is not None: parse_tokenizer_spec(c.tokenizer)
     for name in ('grad_accum', 'eval_stories', 'sample_tokens'): positive(name)
     for name in ('n_layer', 'n_head', 'd_model', 'max_stories', 'batch_size', 'context_length', 'max_steps', 'eval_interval'):

@@ -22,7 +22,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from .checkpoint import CheckpointError, atomic_write, load_checkpoint, save_checkpoint
-from .config import PRESETS, GPTConfig
+from .config import ARCHITECTURES, PRESETS, GPTConfig
 from .data import load_stories
 from .evaluation import autocast, evaluate, plot_history, resolve_precision
 from .generation import generate_text
@@ -130,7 +130,7 @@ def setup_run(c: TrainConfig, world: Distributed = Distributed(), device: torch.
         torch.manual_seed(c.seed)   # the same initial weights on every rank
         shape = {k: getattr(c, k) for k in ('n_layer', 'n_head', 'd_model') if getattr(c, k) is not None}
         model = GPT(GPTConfig.from_preset(c.preset, vocab_size=tokenizer.n_vocab, context_length=context_length,
-                                          dropout=c.dropout, **shape))
+                                          dropout=c.dropout, **ARCHITECTURES[c.architecture], **shape))
     elif model.config.vocab_size < tokenizer.n_vocab:
         raise ValueError(f'the model has {model.config.vocab_size} token rows but its tokenizer {tokenizer.n_vocab} tokens')
     model.to(device).train()
