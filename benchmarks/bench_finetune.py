@@ -9,23 +9,18 @@ held-out prompts (made from validation stories, never trained on; temperature 0.
 seed 0) use all three requested words, with the number of prompts, and bits per byte on all 1,000 bundled
 validation stories (a rise is forgetting). Target: LoRA at least doubles the all-words rate; full does at least as well.
 """
-import argparse, os, platform
+import argparse, os, platform, sys
 from pathlib import Path
 
 import torch
+
+sys.path.insert(0, str(Path(__file__).parent))
+from bench_model import cpu_name   # noqa: E402   the benchmarks' shared helpers
 
 from gpt_nb.tokens import eval_tokens
 from gpt_nb.finetuning import finetune, instruction_data, instruction_metrics, metrics_table
 from gpt_nb.checkpoint import load_pretrained
 from gpt_nb.tokenizer import bundled_stories
-
-
-def cpu_name() -> str:
-    "The CPU's model name where Linux says it, else what platform knows."
-    cpuinfo = Path('/proc/cpuinfo')
-    names = [line.split(':', 1)[1].strip() for line in cpuinfo.read_text().splitlines()
-             if line.startswith('model name')] if cpuinfo.exists() else []
-    return names[0] if names else platform.processor() or platform.machine()
 
 
 def main():

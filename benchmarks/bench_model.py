@@ -6,7 +6,7 @@ tokens/s for each, their ratio, and gpt_nb's model-FLOPs utilisation (MFU) again
     python benchmarks/bench_model.py                       # d_model 384, 6 layers, context 256, vocab 4096
     python benchmarks/bench_model.py --d-model 768 --n-layer 12 --vocab-size 50257 --batch-size 4
 """
-import argparse, time
+import argparse, platform, time
 
 import torch
 
@@ -14,6 +14,12 @@ from gpt_nb.config import GPTConfig
 
 from gpt_nb.huggingface import save_pretrained
 from gpt_nb.model import GPT
+
+
+def cpu_name() -> str:
+    "The CPU's model name where Linux tells it, else the machine type."
+    try: return next(l.split(':', 1)[1].strip() for l in open('/proc/cpuinfo') if l.startswith('model name'))
+    except (OSError, StopIteration): return platform.processor() or platform.machine()
 
 
 def matmul_peak_flops(n: int = 2048, repeats: int = 10) -> float:

@@ -23,19 +23,13 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).parent))
-from bench_model import make_models, matmul_peak_flops, time_steps   # noqa: E402
+from bench_model import cpu_name, make_models, matmul_peak_flops, time_steps   # noqa: E402
 
 from gpt_nb.config import GPTConfig   # noqa: E402
 from gpt_nb.model import GPT   # noqa: E402
 from gpt_nb.evaluation import autocast   # noqa: E402
 from gpt_nb.optim import configure_optimizer   # noqa: E402
 from gpt_nb.training import train   # noqa: E402
-
-
-def cpu_name() -> str:
-    "The CPU's model name where Linux tells it, else the machine type."
-    try: return next(l.split(':', 1)[1].strip() for l in open('/proc/cpuinfo') if l.startswith('model name'))
-    except (OSError, StopIteration): return platform.processor() or platform.machine()
 
 
 def throughput(args):

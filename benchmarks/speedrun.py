@@ -10,10 +10,13 @@ Bits per byte are measured as tools/make_pretrained.py does: the 1,000 stories, 
 stream in non-overlapping windows of the model's context; bytes = UTF-8 bytes + 1 per story. Each run's checkpoints
 (best_model.pt, last.pt) go to OUT_DIR/modern and OUT_DIR/gpt2, loadable by gpt_nb.checkpoint.load_checkpoint and the CLIs.
 """
-import argparse, platform
+import argparse, platform, sys
 from pathlib import Path
 
 import torch
+
+sys.path.insert(0, str(Path(__file__).parent))
+from bench_model import cpu_name   # noqa: E402   the benchmarks' shared helpers
 
 from gpt_nb.checkpoint import load_checkpoint
 from gpt_nb.config import ARCHITECTURES
@@ -22,12 +25,6 @@ from gpt_nb.tokenizer import bundled_stories
 from gpt_nb.tokens import eval_tokens
 from gpt_nb.training import train
 from gpt_nb.train_config import CPU_RECIPE
-
-
-def cpu_name() -> str:
-    "The CPU's model name where Linux tells it, else the machine type."
-    try: return next(l.split(':', 1)[1].strip() for l in open('/proc/cpuinfo') if l.startswith('model name'))
-    except (OSError, StopIteration): return platform.processor() or platform.machine()
 
 
 def run(architecture: str, args) -> dict:
