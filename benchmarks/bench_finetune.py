@@ -6,8 +6,9 @@
 Both start from load_pretrained('tinystories') and train on instructions made from the bundled training stories
 (gpt_nb.finetuning.instruction_data). Before and after, it prints the rate at which the stories generated for the
 held-out prompts (made from validation stories, never trained on; temperature 0.8, top-k 40, up to 200 tokens,
-seed 0) use all three requested words, with the number of prompts, and bits per byte on all 1,000 bundled
-validation stories (a rise is forgetting). Target: LoRA at least doubles the all-words rate; full does at least as well.
+seed 0) use all three requested words, with the number of prompts, the fraction of the requested words they use,
+and bits per byte on all 1,000 bundled validation stories (a rise is forgetting). Target: LoRA at least doubles the
+all-words rate; full does at least as well.
 """
 import argparse, os, platform, sys
 from pathlib import Path
@@ -26,7 +27,7 @@ from gpt_nb.tokenizer import bundled_stories
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument('--minutes', type=float, default=5.0, help='fine-tuning budget of each run (default: %(default)s)')
-    p.add_argument('--prompts', type=int, default=100, help='held-out prompts to evaluate on (default: %(default)s)')
+    p.add_argument('--prompts', type=int, default=500, help='held-out prompts to evaluate on (default: %(default)s)')
     p.add_argument('--lora-rank', type=int, default=8, help='rank of the LoRA run (default: %(default)s)')
     args = p.parse_args()
 
@@ -51,7 +52,8 @@ def main():
 
     before, lora, full = (m['all_words'] for m in results.values())
     verdict = lambda ok: 'met' if ok else 'MISSED'
-    print(f'\nall-words rate: pretrained {before:.0%}, LoRA {lora:.0%}, full {full:.0%} (of {len(held_out)} prompts)')
+    print(f'\nall-words rate: pretrained {before:.1%}, LoRA {lora:.1%}, full {full:.1%} (of {len(held_out)} prompts); words used: '
+          + ', '.join(f'{name} {m["words_used"]:.1%}' for name, m in results.items()))
     doubled = lora >= 2 * before and lora > before   # from 0%, doubling means getting above 0
     print(f'target: LoRA at least doubles the rate: {verdict(doubled)}; full does at least as well as LoRA: '
           f'{verdict(doubled and full >= lora)}')

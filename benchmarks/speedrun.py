@@ -1,14 +1,15 @@
-"""The CPU speedrun of chapter 09: train the modern recipe on the bundled TinyStories for a wall-clock budget and
-report validation bits per byte on all 1,000 bundled validation stories.
+"""The CPU speedrun of chapter 09: train the modern architecture on the bundled TinyStories for a wall-clock budget
+and report validation bits per byte on all 1,000 bundled validation stories.
 
-    python benchmarks/speedrun.py --minutes 10                       # the modern architecture (gpt_nb.config.ARCHITECTURES['modern'])
-    python benchmarks/speedrun.py --minutes 10 --baseline            # and GPT-2 (the CPU recipe) for the same minutes
+    python benchmarks/speedrun.py --minutes 10                          # the modern architecture (ARCHITECTURES['modern'])
+    python benchmarks/speedrun.py --minutes 10 --baseline               # and GPT-2's layout for the same minutes
+    python benchmarks/speedrun.py --minutes 10 --architecture gpt2      # any named set of gpt_nb.config.ARCHITECTURES
 
-Both runs use the CPU recipe of chapter 07 (the tiny preset, a 4,096-token BPE, context 256, batch 8, Muon for the
-blocks' matrices, warmup then cosine decay to zero over the time budget) and differ only in the architecture options.
+Every run uses the CPU recipe of chapter 07 (the tiny preset, its BPE, context 256, batch 8, Muon for the blocks'
+matrices, warmup then cosine decay to zero over the time budget) and they differ only in the architecture options.
 Bits per byte are measured as tools/make_pretrained.py does: the 1,000 stories, each followed by <|endoftext|>, one
 stream in non-overlapping windows of the model's context; bytes = UTF-8 bytes + 1 per story. Each run's checkpoints
-(best_model.pt, last.pt) go to OUT_DIR/modern and OUT_DIR/gpt2, loadable by gpt_nb.checkpoint.load_checkpoint and the CLIs.
+(best_model.pt, last.pt) go to OUT_DIR/ARCHITECTURE (OUT_DIR/modern, OUT_DIR/gpt2), loadable by gpt_nb.checkpoint.load_checkpoint and the CLIs.
 """
 import argparse, platform, sys
 from pathlib import Path
@@ -45,7 +46,9 @@ def run(architecture: str, args) -> dict:
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument('--minutes', type=float, default=10.0, help='training budget of each run, in minutes (default: %(default)s)')
-    p.add_argument('--baseline', action='store_true', help="also train GPT-2 (today's CPU recipe) for the same minutes")
+    p.add_argument('--architecture', default='modern', choices=list(ARCHITECTURES),
+                   help='the layers to train, a name from gpt_nb.config.ARCHITECTURES (default: %(default)s)')
+    p.add_argument('--baseline', action='store_true', help="also train GPT-2's layout ('gpt2') for the same minutes")
     p.add_argument('--out-dir', default='build/speedrun', help='where the checkpoints go (default: %(default)s)')
     p.add_argument('--preset', default='tiny', help='model size, a name from gpt_nb.config.PRESETS (default: %(default)s)')
     p.add_argument('--seed', type=int, default=1337, help='seed of the initial weights and the batches (default: %(default)s)')
@@ -53,11 +56,11 @@ def main(argv=None):
     args = p.parse_args(argv)
     if not args.minutes > 0: p.error(f'--minutes must be a positive number, got {args.minutes}')
     print(f'torch {torch.__version__}, {torch.get_num_threads()} threads, {cpu_name()} ({platform.machine()}), python {platform.python_version()}')
-    results = [run(name, args) for name in ['modern'] + (['gpt2'] if args.baseline else [])]
+    results = [run(name, args) for name in [args.architecture] + (['gpt2'] if args.baseline and args.architecture != 'gpt2' else [])]
     print(f'\n{args.minutes:g} minutes each, {CPU_RECIPE["tokenizer"]} tokens, context {CPU_RECIPE["context_length"]}, batch '
           f'{CPU_RECIPE["batch_size"]}, {CPU_RECIPE["optimizer"]}; torch {torch.__version__} on {cpu_name()}')
     for r in results:
-        print(f'{r["name"]:>7}: {r["bits_per_byte"]:.4f} bits per byte (loss {r["loss"]:.4f}) on the 1,000 validation stories after '
+        print(f'{r["name"]:>9}: {r["bits_per_byte"]:.4f} bits per byte (loss {r["loss"]:.4f}) on the 1,000 validation stories after '
               f'{r["steps"]:,} steps, {r["tokens"]:,} tokens, {r["seconds"] / 60:.1f} min; checkpoint {r["checkpoint"]}')
         print(f'         config: {r["config"]}')
         print('         curve (minutes, bits/byte on 200 validation stories): '

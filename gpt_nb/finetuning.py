@@ -30,7 +30,7 @@ __all__ = ['INSTRUCTION_TEMPLATE', 'STOP_WORDS', 'FIRST_SENTENCE_RATE', 'IGNORE_
            'words_of', 'content_words', 'InstructionExample', 'opening_sentence', 'make_instruction', 'encode_example',
            'make_examples', 'instruction_data', 'collate', 'response_loss', 'LoRALinear', 'add_lora', 'merge_lora',
            'count_parameters', 'FinetuneResult', 'finetune', 'uses_all_words', 'follow_instructions', 'all_words_rate',
-           'instruction_metrics', 'metrics_table']
+           'words_used_rate', 'instruction_metrics', 'metrics_table']
 
 # %% ../nbs/10_finetuning.ipynb #87a47243
 INSTRUCTION_TEMPLATE = 'Instruction: {instruction}\nStory:\n'   # the one prompt format (a str.format string), stored in fine-tuned checkpoints
@@ -277,20 +277,25 @@ def all_words_rate(stories: Sequence[str], examples: Sequence[InstructionExample
     "The fraction of `stories` that use all the words their example asked for."
     return sum(uses_all_words(s, e.words) for s, e in zip(stories, examples, strict=True)) / len(examples)
 
+def words_used_rate(stories: Sequence[str], examples: Sequence[InstructionExample]) -> float:
+    "The fraction of all the words asked for that the stories use, each word counted on its own."
+    used = [uses_all_words(s, [w]) for s, e in zip(stories, examples, strict=True) for w in e.words]
+    return sum(used) / len(used)
+
 # %% ../nbs/10_finetuning.ipynb #57613822
 def instruction_metrics(model: GPT, tokenizer, held_out: Sequence[InstructionExample], eval_text: tuple | None = None,
                         **sampling) -> dict:
-    "All-words rate and response loss on the `held_out` prompts, bits per byte on `eval_text` (`eval_tokens`' ids and bytes), and the stories written."
+    "All-words and words-used rates and the response loss on the `held_out` prompts, bits per byte on `eval_text` (`eval_tokens`' ids and bytes), and the stories written."
     stories = follow_instructions(model, tokenizer, held_out, **sampling)
     bits = evaluate(model, *eval_text, model.config.context_length)['bits_per_byte'] if eval_text else None
-    return dict(all_words=all_words_rate(stories, held_out), prompts=len(held_out),
+    return dict(all_words=all_words_rate(stories, held_out), words_used=words_used_rate(stories, held_out), prompts=len(held_out),
                 response_loss=response_loss(model, tokenizer, held_out), bits_per_byte=bits, stories=stories)
 
 def metrics_table(rows: dict[str, dict]) -> str:
     "A plain-text table of `instruction_metrics` results, one row per named model."
-    lines = [f'{"model":<34}{"uses all words":>16}{"response loss":>15}{"bits/byte":>11}']
+    lines = [f'{"model":<34}{"uses all words":>18}{"words used":>12}{"response loss":>15}{"bits/byte":>11}']
     for name, m in rows.items():
         rate = f'{round(m["all_words"] * m["prompts"])}/{m["prompts"]} ({m["all_words"]:.0%})'
         bits = '-' if m['bits_per_byte'] is None else f'{m["bits_per_byte"]:.3f}'
-        lines.append(f'{name:<34}{rate:>16}{m["response_loss"]:>15.3f}{bits:>11}')
+        lines.append(f'{name:<34}{rate:>18}{m["words_used"]:>12.1%}{m["response_loss"]:>15.3f}{bits:>11}')
     return '\n'.join(lines)

@@ -29,10 +29,10 @@ def orthogonalize(g: torch.Tensor, steps: int = 5, dtype: torch.dtype = torch.fl
 
 # %% ../nbs/07_optimizers.ipynb #6e62406f
 class Muon(torch.optim.Optimizer):
-    "Muon for 2-D weights: Nesterov momentum, orthogonalised by `orthogonalize`, the step scaled by sqrt(max(1, rows / cols))."
+    "Muon for 2-D weights: Nesterov momentum, orthogonalised by `orthogonalize`, the step scaled by sqrt(max(1, rows / cols)); decoupled weight decay."
     def __init__(self, params, lr: float = 0.02, momentum: float = 0.95, nesterov: bool = True, ns_steps: int = 5,
-                 ns_dtype: torch.dtype | None = None):   # None: bfloat16 on CUDA, float32 elsewhere
-        super().__init__(params, dict(lr=lr, momentum=momentum, nesterov=nesterov, ns_steps=ns_steps))
+                 weight_decay: float = 0.0, ns_dtype: torch.dtype | None = None):   # ns_dtype None: bfloat16 on CUDA, float32 elsewhere
+        super().__init__(params, dict(lr=lr, momentum=momentum, nesterov=nesterov, ns_steps=ns_steps, weight_decay=weight_decay))
         self.ns_dtype = ns_dtype
 
     @torch.no_grad()
@@ -46,6 +46,7 @@ class Muon(torch.optim.Optimizer):
                 update = p.grad.lerp(momentum, group['momentum']) if group['nesterov'] else momentum
                 dtype = self.ns_dtype or (torch.bfloat16 if p.is_cuda else torch.float32)
                 scale = max(1.0, p.shape[0] / p.shape[1]) ** 0.5
+                p.mul_(1 - group['lr'] * group['weight_decay'])   # as AdamW decays: shrink, then step
                 p.add_(orthogonalize(update, group['ns_steps'], dtype), alpha=-group['lr'] * scale)
 
 # %% ../nbs/07_optimizers.ipynb #968c6038
@@ -57,14 +58,14 @@ def _adamw(groups: list[dict], lr: float, betas: tuple[float, float]) -> torch.o
 
 def configure_optimizer(model: nn.Module, lr: float, weight_decay: float = 0.1, betas: tuple[float, float] = (0.9, 0.95),
                         kind: str = 'adamw', muon_lr: float = 0.02) -> list[torch.optim.Optimizer]:
-    "The optimisers of `model`: AdamW for everything ('adamw'), or Muon for the blocks' weight matrices and AdamW for the rest ('muon')."
+    "The optimisers of `model`: AdamW for everything ('adamw'), or Muon for the blocks' weight matrices and AdamW for the rest ('muon'); every matrix decays by `weight_decay`."
     if kind not in OPTIMIZERS: raise ValueError(f'optimizer must be one of {OPTIMIZERS}, got {kind!r}')
     named = [(n, p) for n, p in model.named_parameters() if p.requires_grad]   # a tied weight appears once
     matrices = [p for n, p in named if kind == 'muon' and p.dim() == 2 and n.startswith('blocks.')]
     rest = [p for _, p in named if not any(p is m for m in matrices)]
     optimizers = [_adamw([dict(params=[p for p in rest if p.dim() >= 2], weight_decay=weight_decay),
                           dict(params=[p for p in rest if p.dim() < 2], weight_decay=0.0)], lr, betas)]
-    if matrices: optimizers.insert(0, Muon(matrices, lr=muon_lr))
+    if matrices: optimizers.insert(0, Muon(matrices, lr=muon_lr, weight_decay=weight_decay))
     for opt in optimizers:
         for group in opt.param_groups: group['peak_lr'] = group['lr']
     return optimizers

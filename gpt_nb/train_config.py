@@ -57,7 +57,7 @@ class TrainConfig:
     muon_lr: float = 0.02                # peak learning rate of Muon
     min_lr_ratio: float = 0.0            # the cosine decays to lr * min_lr_ratio
     warmup_steps: int | None = None      # steps of linear warmup; None: the first 10% of the run
-    weight_decay: float = 0.1            # AdamW weight decay of the weight matrices
+    weight_decay: float = 0.1            # weight decay of the weight matrices (AdamW's and Muon's)
     betas: tuple = (0.9, 0.95)           # AdamW's averaging coefficients
     grad_clip: float = 1.0               # clip the gradient norm to this (0: no clipping)
     eval_interval: int | None = None     # also evaluate every this many steps
