@@ -91,7 +91,9 @@ class CausalSelfAttention(nn.Module):
         q, k, v = (t.transpose(1, 2) for t in self.qkv(x).view(B, T, 3, self.n_head, self.head_dim).unbind(2))   # each (B, n_head, T, hd)
         if self.q_norm is not None: q, k = self.q_norm(q), self.k_norm(k)
         if self.rotary is not None:
-            if positions is None: positions = torch.arange(cache.length if cache else 0, (cache.length if cache else 0) + T, device=x.device)
+            if positions is None:
+                start = cache.length if cache else 0   # the new tokens follow the cached ones
+                positions = torch.arange(start, start + T, device=x.device)
             q, k = self.rotary(q, k, positions)
         if cache is not None: k, v = cache.update(layer, k, v)
         is_causal = mask is None and T > 1  # T == 1 with a cache: the new token may see everything cached

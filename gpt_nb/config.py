@@ -65,6 +65,7 @@ class GPTConfig:
 # %% ../nbs/00_config.ipynb #2b3716e7
 ARCHITECTURES = {   # named sets of architecture options that a training run can ask for
     'gpt2': {},    # GPT-2 exactly: the defaults above
+    'gpt2-rope': dict(position='rope'),   # GPT-2 with rotary positions: the change that pays most on a CPU (chapter 09)
     'modern': dict(norm='rmsnorm', position='rope', mlp='relu2', qk_norm=True, tie_embeddings=False, bias=False),   # chapter 09
 }
 

@@ -29,8 +29,8 @@ from .train_config import NonFiniteLossError, interrupt_flag, step_seed
 __all__ = ['INSTRUCTION_TEMPLATE', 'STOP_WORDS', 'FIRST_SENTENCE_RATE', 'IGNORE_INDEX', 'LORA_TARGETS', 'LORA_LR', 'FULL_LR',
            'words_of', 'content_words', 'InstructionExample', 'opening_sentence', 'make_instruction', 'encode_example',
            'make_examples', 'instruction_data', 'collate', 'response_loss', 'LoRALinear', 'add_lora', 'merge_lora',
-           'count_parameters', 'FinetuneResult', 'finetune', 'uses_all_words', 'follow_instructions', 'all_words_rate',
-           'words_used_rate', 'instruction_metrics', 'metrics_table']
+           'count_parameters', 'FinetuneResult', 'finetune', 'words_used', 'uses_all_words', 'follow_instructions',
+           'all_words_rate', 'words_used_rate', 'instruction_metrics', 'metrics_table']
 
 # %% ../nbs/10_finetuning.ipynb #87a47243
 INSTRUCTION_TEMPLATE = 'Instruction: {instruction}\nStory:\n'   # the one prompt format (a str.format string), stored in fine-tuned checkpoints
@@ -262,9 +262,14 @@ def finetune(model: GPT, tokenizer, examples: Sequence[InstructionExample], *,
     return FinetuneResult(model, history, step, seconds, trainable, status)
 
 # %% ../nbs/10_finetuning.ipynb #afb5e913
+def words_used(text: str, words: Sequence[str]) -> int:
+    "How many of `words` `text` uses as whole words, in any case."
+    found = {w.lower() for w in words_of(text)}
+    return sum(w in found for w in words)
+
 def uses_all_words(text: str, words: Sequence[str]) -> bool:
     "Whether `text` uses every one of `words` as a whole word, in any case."
-    return set(words) <= {w.lower() for w in words_of(text)}
+    return words_used(text, words) == len(words)
 
 def follow_instructions(model: GPT, tokenizer, examples: Sequence[InstructionExample], max_new_tokens: int = 200,
                         temperature: float = 0.8, top_k: int | None = 40, seed: int = 0, batch_size: int = 50) -> list[str]:
@@ -279,8 +284,8 @@ def all_words_rate(stories: Sequence[str], examples: Sequence[InstructionExample
 
 def words_used_rate(stories: Sequence[str], examples: Sequence[InstructionExample]) -> float:
     "The fraction of all the words asked for that the stories use, each word counted on its own."
-    used = [uses_all_words(s, [w]) for s, e in zip(stories, examples, strict=True) for w in e.words]
-    return sum(used) / len(used)
+    return (sum(words_used(s, e.words) for s, e in zip(stories, examples, strict=True))
+            / sum(len(e.words) for e in examples))
 
 # %% ../nbs/10_finetuning.ipynb #57613822
 def instruction_metrics(model: GPT, tokenizer, held_out: Sequence[InstructionExample], eval_text: tuple | None = None,

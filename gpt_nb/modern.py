@@ -82,7 +82,7 @@ class ReLU2MLP(MLP):
 # %% ../nbs/09_modern_gpt.ipynb #72f59ecc
 MODERN = ARCHITECTURES['modern']   # defined with the config (chapter 00), so that training can ask for it: --architecture modern
 
-VARIANTS = {'gpt2': {}, 'rmsnorm': dict(norm='rmsnorm'), 'rope': dict(position='rope'), 'swiglu': dict(mlp='swiglu'),
+VARIANTS = {'gpt2': ARCHITECTURES['gpt2'], 'rmsnorm': dict(norm='rmsnorm'), 'rope': ARCHITECTURES['gpt2-rope'], 'swiglu': dict(mlp='swiglu'),
             'relu2': dict(mlp='relu2'), 'qk_norm': dict(qk_norm=True), 'untied': dict(tie_embeddings=False),
             'no_bias': dict(bias=False), 'modern': MODERN}
 

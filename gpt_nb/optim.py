@@ -35,6 +35,10 @@ class Muon(torch.optim.Optimizer):
         super().__init__(params, dict(lr=lr, momentum=momentum, nesterov=nesterov, ns_steps=ns_steps, weight_decay=weight_decay))
         self.ns_dtype = ns_dtype
 
+    def __setstate__(self, state):   # load_state_dict calls this: a run saved before Muon had weight decay resumes without it
+        super().__setstate__(state)
+        for group in self.param_groups: group.setdefault('weight_decay', 0.0)
+
     @torch.no_grad()
     def step(self):
         for group in self.param_groups:
@@ -46,7 +50,7 @@ class Muon(torch.optim.Optimizer):
                 update = p.grad.lerp(momentum, group['momentum']) if group['nesterov'] else momentum
                 dtype = self.ns_dtype or (torch.bfloat16 if p.is_cuda else torch.float32)
                 scale = max(1.0, p.shape[0] / p.shape[1]) ** 0.5
-                p.mul_(1 - group['lr'] * group['weight_decay'])   # as AdamW decays: shrink, then step
+                if group['weight_decay']: p.mul_(1 - group['lr'] * group['weight_decay'])   # as AdamW decays: shrink, then step
                 p.add_(orthogonalize(update, group['ns_steps'], dtype), alpha=-group['lr'] * scale)
 
 # %% ../nbs/07_optimizers.ipynb #968c6038

@@ -41,7 +41,7 @@ class TrainConfig:
     n_layer: int | None = None           # transformer blocks (None: the preset's)
     n_head: int | None = None            # attention heads per block (None: the preset's)
     d_model: int | None = None           # width of the residual stream (None: the preset's)
-    architecture: str = 'gpt2'           # a new model's layers: 'gpt2' (GPT-2 exactly) or 'modern' (RMSNorm, RoPE, ReLU², QK-norm, untied head, no biases: chapter 09)
+    architecture: str = 'gpt2'           # a new model's layers, a name from ARCHITECTURES: 'gpt2' (GPT-2 exactly), 'gpt2-rope' (with rotary positions) or 'modern' (RMSNorm, RoPE, ReLU², QK-norm, untied head, no biases: chapter 09)
     dropout: float | None = None         # dropout probability while training; None: the device's recipe
     data: str | None = None              # None: TinyStories from the Hub if reachable (a slice of it on a CPU), else the bundled excerpt; 'bundled', 'hub', 'generated' or a path
     max_stories: int | None = None       # train on at most this many stories of the data

@@ -5,7 +5,7 @@
 A prelude prepares a hostile condition in the child before the script runs:
   kill-mid-save   the first checkpoint save writes part of its bytes, then the process kills itself with SIGKILL
 """
-import importlib.metadata, os, signal, sys
+import faulthandler, importlib.metadata, os, signal, sys
 
 
 def kill_mid_save():
@@ -22,6 +22,7 @@ def kill_mid_save():
 PRELUDES = {'kill-mid-save': kill_mid_save}
 
 if __name__ == '__main__':
+    faulthandler.register(signal.SIGUSR1, all_threads=True)   # a probe that times out asks for the stacks before it kills
     import resource   # not the address-space cap the test process may have had while it started this one
     resource.setrlimit(resource.RLIMIT_AS, (resource.getrlimit(resource.RLIMIT_AS)[1],) * 2)
     args = sys.argv[1:]

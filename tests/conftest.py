@@ -63,7 +63,11 @@ class Result:
             tail = next((l for l in reversed(self.err.splitlines())
                          if re.match(r'[\w.]+(Error|Exception|Interrupt|Exit|Timeout)\b', l)), tail)
             tail = 'Traceback ... ' + tail
-        return f'exit {self.code}; stderr ends: {tail[:400]!r}'
+        summary = f'exit {self.code}; stderr ends: {tail[:400]!r}'
+        if 'PROBE TIMEOUT' in self.err and '(most recent call first)' in self.err:   # a child that timed out: where it was
+            frames = self.err.split('(most recent call first)', 1)[1].splitlines()[1:15]
+            summary += '; its stack: ' + ' <- '.join(l.strip() for l in frames)
+        return summary
 
 
 def _cap_memory(extra_bytes: int):
@@ -165,6 +169,8 @@ class Child:
         "Wait for the child (killing it after `timeout` s: exit -1) and return what it did."
         try: code = self.proc.wait(timeout)
         except subprocess.TimeoutExpired:
+            self.proc.send_signal(signal.SIGUSR1)   # tests/_child.py answers with every thread's stack on stderr
+            time.sleep(2)
             self.proc.kill(); self.proc.wait(); code = -1
             self.err.extend(f'\nPROBE TIMEOUT: still running after {timeout:g} s'.encode())
         for t in self.threads: t.join(5)
