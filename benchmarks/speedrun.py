@@ -36,6 +36,7 @@ def run(architecture: str, args) -> dict:
     out = Path(args.out_dir) / architecture
     print(f'\n== {architecture}: {ARCHITECTURES[architecture] or "GPT-2 (the defaults of GPTConfig)"}', flush=True)
     result = train(architecture=architecture, preset=args.preset, seed=args.seed, data='bundled', minutes=args.minutes, device='cpu',
+                   batch_size=args.batch_size,
                    eval_minutes=max(args.minutes / 5, 0.05), eval_stories=200, out_dir=str(out), cache_dir=args.cache_dir,
                    progress=False, sample_prompt='')
     ckpt = load_checkpoint(out / 'last.pt')   # what the run wrote, read back as any user would
@@ -54,18 +55,20 @@ def main(argv=None):
     p.add_argument('--baseline', action='store_true', help="also train GPT-2's layout ('gpt2') for the same minutes")
     p.add_argument('--out-dir', default='build/speedrun', help='where the checkpoints go (default: %(default)s)')
     p.add_argument('--preset', default='tiny', help='model size, a name from gpt_nb.config.PRESETS (default: %(default)s)')
+    p.add_argument('--batch-size', type=int, help=f"sequences a step (default: the CPU recipe's, {CPU_RECIPE['batch_size']})")
     p.add_argument('--seed', type=int, default=1337, help='seed of the initial weights and the batches (default: %(default)s)')
     p.add_argument('--threads', type=int, help="CPU threads for PyTorch (default: PyTorch's choice, one per core)")
     p.add_argument('--cache-dir', default=None, help='token and tokenizer cache (default: $GPT_NB_CACHE or .gpt_nb_cache)')
     args = p.parse_args(argv)
     if not args.minutes > 0: p.error(f'--minutes must be a positive number, got {args.minutes}')
+    if args.batch_size is not None and args.batch_size < 1: p.error(f'--batch-size must be an integer >= 1, got {args.batch_size}')
     if args.threads is not None:
         if args.threads < 1: p.error(f'--threads must be an integer >= 1, got {args.threads}')
         torch.set_num_threads(args.threads)
     print(f'torch {torch.__version__}, {torch.get_num_threads()} threads, {cpu_name()} ({platform.machine()}), python {platform.python_version()}')
     results = [run(name, args) for name in [args.architecture] + (['gpt2'] if args.baseline and args.architecture != 'gpt2' else [])]
     print(f'\n{args.minutes:g} minutes each, {CPU_RECIPE["tokenizer"]} tokens, context {CPU_RECIPE["context_length"]}, batch '
-          f'{CPU_RECIPE["batch_size"]}, {CPU_RECIPE["optimizer"]}; torch {torch.__version__} on {cpu_name()}')
+          f'{args.batch_size or CPU_RECIPE["batch_size"]}, {CPU_RECIPE["optimizer"]}; torch {torch.__version__} on {cpu_name()}')
     for r in results:
         print(f'{r["name"]:>9}: {r["bits_per_byte"]:.4f} bits per byte (loss {r["loss"]:.4f}) on the 1,000 validation stories after '
               f'{r["steps"]:,} steps, {r["tokens"]:,} tokens, {r["seconds"] / 60:.1f} min; checkpoint {r["checkpoint"]}')
