@@ -23,8 +23,8 @@ PRELUDES = {'kill-mid-save': kill_mid_save}
 
 if __name__ == '__main__':
     faulthandler.register(signal.SIGUSR1, all_threads=True)   # a probe that times out asks for the stacks before it kills
-    # Ctrl-C as in a terminal: a suite run as a background job (`make test &`, nohup) starts its children with SIGINT
-    # ignored, as POSIX shells start background commands, and Python then installs no KeyboardInterrupt handler
+    # Ctrl-C as in a terminal: a suite started in the background by a shell without job control (a script's
+    # `make test &`) runs with SIGINT ignored, as do its children, and Python then installs no KeyboardInterrupt handler
     signal.signal(signal.SIGINT, signal.default_int_handler)
     import resource   # not the address-space cap the test process may have had while it started this one
     resource.setrlimit(resource.RLIMIT_AS, (resource.getrlimit(resource.RLIMIT_AS)[1],) * 2)
