@@ -128,7 +128,6 @@ def full_disk(monkeypatch, where: str):
     "Make saving fail as on a full disk: 'torch.save' (after writing part of the file), 'fsync' or 'savefig'."
     def error(): return OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
     if where == 'torch.save':
-        real = torch.save
         def save(obj, f, *a, **k):
             if hasattr(f, 'write'): f.write(b'PK\x03\x04 half a checkpoint')
             raise error()
