@@ -10,13 +10,11 @@ seed 0) use all three requested words, with the number of prompts, the fraction 
 and bits per byte on all 1,000 bundled validation stories (a rise is forgetting). Target: LoRA at least doubles the
 all-words rate; full does at least as well.
 """
-import argparse, os, platform, sys
+import argparse, sys
 from pathlib import Path
 
-import torch
-
 sys.path.insert(0, str(Path(__file__).parent))
-from bench_model import cpu_name   # noqa: E402   the benchmarks' shared helpers
+from bench_model import machine_line   # noqa: E402   the benchmarks' shared helpers
 
 from gpt_nb.tokens import eval_tokens
 from gpt_nb.finetuning import finetune, instruction_data, instruction_metrics, metrics_table
@@ -36,8 +34,7 @@ def main():
     train_examples, held_out = instruction_data(bundled_stories('train'), bundled_stories('valid'), tokenizer,
                                                 pretrained.config.context_length, args.prompts)
     eval_text = eval_tokens(bundled_stories('valid'), tokenizer)
-    print(f'torch {torch.__version__}, {torch.get_num_threads()} threads; {cpu_name()}, {os.cpu_count()} logical CPUs, '
-          f'{platform.system()} {platform.machine()}')
+    print(machine_line())
     print(f'{len(train_examples):,} training examples; {len(held_out)} held-out prompts; {args.minutes:g} minutes per run')
 
     results = {'pretrained': instruction_metrics(pretrained.model, tokenizer, held_out, eval_text)}

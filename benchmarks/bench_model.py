@@ -6,7 +6,7 @@ tokens/s for each, their ratio, and gpt_nb's model-FLOPs utilisation (MFU) again
     python benchmarks/bench_model.py                       # d_model 384, 6 layers, context 256, vocab 4096
     python benchmarks/bench_model.py --d-model 768 --n-layer 12 --vocab-size 50257 --batch-size 4
 """
-import argparse, platform, time
+import argparse, os, platform, time
 
 import torch
 
@@ -20,6 +20,12 @@ def cpu_name() -> str:
     "The CPU's model name where Linux tells it, else the machine type."
     try: return next(l.split(':', 1)[1].strip() for l in open('/proc/cpuinfo') if l.startswith('model name'))
     except (OSError, StopIteration): return platform.processor() or platform.machine()
+
+
+def machine_line() -> str:
+    "torch's version and threads, the CPU, its logical cores and the OS: the line every figure is reported beside."
+    return (f'torch {torch.__version__}, {torch.get_num_threads()} threads; {cpu_name()}, {os.cpu_count()} logical CPUs, '
+            f'{platform.system()} {platform.machine()}')
 
 
 def matmul_peak_flops(n: int = 2048, repeats: int = 10) -> float:

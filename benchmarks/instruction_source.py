@@ -11,13 +11,11 @@ on instructions made from the 500 held-out stories ('new'). It prints the pretra
 well it already predicts those stories) and, before and after, the all-words and words-used rates on held-out
 prompts made from validation stories (temperature 0.8, top-k 40, up to 200 tokens, seed 0).
 """
-import argparse, os, platform, sys
+import argparse, sys
 from pathlib import Path
 
-import torch
-
 sys.path.insert(0, str(Path(__file__).parent))
-from bench_model import cpu_name   # noqa: E402   the benchmarks' shared helpers
+from bench_model import machine_line   # noqa: E402   the benchmarks' shared helpers
 
 from gpt_nb.checkpoint import load_checkpoint
 from gpt_nb.finetuning import (FIRST_SENTENCE_RATE, finetune, instruction_data, instruction_metrics, make_examples,
@@ -41,8 +39,7 @@ def main():
     examples = {name: make_examples(stories, tokenizer, first_sentence_rate=FIRST_SENTENCE_RATE, max_tokens=fits)
                 for name, stories in sources.items()}
     _, prompts = instruction_data(train, bundled_stories('valid'), tokenizer, base.config.context_length, args.prompts)
-    print(f'torch {torch.__version__}, {torch.get_num_threads()} threads; {cpu_name()}, {os.cpu_count()} logical CPUs, '
-          f'{platform.system()} {platform.machine()}')
+    print(machine_line())
     for name, ex in examples.items():
         print(f'{name} stories: {len(ex)} instruction examples; response loss of the pretrained model '
               f'{response_loss(base.model, tokenizer, ex):.3f} nats per token')
