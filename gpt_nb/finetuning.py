@@ -30,7 +30,7 @@ __all__ = ['INSTRUCTION_TEMPLATE', 'STOP_WORDS', 'FIRST_SENTENCE_RATE', 'IGNORE_
            'words_of', 'content_words', 'InstructionExample', 'opening_sentence', 'make_instruction', 'encode_example',
            'make_examples', 'instruction_data', 'collate', 'response_loss', 'LoRALinear', 'add_lora', 'merge_lora',
            'count_parameters', 'FinetuneResult', 'finetune', 'words_used', 'uses_all_words', 'follow_instructions',
-           'all_words_rate', 'words_used_rate', 'instruction_metrics', 'metrics_table']
+           'all_words_rate', 'words_used_rate', 'instruction_metrics', 'metrics_table', 'rise_p_value']
 
 # %% ../nbs/10_finetuning.ipynb #87a47243
 INSTRUCTION_TEMPLATE = 'Instruction: {instruction}\nStory:\n'   # the one prompt format (a str.format string), stored in fine-tuned checkpoints
@@ -289,18 +289,31 @@ def words_used_rate(stories: Sequence[str], examples: Sequence[InstructionExampl
 
 # %% ../nbs/10_finetuning.ipynb #57613822
 def instruction_metrics(model: GPT, tokenizer, held_out: Sequence[InstructionExample], eval_text: tuple | None = None,
-                        **sampling) -> dict:
-    "All-words and words-used rates and the response loss on the `held_out` prompts, bits per byte on `eval_text` (`eval_tokens`' ids and bytes), and the stories written."
-    stories = follow_instructions(model, tokenizer, held_out, **sampling)
+                        samples: int = 1, **sampling) -> dict:
+    "All-words and words-used rates over `samples` stories per `held_out` prompt, the response loss on the prompts, bits per byte on `eval_text` (`eval_tokens`' ids and bytes), and the stories written."
+    if isinstance(samples, bool) or not isinstance(samples, int) or samples < 1: raise ValueError(f'samples must be an integer >= 1, got {samples!r}')
+    asked = list(held_out) * samples   # each copy of a prompt is a row of its own, sampled afresh
+    stories = follow_instructions(model, tokenizer, asked, **sampling)
     bits = evaluate(model, *eval_text, model.config.context_length)['bits_per_byte'] if eval_text else None
-    return dict(all_words=all_words_rate(stories, held_out), words_used=words_used_rate(stories, held_out), prompts=len(held_out),
-                response_loss=response_loss(model, tokenizer, held_out), bits_per_byte=bits, stories=stories)
+    return dict(all_words=all_words_rate(stories, asked), words_used=words_used_rate(stories, asked), prompts=len(held_out),
+                samples=samples, response_loss=response_loss(model, tokenizer, held_out), bits_per_byte=bits, stories=stories)
 
 def metrics_table(rows: dict[str, dict]) -> str:
     "A plain-text table of `instruction_metrics` results, one row per named model."
     lines = [f'{"model":<34}{"uses all words":>18}{"words used":>12}{"response loss":>15}{"bits/byte":>11}']
     for name, m in rows.items():
-        rate = f'{round(m["all_words"] * m["prompts"])}/{m["prompts"]} ({m["all_words"]:.0%})'
+        n = len(m['stories'])   # prompts x samples
+        rate = f'{round(m["all_words"] * n)}/{n} ({m["all_words"]:.1%})'
         bits = '-' if m['bits_per_byte'] is None else f'{m["bits_per_byte"]:.3f}'
         lines.append(f'{name:<34}{rate:>18}{m["words_used"]:>12.1%}{m["response_loss"]:>15.3f}{bits:>11}')
     return '\n'.join(lines)
+
+# %% ../nbs/10_finetuning.ipynb #97f15504
+def rise_p_value(after: int, n_after: int, before: int, n_before: int) -> float:
+    "One-sided Fisher exact test: the chance of `after` or more successes in `n_after` trials, had all `after + before` successes of the two sets of trials fallen among them at random."
+    for name, value in dict(after=after, n_after=n_after, before=before, n_before=n_before).items():
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0: raise ValueError(f'{name} must be an integer >= 0, got {value!r}')
+    if after > n_after or before > n_before: raise ValueError(f'successes cannot outnumber trials: {after} of {n_after}, {before} of {n_before}')
+    trials, successes = n_after + n_before, after + before
+    ways = lambda k: math.comb(successes, k) * math.comb(trials - successes, n_after - k)   # k of the successes among the n_after
+    return sum(ways(k) for k in range(after, min(successes, n_after) + 1)) / math.comb(trials, n_after)

@@ -1,0 +1,73 @@
+"""Chapter 10's question: why does LoRA of rank 8 stop improving where full fine-tuning does not?
+
+    python benchmarks/lora_rank.py                                # ranks 8, 32 and 128, and full fine-tuning
+    python benchmarks/lora_rank.py --ranks 8 --lora-steps 5100 --full-steps 5100   # both given three times the steps
+
+Each run fine-tunes the shipped model (load_pretrained('tinystories')) on the bundled instructions (instruction_data)
+for a fixed number of steps, by default the steps that five minutes buy on the course's 2-core CPU, so the figures
+do not depend on the machine's speed. LoRA uses alpha = 2 x rank (the scale alpha / rank = 2 of the default rank 8,
+alpha 16) and its default learning rate. Rank 128 is the model's width: such a LoRA can make any change to the
+blocks' weight matrices, as full fine-tuning does, but leaves the embeddings, the LayerNorms and the biases alone.
+For each model it prints the all-words and words-used rates over every held-out prompt, --samples stories each
+(temperature 0.8, top-k 40, up to 200 tokens, seed 0), the one-sided Fisher p-value of the all-words rise over the
+pretrained model, the mean training loss of the last 50 steps, the held-out response loss, and bits per byte on the
+1,000 validation stories (a rise is forgetting).
+"""
+import argparse, sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).parent))
+from bench_model import machine_line   # noqa: E402   the benchmarks' shared helpers
+
+from gpt_nb.checkpoint import load_pretrained
+from gpt_nb.device import resolve_device
+from gpt_nb.finetuning import finetune, instruction_data, instruction_metrics, metrics_table, rise_p_value
+from gpt_nb.tokenizer import bundled_stories
+from gpt_nb.tokens import eval_tokens
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument('--ranks', type=int, nargs='+', default=[8, 32, 128], help='LoRA ranks to compare (default: 8 32 128)')
+    p.add_argument('--lora-steps', type=int, default=1700, help='steps of each LoRA run (default: %(default)s)')
+    p.add_argument('--full-steps', type=int, default=1850, help='steps of full fine-tuning; 0 = none (default: %(default)s)')
+    p.add_argument('--samples', type=int, default=4, help='stories written for each held-out prompt (default: %(default)s)')
+    p.add_argument('--device', default='auto', help='auto, cpu, cuda, cuda:N or mps (default: %(default)s)')
+    args = p.parse_args()
+    if min(args.ranks) < 1 or args.lora_steps < 1 or args.full_steps < 0 or args.samples < 1:
+        p.error('ranks, --lora-steps and --samples must be >= 1, --full-steps >= 0')
+    try: device = resolve_device(args.device)
+    except ValueError as e: p.error(f'--device: {e}')
+
+    pretrained = load_pretrained('tinystories', device)
+    tokenizer = pretrained.tokenizer
+    valid = bundled_stories('valid')
+    train_examples, held_out = instruction_data(bundled_stories('train'), valid, tokenizer, pretrained.config.context_length,
+                                                n_held_out=len(valid))
+    eval_text = eval_tokens(valid, tokenizer)
+    print(f'{machine_line()}; device {device}')
+    print(f'{len(train_examples):,} training examples; {len(held_out)} held-out prompts, {args.samples} stories each', flush=True)
+
+    measure = lambda model: instruction_metrics(model, tokenizer, held_out, eval_text, samples=args.samples)
+    results, final_loss = {'pretrained': measure(pretrained.model)}, {}
+    runs = [(f'LoRA rank {rank}', dict(lora_rank=rank, lora_alpha=2.0 * rank), args.lora_steps) for rank in args.ranks]
+    if args.full_steps: runs.append(('full', {}, args.full_steps))
+    for name, method, steps in runs:
+        run = finetune(load_pretrained('tinystories', device).model, tokenizer, train_examples, max_steps=steps, log=None, **method)
+        label = f'{name}, {run.steps:,} steps'
+        results[label], final_loss[label] = measure(run.model), sum(run.history['loss'][-50:]) / len(run.history['loss'][-50:])
+        print(f'{label}: {run.trainable:,} trainable parameters, {run.seconds:.0f} s, training loss {final_loss[label]:.3f} '
+              '(mean of the last 50 steps)', flush=True)
+    print()
+    print(metrics_table(results))
+
+    n = len(held_out) * args.samples
+    count = {label: round(m['all_words'] * n) for label, m in results.items()}
+    print(f'\nall three words, of {n:,} stories ({len(held_out)} prompts x {args.samples}), against the pretrained model\'s '
+          f'{count["pretrained"]}:')
+    for label in final_loss:
+        print(f'  {label}: {count[label]} (p = {rise_p_value(count[label], n, count["pretrained"], n):.2g})')
+
+
+if __name__ == '__main__':
+    main()
