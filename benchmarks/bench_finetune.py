@@ -30,6 +30,8 @@ def main():
     p.add_argument('--samples', type=int, default=4, help='stories written for each prompt (default: %(default)s)')
     p.add_argument('--lora-rank', type=int, default=8, help='rank of the LoRA run (default: %(default)s)')
     args = p.parse_args()
+    if not args.minutes > 0 or min(args.prompts, args.samples, args.lora_rank) < 1:
+        p.error('--minutes must be > 0; --prompts, --samples and --lora-rank >= 1')
 
     pretrained = load_pretrained('tinystories')
     tokenizer = pretrained.tokenizer
