@@ -23,6 +23,24 @@ from gpt_nb.checkpoint import load_pretrained
 from gpt_nb.tokenizer import bundled_stories
 
 
+def instruction_benchmark(prompts: int, samples: int, device='cpu'):
+    "The shipped model, the training instructions, up to `prompts` held-out prompts, and `measure(model)`: `instruction_metrics` over `samples` stories a prompt, with bits per byte on the 1,000 validation stories."
+    pretrained = load_pretrained('tinystories', device)
+    tokenizer, valid = pretrained.tokenizer, bundled_stories('valid')
+    train_examples, held_out = instruction_data(bundled_stories('train'), valid, tokenizer, pretrained.config.context_length, prompts)
+    eval_text = eval_tokens(valid, tokenizer)
+    measure = lambda model: instruction_metrics(model, tokenizer, held_out, eval_text, samples=samples)
+    return pretrained, train_examples, held_out, measure
+
+
+def all_words_rises(results: dict) -> tuple[int, int, dict]:
+    "From `instruction_metrics` by model name, 'pretrained' among them: the stories each model wrote, how many of the pretrained model's use all three words, and for each other model that count and the one-sided Fisher p-value of its rise."
+    n = len(results['pretrained']['stories'])
+    count = {name: round(m['all_words'] * n) for name, m in results.items()}
+    before = count.pop('pretrained')
+    return n, before, {name: (k, rise_p_value(k, n, before, n)) for name, k in count.items()}
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument('--minutes', type=float, default=5.0, help='fine-tuning budget of each run (default: %(default)s)')
@@ -33,19 +51,14 @@ def main():
     if not args.minutes > 0 or min(args.prompts, args.samples, args.lora_rank) < 1:
         p.error('--minutes must be > 0; --prompts, --samples and --lora-rank >= 1')
 
-    pretrained = load_pretrained('tinystories')
-    tokenizer = pretrained.tokenizer
-    train_examples, held_out = instruction_data(bundled_stories('train'), bundled_stories('valid'), tokenizer,
-                                                pretrained.config.context_length, args.prompts)
-    eval_text = eval_tokens(bundled_stories('valid'), tokenizer)
+    pretrained, train_examples, held_out, measure = instruction_benchmark(args.prompts, args.samples)
     print(machine_line())
     print(f'{len(train_examples):,} training examples; {len(held_out)} held-out prompts, {args.samples} stories each; '
           f'{args.minutes:g} minutes per run')
 
-    measure = lambda model: instruction_metrics(model, tokenizer, held_out, eval_text, samples=args.samples)
     results = {'pretrained': measure(pretrained.model)}
     for name, rank in [(f'LoRA rank {args.lora_rank}', args.lora_rank), ('full', 0)]:
-        run = finetune(load_pretrained('tinystories').model, tokenizer, train_examples, lora_rank=rank,
+        run = finetune(load_pretrained('tinystories').model, pretrained.tokenizer, train_examples, lora_rank=rank,
                        minutes=args.minutes, log=None)
         label = f'{name}, {run.steps:,} steps'
         results[label] = measure(run.model)
@@ -53,9 +66,8 @@ def main():
     print()
     print(metrics_table(results))
 
-    n = len(held_out) * args.samples
-    before, lora, full = (round(m['all_words'] * n) for m in results.values())
-    p_lora, p_full = rise_p_value(lora, n, before, n), rise_p_value(full, n, before, n)
+    n, before, rises = all_words_rises(results)
+    (lora, p_lora), (full, p_full) = rises.values()
     print(f'\nall three words, of {n:,} stories ({len(held_out)} prompts x {args.samples}): pretrained {before}, LoRA {lora} '
           f'(p = {p_lora:.2g}), full {full} (p = {p_full:.2g}); words used: '
           + ', '.join(f'{name} {m["words_used"]:.1%}' for name, m in results.items()))

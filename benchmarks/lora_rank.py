@@ -17,13 +17,13 @@ import argparse, sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
+from bench_finetune import all_words_rises, instruction_benchmark   # noqa: E402   its setup and its counting
 from bench_model import machine_line   # noqa: E402   the benchmarks' shared helpers
 
 from gpt_nb.checkpoint import load_pretrained
 from gpt_nb.device import resolve_device
-from gpt_nb.finetuning import finetune, instruction_data, instruction_metrics, metrics_table, rise_p_value
+from gpt_nb.finetuning import finetune, metrics_table
 from gpt_nb.tokenizer import bundled_stories
-from gpt_nb.tokens import eval_tokens
 
 
 def main():
@@ -39,34 +39,25 @@ def main():
     try: device = resolve_device(args.device)
     except ValueError as e: p.error(f'--device: {e}')
 
-    pretrained = load_pretrained('tinystories', device)
-    tokenizer = pretrained.tokenizer
-    valid = bundled_stories('valid')
-    train_examples, held_out = instruction_data(bundled_stories('train'), valid, tokenizer, pretrained.config.context_length,
-                                                n_held_out=len(valid))
-    eval_text = eval_tokens(valid, tokenizer)
+    pretrained, train_examples, held_out, measure = instruction_benchmark(len(bundled_stories('valid')), args.samples, device)
     print(f'{machine_line()}; device {device}')
     print(f'{len(train_examples):,} training examples; {len(held_out)} held-out prompts, {args.samples} stories each', flush=True)
 
-    measure = lambda model: instruction_metrics(model, tokenizer, held_out, eval_text, samples=args.samples)
-    results, final_loss = {'pretrained': measure(pretrained.model)}, {}
+    results = {'pretrained': measure(pretrained.model)}
     runs = [(f'LoRA rank {rank}', dict(lora_rank=rank, lora_alpha=2.0 * rank), args.lora_steps) for rank in args.ranks]
     if args.full_steps: runs.append(('full', {}, args.full_steps))
     for name, method, steps in runs:
-        run = finetune(load_pretrained('tinystories', device).model, tokenizer, train_examples, max_steps=steps, log=None, **method)
+        run = finetune(load_pretrained('tinystories', device).model, pretrained.tokenizer, train_examples, max_steps=steps, log=None, **method)
         label = f'{name}, {run.steps:,} steps'
-        results[label], final_loss[label] = measure(run.model), sum(run.history['loss'][-50:]) / len(run.history['loss'][-50:])
-        print(f'{label}: {run.trainable:,} trainable parameters, {run.seconds:.0f} s, training loss {final_loss[label]:.3f} '
+        results[label], last = measure(run.model), run.history['loss'][-50:]
+        print(f'{label}: {run.trainable:,} trainable parameters, {run.seconds:.0f} s, training loss {sum(last) / len(last):.3f} '
               '(mean of the last 50 steps)', flush=True)
     print()
     print(metrics_table(results))
 
-    n = len(held_out) * args.samples
-    count = {label: round(m['all_words'] * n) for label, m in results.items()}
-    print(f'\nall three words, of {n:,} stories ({len(held_out)} prompts x {args.samples}), against the pretrained model\'s '
-          f'{count["pretrained"]}:')
-    for label in final_loss:
-        print(f'  {label}: {count[label]} (p = {rise_p_value(count[label], n, count["pretrained"], n):.2g})')
+    n, before, rises = all_words_rises(results)
+    print(f'\nall three words, of {n:,} stories ({len(held_out)} prompts x {args.samples}), against the pretrained model\'s {before}:')
+    for label, (k, p_value) in rises.items(): print(f'  {label}: {k} (p = {p_value:.2g})')
 
 
 if __name__ == '__main__':

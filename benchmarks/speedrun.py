@@ -20,7 +20,7 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).parent))
-from bench_model import cpu_name   # noqa: E402   the benchmarks' shared helpers
+from bench_model import cpu_name, machine_line   # noqa: E402   the benchmarks' shared helpers
 
 from gpt_nb.checkpoint import load_checkpoint
 from gpt_nb.config import ARCHITECTURES
@@ -65,7 +65,7 @@ def main(argv=None):
     if args.threads is not None:
         if args.threads < 1: p.error(f'--threads must be an integer >= 1, got {args.threads}')
         torch.set_num_threads(args.threads)
-    print(f'torch {torch.__version__}, {torch.get_num_threads()} threads, {cpu_name()} ({platform.machine()}), python {platform.python_version()}')
+    print(f'{machine_line()}, python {platform.python_version()}')
     results = [run(name, args) for name in [args.architecture] + (['gpt2'] if args.baseline and args.architecture != 'gpt2' else [])]
     print(f'\n{args.minutes:g} minutes each, {CPU_RECIPE["tokenizer"]} tokens, context {CPU_RECIPE["context_length"]}, batch '
           f'{args.batch_size or CPU_RECIPE["batch_size"]}, {CPU_RECIPE["optimizer"]}; torch {torch.__version__} on {cpu_name()}')

@@ -31,6 +31,7 @@ from gpt_nb.generation import generate, generate_text   # noqa: E402
 from gpt_nb.model import GPT   # noqa: E402
 from gpt_nb.tokenizer import bundled_stories   # noqa: E402
 from gpt_nb.tokens import eval_tokens   # noqa: E402
+from gpt_nb.train_config import CPU_RECIPE   # noqa: E402
 from gpt_nb.training import train   # noqa: E402
 
 results = []   # (name, passed, detail)
@@ -206,11 +207,11 @@ def main():
         return 'saved' in text and len(story.strip()) > 40, f'\n{table}\n  sample: {story.strip()[-200:]!r}'
 
     if args.speedrun_minutes > 0:
-        @check(f"chapter 09's speedrun recipe (gpt2-rope, bpe:4096, context 256, Muon, batch 8) for {args.speedrun_minutes:g} min on the GPU")
+        @check(f"chapter 09's speedrun recipe (gpt2-rope and the CPU recipe: {CPU_RECIPE}) for {args.speedrun_minutes:g} min on the GPU")
         def _():
-            result = train(architecture='gpt2-rope', data='bundled', device='cuda', minutes=args.speedrun_minutes, tokenizer='bpe:4096',
-                           context_length=256, batch_size=8, optimizer='muon', eval_minutes=args.speedrun_minutes, eval_stories=200,
-                           out_dir=str(out / 'speedrun'), progress=False, sample_prompt='', precision='bf16')
+            result = train(architecture='gpt2-rope', data='bundled', device='cuda', minutes=args.speedrun_minutes, **CPU_RECIPE,
+                           eval_minutes=args.speedrun_minutes, eval_stories=200, out_dir=str(out / 'speedrun'), progress=False,
+                           sample_prompt='', precision='bf16')
             ckpt = load_checkpoint(out / 'speedrun' / 'last.pt', device=cuda)
             ids, n_bytes = eval_tokens(bundled_stories('valid'), ckpt.tokenizer)
             bpb = evaluate(ckpt.model, ids, n_bytes, ckpt.config.context_length, batch_size=64)['bits_per_byte']
