@@ -11,11 +11,12 @@ stories, the fraction of the requested words they use, and bits per byte on all 
 (a rise is forgetting). Target: LoRA at least doubles the all-words rate, a rise that a one-sided Fisher exact test
 (gpt_nb.finetuning.rise_p_value) puts below p = 0.05; full fine-tuning does at least as well.
 """
+
 import argparse, sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from bench_model import machine_line   # noqa: E402   the benchmarks' shared helpers
+from bench_model import machine_line  # noqa: E402   the benchmarks' shared helpers
 
 from gpt_nb.tokens import eval_tokens
 from gpt_nb.finetuning import finetune, instruction_data, instruction_metrics, metrics_table, rise_p_value
@@ -27,7 +28,9 @@ def instruction_benchmark(prompts: int, samples: int, device='cpu'):
     "The shipped model, the training instructions, up to `prompts` held-out prompts, and `measure(model)`: `instruction_metrics` over `samples` stories a prompt, with bits per byte on the 1,000 validation stories."
     pretrained = load_pretrained('tinystories', device)
     tokenizer, valid = pretrained.tokenizer, bundled_stories('valid')
-    train_examples, held_out = instruction_data(bundled_stories('train'), valid, tokenizer, pretrained.config.context_length, prompts)
+    train_examples, held_out = instruction_data(
+        bundled_stories('train'), valid, tokenizer, pretrained.config.context_length, prompts
+    )
     eval_text = eval_tokens(valid, tokenizer)
     measure = lambda model: instruction_metrics(model, tokenizer, held_out, eval_text, samples=samples)
     return pretrained, train_examples, held_out, measure
@@ -44,7 +47,12 @@ def all_words_rises(results: dict) -> tuple[int, int, dict]:
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument('--minutes', type=float, default=5.0, help='fine-tuning budget of each run (default: %(default)s)')
-    p.add_argument('--prompts', type=int, default=1000, help='held-out prompts to evaluate on, at most (default: %(default)s, all there are)')
+    p.add_argument(
+        '--prompts',
+        type=int,
+        default=1000,
+        help='held-out prompts to evaluate on, at most (default: %(default)s, all there are)',
+    )
     p.add_argument('--samples', type=int, default=4, help='stories written for each prompt (default: %(default)s)')
     p.add_argument('--lora-rank', type=int, default=8, help='rank of the LoRA run (default: %(default)s)')
     args = p.parse_args()
@@ -53,28 +61,44 @@ def main():
 
     pretrained, train_examples, held_out, measure = instruction_benchmark(args.prompts, args.samples)
     print(machine_line())
-    print(f'{len(train_examples):,} training examples; {len(held_out)} held-out prompts, {args.samples} stories each; '
-          f'{args.minutes:g} minutes per run')
+    print(
+        f'{len(train_examples):,} training examples; {len(held_out)} held-out prompts, {args.samples} stories each; '
+        f'{args.minutes:g} minutes per run'
+    )
 
     results = {'pretrained': measure(pretrained.model)}
     for name, rank in [(f'LoRA rank {args.lora_rank}', args.lora_rank), ('full', 0)]:
-        run = finetune(load_pretrained('tinystories').model, pretrained.tokenizer, train_examples, lora_rank=rank,
-                       minutes=args.minutes, log=None)
+        run = finetune(
+            load_pretrained('tinystories').model,
+            pretrained.tokenizer,
+            train_examples,
+            lora_rank=rank,
+            minutes=args.minutes,
+            log=None,
+        )
         label = f'{name}, {run.steps:,} steps'
         results[label] = measure(run.model)
-        print(f'{label}: {run.trainable:,} trainable parameters, {run.seconds:.0f} s, final loss {run.history["loss"][-1]:.3f}')
+        print(
+            f'{label}: {run.trainable:,} trainable parameters, {run.seconds:.0f} s, final loss {run.history["loss"][-1]:.3f}'
+        )
     print()
     print(metrics_table(results))
 
     n, before, rises = all_words_rises(results)
     (lora, p_lora), (full, p_full) = rises.values()
-    print(f'\nall three words, of {n:,} stories ({len(held_out)} prompts x {args.samples}): pretrained {before}, LoRA {lora} '
-          f'(p = {p_lora:.2g}), full {full} (p = {p_full:.2g}); words used: '
-          + ', '.join(f'{name} {m["words_used"]:.1%}' for name, m in results.items()))
+    print(
+        f'\nall three words, of {n:,} stories ({len(held_out)} prompts x {args.samples}): pretrained {before}, LoRA {lora} '
+        f'(p = {p_lora:.2g}), full {full} (p = {p_full:.2g}); words used: '
+        + ', '.join(f'{name} {m["words_used"]:.1%}' for name, m in results.items())
+    )
     verdict = lambda ok: 'met' if ok else 'MISSED'
-    doubled = lora >= 2 * before and lora > before and p_lora < 0.05   # from 0, doubling means any rise that chance does not explain
-    print(f'target: LoRA at least doubles the rate (p < 0.05): {verdict(doubled)}; full does at least as well as LoRA: '
-          f'{verdict(doubled and full >= lora)}')
+    doubled = (
+        lora >= 2 * before and lora > before and p_lora < 0.05
+    )  # from 0, doubling means any rise that chance does not explain
+    print(
+        f'target: LoRA at least doubles the rate (p < 0.05): {verdict(doubled)}; full does at least as well as LoRA: '
+        f'{verdict(doubled and full >= lora)}'
+    )
 
 
 if __name__ == '__main__':

@@ -9,6 +9,7 @@ Prints tokens/s and the ratios the project targets: cached >= 1.5x transformers 
 
     OMP_NUM_THREADS=2 python benchmarks/bench_generation.py [--threads 2] [--presets tiny gpt2] [--new-tokens 256 512]
 """
+
 import argparse
 import tempfile
 import time
@@ -74,26 +75,38 @@ def build(preset: str, max_new: int) -> tuple[GPT, GPT2LMHeadModel, str]:
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument('--threads', type=int, default=1,
-                        help='torch threads (default: %(default)s; one-token decoding steps gain little from more, and a shared CPU makes extra threads stall)')
+    parser.add_argument(
+        '--threads',
+        type=int,
+        default=1,
+        help='torch threads (default: %(default)s; one-token decoding steps gain little from more, and a shared CPU makes extra threads stall)',
+    )
     parser.add_argument('--presets', nargs='+', default=['tiny', 'gpt2'])
     parser.add_argument('--new-tokens', type=int, nargs='+', default=[256, 512])
     parser.add_argument('--repeats', type=int, default=2, help='best of this many timed runs (default: %(default)s)')
-    parser.add_argument('--estimate-uncached', nargs='*', default=['gpt2'], metavar='PRESET',
-                        help='presets whose uncached time is estimated from 8 timed forward passes instead of a full '
-                             'run (it is quadratic in length: minutes for gpt2) (default: %(default)s)')
+    parser.add_argument(
+        '--estimate-uncached',
+        nargs='*',
+        default=['gpt2'],
+        metavar='PRESET',
+        help='presets whose uncached time is estimated from 8 timed forward passes instead of a full '
+        'run (it is quadratic in length: minutes for gpt2) (default: %(default)s)',
+    )
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     hf_logging.set_verbosity_error()
-    print(f'torch {torch.__version__}, threads: {torch.get_num_threads()} (interop {torch.get_num_interop_threads()}), '
-          f'greedy decoding, batch 1, prompt {PROMPT_LEN} tokens, best of {args.repeats}')
+    print(
+        f'torch {torch.__version__}, threads: {torch.get_num_threads()} (interop {torch.get_num_interop_threads()}), '
+        f'greedy decoding, batch 1, prompt {PROMPT_LEN} tokens, best of {args.repeats}'
+    )
     print('note: the CPU may be shared with other processes; compare figures within one run only\n')
     header = f"{'model':>6} {'new':>4} | {'cached':>9} {'uncached':>9} {'hf':>9} tok/s | {'cached/hf':>9} {'cached/uncached':>15} | same tokens as hf"
     print(header)
     print('-' * len(header))
     for preset in args.presets:
         model, hf, note = build(preset, max(args.new_tokens))
-        if note: print(f'{preset}{note}')
+        if note:
+            print(f'{preset}{note}')
         vocab = model.config.vocab_size
         prompt = torch.randint(0, vocab, (1, PROMPT_LEN), generator=torch.Generator().manual_seed(0))
         ones = torch.ones_like(prompt)
@@ -102,21 +115,36 @@ def main(argv=None):
             generate(model, prompt, 8, temperature=0, stop_tokens=[], use_cache=False)
             hf.generate(prompt, attention_mask=ones, max_new_tokens=8, do_sample=False, use_cache=True)
         for n in args.new_tokens:
-            times, out = interleaved_best({
-                'cached': lambda: generate(model, prompt, n, temperature=0, stop_tokens=[]),
-                'hf': lambda: hf.generate(prompt, attention_mask=ones, max_new_tokens=n, do_sample=False, use_cache=True),
-            }, args.repeats)
-            if preset in args.estimate_uncached: t_uncached, mark = estimated_uncached_seconds(model, prompt, n), '*'
+            times, out = interleaved_best(
+                {
+                    'cached': lambda: generate(model, prompt, n, temperature=0, stop_tokens=[]),
+                    'hf': lambda: hf.generate(
+                        prompt, attention_mask=ones, max_new_tokens=n, do_sample=False, use_cache=True
+                    ),
+                },
+                args.repeats,
+            )
+            if preset in args.estimate_uncached:
+                t_uncached, mark = estimated_uncached_seconds(model, prompt, n), '*'
             else:
-                t_uncached, mark = interleaved_best({'u': lambda: generate(model, prompt, n, temperature=0, stop_tokens=[],
-                                                                            use_cache=False)}, 1)[0]['u'], ' '
+                t_uncached, mark = (
+                    interleaved_best(
+                        {'u': lambda: generate(model, prompt, n, temperature=0, stop_tokens=[], use_cache=False)}, 1
+                    )[0]['u'],
+                    ' ',
+                )
             t_cached, t_hf = times['cached'], times['hf']
             same = 'yes' if torch.equal(out['cached'], out['hf']) else 'NO'
-            print(f'{preset:>6} {n:>4} | {n / t_cached:9.1f} {n / t_uncached:8.1f}{mark} {n / t_hf:9.1f}       | '
-                  f'{t_hf / t_cached:8.2f}x {t_uncached / t_cached:14.2f}x | {same}', flush=True)
+            print(
+                f'{preset:>6} {n:>4} | {n / t_cached:9.1f} {n / t_uncached:8.1f}{mark} {n / t_hf:9.1f}       | '
+                f'{t_hf / t_cached:8.2f}x {t_uncached / t_cached:14.2f}x | {same}',
+                flush=True,
+            )
     if set(args.estimate_uncached) & set(args.presets):
-        print(f'* uncached time estimated from forward passes timed at 8 lengths ({", ".join(sorted(set(args.estimate_uncached) & set(args.presets)))}); '
-              'pass --estimate-uncached with no preset for full runs')
+        print(
+            f'* uncached time estimated from forward passes timed at 8 lengths ({", ".join(sorted(set(args.estimate_uncached) & set(args.presets)))}); '
+            'pass --estimate-uncached with no preset for full runs'
+        )
 
 
 if __name__ == '__main__':

@@ -11,22 +11,32 @@ on instructions made from the 500 held-out stories ('new'). It prints the pretra
 well it already predicts those stories) and, before and after, the all-words and words-used rates on held-out
 prompts made from validation stories (temperature 0.8, top-k 40, up to 200 tokens, seed 0).
 """
+
 import argparse, sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from bench_model import machine_line   # noqa: E402   the benchmarks' shared helpers
+from bench_model import machine_line  # noqa: E402   the benchmarks' shared helpers
 
 from gpt_nb.checkpoint import load_checkpoint
-from gpt_nb.finetuning import (FIRST_SENTENCE_RATE, finetune, instruction_data, instruction_metrics, make_examples,
-                               metrics_table, response_loss)
+from gpt_nb.finetuning import (
+    FIRST_SENTENCE_RATE,
+    finetune,
+    instruction_data,
+    instruction_metrics,
+    make_examples,
+    metrics_table,
+    response_loss,
+)
 from gpt_nb.tokenizer import bundled_stories
 
 
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument('checkpoint', help='a model pretrained on all but the last --held-out bundled training stories')
-    p.add_argument('--held-out', type=int, default=500, help='training stories left out of pretraining (default: %(default)s)')
+    p.add_argument(
+        '--held-out', type=int, default=500, help='training stories left out of pretraining (default: %(default)s)'
+    )
     p.add_argument('--steps', type=int, default=600, help='LoRA steps of each run (default: %(default)s)')
     p.add_argument('--prompts', type=int, default=200, help='held-out prompts to evaluate on (default: %(default)s)')
     args = p.parse_args()
@@ -35,18 +45,27 @@ def main():
     tokenizer, fits = base.tokenizer, base.config.context_length + 1
     train = bundled_stories('train')
     seen_up_to = len(train) - args.held_out
-    sources = {'read': train[seen_up_to - args.held_out:seen_up_to], 'new': train[seen_up_to:]}   # read in pretraining, or held out
-    examples = {name: make_examples(stories, tokenizer, first_sentence_rate=FIRST_SENTENCE_RATE, max_tokens=fits)
-                for name, stories in sources.items()}
+    sources = {
+        'read': train[seen_up_to - args.held_out : seen_up_to],
+        'new': train[seen_up_to:],
+    }  # read in pretraining, or held out
+    examples = {
+        name: make_examples(stories, tokenizer, first_sentence_rate=FIRST_SENTENCE_RATE, max_tokens=fits)
+        for name, stories in sources.items()
+    }
     _, prompts = instruction_data(train, bundled_stories('valid'), tokenizer, base.config.context_length, args.prompts)
     print(machine_line())
     for name, ex in examples.items():
-        print(f'{name} stories: {len(ex)} instruction examples; response loss of the pretrained model '
-              f'{response_loss(base.model, tokenizer, ex):.3f} nats per token')
+        print(
+            f'{name} stories: {len(ex)} instruction examples; response loss of the pretrained model '
+            f'{response_loss(base.model, tokenizer, ex):.3f} nats per token'
+        )
 
     results = {'pretrained': instruction_metrics(base.model, tokenizer, prompts)}
     for name, ex in examples.items():
-        run = finetune(load_checkpoint(args.checkpoint).model, tokenizer, ex, lora_rank=8, max_steps=args.steps, log=None)
+        run = finetune(
+            load_checkpoint(args.checkpoint).model, tokenizer, ex, lora_rank=8, max_steps=args.steps, log=None
+        )
         results[f'LoRA {run.steps} steps, {name} stories'] = instruction_metrics(run.model, tokenizer, prompts)
     print()
     print(metrics_table(results))

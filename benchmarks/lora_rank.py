@@ -13,12 +13,13 @@ For each model it prints the all-words and words-used rates over every held-out 
 pretrained model, the mean training loss of the last 50 steps, the held-out response loss, and bits per byte on the
 1,000 validation stories (a rise is forgetting).
 """
+
 import argparse, sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from bench_finetune import all_words_rises, instruction_benchmark   # noqa: E402   its setup and its counting
-from bench_model import machine_line   # noqa: E402   the benchmarks' shared helpers
+from bench_finetune import all_words_rises, instruction_benchmark  # noqa: E402   its setup and its counting
+from bench_model import machine_line  # noqa: E402   the benchmarks' shared helpers
 
 from gpt_nb.checkpoint import load_pretrained
 from gpt_nb.device import resolve_device
@@ -28,36 +29,63 @@ from gpt_nb.tokenizer import bundled_stories
 
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument('--ranks', type=int, nargs='+', default=[8, 32, 128], help='LoRA ranks to compare (default: 8 32 128)')
+    p.add_argument(
+        '--ranks', type=int, nargs='+', default=[8, 32, 128], help='LoRA ranks to compare (default: 8 32 128)'
+    )
     p.add_argument('--lora-steps', type=int, default=1700, help='steps of each LoRA run (default: %(default)s)')
-    p.add_argument('--full-steps', type=int, default=1850, help='steps of full fine-tuning; 0 = none (default: %(default)s)')
-    p.add_argument('--samples', type=int, default=4, help='stories written for each held-out prompt (default: %(default)s)')
+    p.add_argument(
+        '--full-steps', type=int, default=1850, help='steps of full fine-tuning; 0 = none (default: %(default)s)'
+    )
+    p.add_argument(
+        '--samples', type=int, default=4, help='stories written for each held-out prompt (default: %(default)s)'
+    )
     p.add_argument('--device', default='auto', help='auto, cpu, cuda, cuda:N or mps (default: %(default)s)')
     args = p.parse_args()
     if min(args.ranks) < 1 or args.lora_steps < 1 or args.full_steps < 0 or args.samples < 1:
         p.error('ranks, --lora-steps and --samples must be >= 1, --full-steps >= 0')
-    try: device = resolve_device(args.device)
-    except ValueError as e: p.error(f'--device: {e}')
+    try:
+        device = resolve_device(args.device)
+    except ValueError as e:
+        p.error(f'--device: {e}')
 
-    pretrained, train_examples, held_out, measure = instruction_benchmark(len(bundled_stories('valid')), args.samples, device)
+    pretrained, train_examples, held_out, measure = instruction_benchmark(
+        len(bundled_stories('valid')), args.samples, device
+    )
     print(f'{machine_line()}; device {device}')
-    print(f'{len(train_examples):,} training examples; {len(held_out)} held-out prompts, {args.samples} stories each', flush=True)
+    print(
+        f'{len(train_examples):,} training examples; {len(held_out)} held-out prompts, {args.samples} stories each',
+        flush=True,
+    )
 
     results = {'pretrained': measure(pretrained.model)}
     runs = [(f'LoRA rank {rank}', dict(lora_rank=rank, lora_alpha=2.0 * rank), args.lora_steps) for rank in args.ranks]
-    if args.full_steps: runs.append(('full', {}, args.full_steps))
+    if args.full_steps:
+        runs.append(('full', {}, args.full_steps))
     for name, method, steps in runs:
-        run = finetune(load_pretrained('tinystories', device).model, pretrained.tokenizer, train_examples, max_steps=steps, log=None, **method)
+        run = finetune(
+            load_pretrained('tinystories', device).model,
+            pretrained.tokenizer,
+            train_examples,
+            max_steps=steps,
+            log=None,
+            **method,
+        )
         label = f'{name}, {run.steps:,} steps'
         results[label], last = measure(run.model), run.history['loss'][-50:]
-        print(f'{label}: {run.trainable:,} trainable parameters, {run.seconds:.0f} s, training loss {sum(last) / len(last):.3f} '
-              '(mean of the last 50 steps)', flush=True)
+        print(
+            f'{label}: {run.trainable:,} trainable parameters, {run.seconds:.0f} s, training loss {sum(last) / len(last):.3f} '
+            '(mean of the last 50 steps)',
+            flush=True,
+        )
     print()
     print(metrics_table(results))
 
     n, before, rises = all_words_rises(results)
-    print(f'\nall three words, of {n:,} stories ({len(held_out)} prompts x {args.samples}), against the pretrained model\'s {before}:')
-    for label, (k, p_value) in rises.items(): print(f'  {label}: {k} (p = {p_value:.2g})')
+    print(
+        f'\nall three words, of {n:,} stories ({len(held_out)} prompts x {args.samples}), against the pretrained model\'s {before}:'
+    )
+    for label, (k, p_value) in rises.items():
+        print(f'  {label}: {k} (p = {p_value:.2g})')
 
 
 if __name__ == '__main__':

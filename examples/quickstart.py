@@ -1,7 +1,9 @@
 """Generate text from an untrained GPT: its structure, its size and (expected) gibberish.
 
-    python examples/quickstart.py --prompt "The cat" --max-new-tokens 20
+python examples/quickstart.py --prompt "The cat" --max-new-tokens 20
 """
+
 from gpt_nb.cli import quickstart_main
 
-if __name__ == '__main__': raise SystemExit(quickstart_main())
+if __name__ == '__main__':
+    raise SystemExit(quickstart_main())

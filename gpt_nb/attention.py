@@ -23,23 +23,29 @@ def causal_mask(T: int, S: int | None = None, device=None) -> torch.Tensor:
 
 # %% ../nbs/03_attention.ipynb #8ac939a5
 def scaled_dot_product_attention(
-    q: torch.Tensor, k: torch.Tensor, v: torch.Tensor,  # (..., T, d), (..., S, d), (..., S, d)
+    q: torch.Tensor,
+    k: torch.Tensor,
+    v: torch.Tensor,  # (..., T, d), (..., S, d), (..., S, d)
     attn_mask: torch.Tensor | None = None,  # bool, broadcastable to (..., T, S): True = may attend
-    is_causal: bool = False,                 # apply `causal_mask(T, S)`
-    dropout_p: float = 0.0,                  # dropout on the attention weights
+    is_causal: bool = False,  # apply `causal_mask(T, S)`
+    dropout_p: float = 0.0,  # dropout on the attention weights
 ) -> tuple[torch.Tensor, torch.Tensor]:
     "Explicit attention: returns the output (..., T, d) and the weights (..., T, S)."
     scores = (q @ k.transpose(-2, -1)) / math.sqrt(q.shape[-1])
-    if is_causal: scores = scores.masked_fill(~causal_mask(q.shape[-2], k.shape[-2], q.device), float('-inf'))
-    if attn_mask is not None: scores = scores.masked_fill(~attn_mask, float('-inf'))
+    if is_causal:
+        scores = scores.masked_fill(~causal_mask(q.shape[-2], k.shape[-2], q.device), float('-inf'))
+    if attn_mask is not None:
+        scores = scores.masked_fill(~attn_mask, float('-inf'))
     weights = scores.softmax(dim=-1)
     return F.dropout(weights, dropout_p) @ v, weights
 
 # %% ../nbs/03_attention.ipynb #35372a3a
 class KVCache:
     "Keys and values of every layer for up to `capacity` positions, plus which positions are real tokens."
-    def __init__(self, n_layer: int, batch_size: int, n_head: int, head_dim: int, capacity: int,
-                 device=None, dtype=torch.float32):
+
+    def __init__(
+        self, n_layer: int, batch_size: int, n_head: int, head_dim: int, capacity: int, device=None, dtype=torch.float32
+    ):
         shape = (n_layer, batch_size, n_head, capacity, head_dim)
         self.k = torch.zeros(shape, device=device, dtype=dtype)
         self.v = torch.zeros(shape, device=device, dtype=dtype)
@@ -49,8 +55,8 @@ class KVCache:
     def update(self, layer: int, k: torch.Tensor, v: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         "Store `k`, `v` (batch, heads, T, head_dim) after the cached positions; return all keys and values so far."
         end = self.length + k.shape[2]
-        self.k[layer, :, :, self.length:end] = k
-        self.v[layer, :, :, self.length:end] = v
+        self.k[layer, :, :, self.length : end] = k
+        self.v[layer, :, :, self.length : end] = v
         return self.k[layer, :, :, :end], self.v[layer, :, :, :end]
 
     def advance(self, n: int):
@@ -69,36 +75,52 @@ class KVCache:
 # %% ../nbs/03_attention.ipynb #c89ef2fe
 class CausalSelfAttention(nn.Module):
     "Multi-head causal self-attention with a fused QKV projection, a fast SDPA path and an optional KV cache."
-    def __init__(self, config: GPTConfig):   # reads d_model, n_head, dropout, bias, qk_norm, position
+
+    def __init__(self, config: GPTConfig):  # reads d_model, n_head, dropout, bias, qk_norm, position
         super().__init__()
         c = config
         self.n_head, self.head_dim, self.dropout = c.n_head, c.head_dim, c.dropout
         self.qkv = nn.Linear(c.d_model, 3 * c.d_model, bias=c.bias)
         self.proj = nn.Linear(c.d_model, c.d_model, bias=c.bias)
         self.resid_drop = nn.Dropout(c.dropout)
-        self.q_norm = self.k_norm = self.rotary = None   # chapter 09's options, built only when asked for
+        self.q_norm = self.k_norm = self.rotary = None  # chapter 09's options, built only when asked for
         if c.qk_norm:
             from gpt_nb.modern import RMSNorm
+
             self.q_norm, self.k_norm = RMSNorm(c.head_dim), RMSNorm(c.head_dim)
         if c.position == 'rope':
             from gpt_nb.modern import Rotary
+
             self.rotary = Rotary(c.head_dim)
 
-    def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None, cache: KVCache | None = None,
-                layer: int = 0, need_weights: bool = False, positions: torch.Tensor | None = None):
+    def forward(
+        self,
+        x: torch.Tensor,
+        mask: torch.Tensor | None = None,
+        cache: KVCache | None = None,
+        layer: int = 0,
+        need_weights: bool = False,
+        positions: torch.Tensor | None = None,
+    ):
         "Attend over `x` (batch, T, d_model) and, if given, the cached past; returns y (and the weights). `positions`: for rotary embeddings."
         B, T, C = x.shape
-        q, k, v = (t.transpose(1, 2) for t in self.qkv(x).view(B, T, 3, self.n_head, self.head_dim).unbind(2))   # each (B, n_head, T, hd)
-        if self.q_norm is not None: q, k = self.q_norm(q), self.k_norm(k)
+        q, k, v = (
+            t.transpose(1, 2) for t in self.qkv(x).view(B, T, 3, self.n_head, self.head_dim).unbind(2)
+        )  # each (B, n_head, T, hd)
+        if self.q_norm is not None:
+            q, k = self.q_norm(q), self.k_norm(k)
         if self.rotary is not None:
             if positions is None:
-                start = cache.length if cache else 0   # the new tokens follow the cached ones
+                start = cache.length if cache else 0  # the new tokens follow the cached ones
                 positions = torch.arange(start, start + T, device=x.device)
             q, k = self.rotary(q, k, positions)
-        if cache is not None: k, v = cache.update(layer, k, v)
+        if cache is not None:
+            k, v = cache.update(layer, k, v)
         is_causal = mask is None and T > 1  # T == 1 with a cache: the new token may see everything cached
         dropout_p = self.dropout if self.training else 0.0
-        if need_weights: y, weights = scaled_dot_product_attention(q, k, v, mask, is_causal, dropout_p)
-        else: y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=dropout_p, is_causal=is_causal)
+        if need_weights:
+            y, weights = scaled_dot_product_attention(q, k, v, mask, is_causal, dropout_p)
+        else:
+            y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=dropout_p, is_causal=is_causal)
         y = self.resid_drop(self.proj(y.transpose(1, 2).reshape(B, T, C)))
         return (y, weights) if need_weights else y

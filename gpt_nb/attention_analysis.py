@@ -37,13 +37,17 @@ __all__ = ['ATTENTION_CMAP', 'MAX_TICK_LABELS', 'HEAD_KINDS', 'DEFAULT_TEXT', 'r
 def _as_sequence(model: GPT, idx) -> torch.Tensor:
     "`idx` (a list, (T,) or (1, T) tensor of token ids) as a (1, T) int64 tensor on the model's device, validated."
     idx = torch.as_tensor(idx, device=model_device(model))
-    if idx.dim() == 2 and idx.shape[0] == 1: idx = idx[0]
+    if idx.dim() == 2 and idx.shape[0] == 1:
+        idx = idx[0]
     if idx.dim() != 1 or idx.numel() == 0 or idx.is_floating_point() or idx.dtype == torch.bool:
-        raise ValueError(f'idx must be one non-empty sequence of token ids, shape (T,) or (1, T), got '
-                         f'{idx.dtype} of shape {tuple(idx.shape)}')
+        raise ValueError(
+            f'idx must be one non-empty sequence of token ids, shape (T,) or (1, T), got '
+            f'{idx.dtype} of shape {tuple(idx.shape)}'
+        )
     idx = idx.long()[None]
-    model.check_inputs(idx, check_ids=True)   # the model's own checks: length and token range
+    model.check_inputs(idx, check_ids=True)  # the model's own checks: length and token range
     return idx
+
 
 @torch.inference_mode()
 def run_with_attention(
@@ -51,35 +55,51 @@ def run_with_attention(
     idx,  # one sequence of token ids: a list, a (T,) or a (1, T) tensor
 ) -> tuple[torch.Tensor, torch.Tensor]:
     "The logits (T, vocab) and every head's attention weights (n_layer, n_head, T, T), on the CPU."
-    weights = []   # the model's forward appends each layer's weights
-    with eval_mode(model): logits, _ = model(_as_sequence(model, idx), attention_weights=weights)
+    weights = []  # the model's forward appends each layer's weights
+    with eval_mode(model):
+        logits, _ = model(_as_sequence(model, idx), attention_weights=weights)
     return logits[0].cpu(), torch.cat(weights).cpu()
 
 # %% ../nbs/08_attention_analysis.ipynb #c7af2772
 def token_labels(tokenizer, ids: Sequence[int]) -> list[str]:
     "A readable label for each token id: its text, with line breaks and tabs written as \\n and \\t."
-    return [tokenizer.decode_single_token_bytes(t).decode('utf-8', errors='replace').replace('\n', '\\n').replace('\t', '\\t')
-            for t in ids]
+    return [
+        tokenizer.decode_single_token_bytes(t)
+        .decode('utf-8', errors='replace')
+        .replace('\n', '\\n')
+        .replace('\t', '\\t')
+        for t in ids
+    ]
+
 
 class ContextCropWarning(UserWarning):
     "A text longer than the model's context was cropped to its last `context_length` tokens."
 
+
 @dataclass
 class AttentionMaps:
     "Every head's attention weights for one sequence, with the tokens they are over."
+
     weights: torch.Tensor  # (n_layer, n_head, T, T): row i is how token i spreads its attention over tokens 0..i
-    ids: list[int]         # the T token ids analysed
-    labels: list[str]      # a readable label for each token
-    cropped: int = 0       # tokens dropped from the start of the text to fit the model's context
+    ids: list[int]  # the T token ids analysed
+    labels: list[str]  # a readable label for each token
+    cropped: int = 0  # tokens dropped from the start of the text to fit the model's context
 
     @property
-    def n_layer(self) -> int: return self.weights.shape[0]
+    def n_layer(self) -> int:
+        return self.weights.shape[0]
+
     @property
-    def n_head(self) -> int: return self.weights.shape[1]
+    def n_head(self) -> int:
+        return self.weights.shape[1]
 
     def __repr__(self):
-        return (f'AttentionMaps({self.n_layer} layers x {self.n_head} heads over {len(self.ids)} tokens'
-                + (f', {self.cropped} cropped' if self.cropped else '') + ')')
+        return (
+            f'AttentionMaps({self.n_layer} layers x {self.n_head} heads over {len(self.ids)} tokens'
+            + (f', {self.cropped} cropped' if self.cropped else '')
+            + ')'
+        )
+
 
 def attention_maps(
     model: GPT,
@@ -88,55 +108,85 @@ def attention_maps(
 ) -> AttentionMaps:
     "Every head's attention weights over `text`, cropped (with a `ContextCropWarning`) to the model's context."
     if isinstance(text, str):
-        if not text.strip(): raise ValueError(f'text must contain something to analyse, got {text!r}')
+        if not text.strip():
+            raise ValueError(f'text must contain something to analyse, got {text!r}')
         ids = tokenizer.encode(text, allowed_special='all')
-    else: ids = [int(t) for t in text]
+    else:
+        ids = [int(t) for t in text]
     n = model.config.context_length
     cropped = max(0, len(ids) - n)
     if cropped:
-        warnings.warn(f'the text is {len(ids)} tokens long but the model reads at most {n}: analysing its last {n} '
-                      f'tokens (the first {cropped} are dropped)', ContextCropWarning, stacklevel=2)
+        warnings.warn(
+            f'the text is {len(ids)} tokens long but the model reads at most {n}: analysing its last {n} '
+            f'tokens (the first {cropped} are dropped)',
+            ContextCropWarning,
+            stacklevel=2,
+        )
         ids = ids[cropped:]
     return AttentionMaps(run_with_attention(model, ids)[1], ids, token_labels(tokenizer, ids), cropped)
 
 # %% ../nbs/08_attention_analysis.ipynb #a5175b6f
-ATTENTION_CMAP = matplotlib.colormaps['viridis'].with_extremes(bad='whitesmoke')   # blank: masked future
-MAX_TICK_LABELS = 64   # label at most this many tokens along an axis (every k-th token beyond that)
+ATTENTION_CMAP = matplotlib.colormaps['viridis'].with_extremes(bad='whitesmoke')  # blank: masked future
+MAX_TICK_LABELS = 64  # label at most this many tokens along an axis (every k-th token beyond that)
+
 
 def check_index(name: str, value: int, count: int) -> int:
     "`value` when it is a valid index among `count` layers or heads, else a ValueError naming it and the range."
     if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < count:
-        raise ValueError(f'{name} must be an integer from 0 to {count - 1} (the model has {count} {name}s), got {value!r}')
+        raise ValueError(
+            f'{name} must be an integer from 0 to {count - 1} (the model has {count} {name}s), got {value!r}'
+        )
     return value
+
 
 def _draw_pattern(ax, weights: torch.Tensor, labels: Sequence[str] | None, vmax: float, fontsize: float = 7):
     "Draw one (T, T) attention pattern on `ax`, the masked future blank, tokens as tick labels when given."
     T = weights.shape[-1]
-    image = ax.imshow(weights.float().masked_fill(~causal_mask(T), float('nan')).numpy(), cmap=ATTENTION_CMAP,
-                      vmin=0, vmax=vmax, interpolation='nearest')
-    if labels is None: ax.set_xticks([]); ax.set_yticks([])
+    image = ax.imshow(
+        weights.float().masked_fill(~causal_mask(T), float('nan')).numpy(),
+        cmap=ATTENTION_CMAP,
+        vmin=0,
+        vmax=vmax,
+        interpolation='nearest',
+    )
+    if labels is None:
+        ax.set_xticks([])
+        ax.set_yticks([])
     else:
         ticks = range(0, T, math.ceil(T / MAX_TICK_LABELS))
         ax.set_xticks(ticks, [labels[i] for i in ticks], rotation=90, fontsize=fontsize)
         ax.set_yticks(ticks, [labels[i] for i in ticks], fontsize=fontsize)
     return image
 
-def _grid_figure(patterns: torch.Tensor, titles: Sequence[str], ncols: int, labels: Sequence[str] | None,
-                 vmax: float, title: str, panel_inches: float) -> Figure:
+
+def _grid_figure(
+    patterns: torch.Tensor,
+    titles: Sequence[str],
+    ncols: int,
+    labels: Sequence[str] | None,
+    vmax: float,
+    title: str,
+    panel_inches: float,
+) -> Figure:
     "A figure with one heatmap per pattern in `patterns` (N, T, T), `ncols` across, and a shared colour bar."
     nrows = math.ceil(len(patterns) / ncols)
     fig = Figure(figsize=(ncols * panel_inches + 1, nrows * panel_inches + 0.5), dpi=80, layout='constrained')
     axs = fig.subplots(nrows, ncols, squeeze=False)
     for k, ax in enumerate(axs.flat):
-        if k >= len(patterns): ax.axis('off'); continue
+        if k >= len(patterns):
+            ax.axis('off')
+            continue
         row, col = divmod(k, ncols)
         image = _draw_pattern(ax, patterns[k], labels, vmax)
-        if labels is not None and col: ax.set_yticklabels([])
-        if labels is not None and row < nrows - 1 and k + ncols < len(patterns): ax.set_xticklabels([])
+        if labels is not None and col:
+            ax.set_yticklabels([])
+        if labels is not None and row < nrows - 1 and k + ncols < len(patterns):
+            ax.set_xticklabels([])
         ax.set_title(titles[k], fontsize=8)
     fig.colorbar(image, ax=axs, shrink=0.6, label='attention weight')
     fig.suptitle(title, fontsize=10)
     return fig
+
 
 def _grid_labels(maps: AttentionMaps, max_tokens: int = 24) -> list[str] | None:
     "Token labels for small panels: only when the sequence is short enough to read them."
@@ -151,8 +201,10 @@ def plot_head(
 ) -> Figure:
     "Heatmap of one head's attention (or of the layer's mean), every token labelled: query down, key across."
     check_index('layer', layer, maps.n_layer)
-    if head is None: pattern, title = maps.weights[layer].mean(0), f'layer {layer}, mean over heads'
-    else: pattern, title = maps.weights[layer, check_index('head', head, maps.n_head)], f'layer {layer}, head {head}'
+    if head is None:
+        pattern, title = maps.weights[layer].mean(0), f'layer {layer}, mean over heads'
+    else:
+        pattern, title = maps.weights[layer, check_index('head', head, maps.n_head)], f'layer {layer}, head {head}'
     inches = min(8.0, 2.5 + 0.11 * len(maps.ids))
     fig = Figure(figsize=(inches + 1.2, inches), dpi=80, layout='constrained')
     ax = fig.subplots()
@@ -161,30 +213,55 @@ def plot_head(
     fig.colorbar(image, ax=ax, shrink=0.8, label='attention weight')
     return fig
 
+
 def plot_layer(maps: AttentionMaps, layer: int, vmax: float = 1.0, ncols: int = 4) -> Figure:
     "The heatmaps of every head of one layer, side by side."
     check_index('layer', layer, maps.n_layer)
     ncols = min(ncols, maps.n_head)
-    return _grid_figure(maps.weights[layer], [f'head {h}' for h in range(maps.n_head)], ncols, _grid_labels(maps),
-                        vmax, f'layer {layer}: every head', 2.6)
+    return _grid_figure(
+        maps.weights[layer],
+        [f'head {h}' for h in range(maps.n_head)],
+        ncols,
+        _grid_labels(maps),
+        vmax,
+        f'layer {layer}: every head',
+        2.6,
+    )
+
 
 def plot_model(maps: AttentionMaps, vmax: float = 1.0) -> Figure:
     "Every head of every layer as a thumbnail: a row per layer, a column per head."
     inches = max(0.5, min(1.4, 12 / maps.n_head, 12 / maps.n_layer))
     titles = [f'L{l} H{h}' for l in range(maps.n_layer) for h in range(maps.n_head)]
-    return _grid_figure(maps.weights.flatten(0, 1), titles, maps.n_head, None, vmax,
-                        f'every head: {maps.n_layer} layers (rows) x {maps.n_head} heads (columns)', inches)
+    return _grid_figure(
+        maps.weights.flatten(0, 1),
+        titles,
+        maps.n_head,
+        None,
+        vmax,
+        f'every head: {maps.n_layer} layers (rows) x {maps.n_head} heads (columns)',
+        inches,
+    )
+
 
 def plot_mean_heads(maps: AttentionMaps, vmax: float = 1.0, ncols: int = 4) -> Figure:
     "Each layer's attention averaged over its heads."
     ncols = min(ncols, maps.n_layer)
-    return _grid_figure(maps.weights.mean(1), [f'layer {l}' for l in range(maps.n_layer)], ncols, _grid_labels(maps),
-                        vmax, 'mean over heads, per layer', 2.6)
+    return _grid_figure(
+        maps.weights.mean(1),
+        [f'layer {l}' for l in range(maps.n_layer)],
+        ncols,
+        _grid_labels(maps),
+        vmax,
+        'mean over heads, per layer',
+        2.6,
+    )
 
 # %% ../nbs/08_attention_analysis.ipynb #20b73783
 def _visible_counts(T: int) -> torch.Tensor:
     "How many keys each query i = 1..T-1 can see (i + 1)."
     return torch.arange(2, T + 1, dtype=torch.float)
+
 
 def _check_statistics_input(weights: torch.Tensor) -> torch.Tensor:
     "`weights` (..., T, T) as float, refusing a single token (nothing to measure)."
@@ -192,12 +269,15 @@ def _check_statistics_input(weights: torch.Tensor) -> torch.Tensor:
         raise ValueError(f'weights must be (..., T, T) with T >= 2 tokens to measure, got shape {tuple(weights.shape)}')
     return weights.float()
 
+
 def attention_entropy(weights: torch.Tensor, normalize: bool = True) -> torch.Tensor:
     "Mean entropy of the rows of `weights` (..., T, T) over queries 1..T-1, divided by log(visible keys) when `normalize`."
     w = _check_statistics_input(weights)[..., 1:, :]
-    entropy = -torch.special.xlogy(w, w).sum(-1)   # xlogy: 0 log 0 = 0
-    if normalize: entropy = entropy / _visible_counts(weights.shape[-1]).log()
+    entropy = -torch.special.xlogy(w, w).sum(-1)  # xlogy: 0 log 0 = 0
+    if normalize:
+        entropy = entropy / _visible_counts(weights.shape[-1]).log()
     return entropy.mean(-1)
+
 
 def mean_attention_distance(weights: torch.Tensor) -> torch.Tensor:
     "How many tokens back `weights` (..., T, T) look on average, over queries 1..T-1."
@@ -206,10 +286,12 @@ def mean_attention_distance(weights: torch.Tensor) -> torch.Tensor:
     distance = (positions[:, None] - positions).clamp(min=0).float()
     return (w * distance).sum(-1)[..., 1:].mean(-1)
 
+
 def offset_score(weights: torch.Tensor, offset: int) -> torch.Tensor:
     "Mean weight from each query i >= `offset` to key i - `offset` (1: the previous token)."
     w = _check_statistics_input(weights)
     return w.diagonal(-offset, dim1=-2, dim2=-1).mean(-1)
+
 
 def first_token_score(weights: torch.Tensor) -> torch.Tensor:
     "Mean weight on position 0 over queries 1..T-1: how much of an attention sink the head is."
@@ -223,16 +305,20 @@ def repeated_random_tokens(
 ) -> torch.Tensor:
     "`n` distinct random tokens drawn from `token_ids`, repeated twice: a (2n,) tensor."
     pool = torch.arange(token_ids) if isinstance(token_ids, int) else torch.as_tensor(list(token_ids))
-    if n < 2 or n > len(pool): raise ValueError(f'n must be from 2 to the number of tokens to draw from ({len(pool)}), got {n}')
+    if n < 2 or n > len(pool):
+        raise ValueError(f'n must be from 2 to the number of tokens to draw from ({len(pool)}), got {n}')
     r = pool[torch.randperm(len(pool), generator=torch.Generator().manual_seed(seed))[:n]]
     return torch.cat([r, r])
+
 
 def induction_score(weights: torch.Tensor) -> torch.Tensor:
     "Mean weight from each token of the second half of a repeated sequence (..., 2n, 2n) to the token after its first occurrence."
     w = _check_statistics_input(weights)
     n = w.shape[-1] // 2
-    if w.shape[-1] != 2 * n: raise ValueError(f'weights must be over a sequence repeated twice (even length), got {w.shape[-1]} tokens')
-    return w.diagonal(1 - n, dim1=-2, dim2=-1)[..., 1:].mean(-1)   # query i = n..2n-1, key i - n + 1
+    if w.shape[-1] != 2 * n:
+        raise ValueError(f'weights must be over a sequence repeated twice (even length), got {w.shape[-1]} tokens')
+    return w.diagonal(1 - n, dim1=-2, dim2=-1)[..., 1:].mean(-1)  # query i = n..2n-1, key i - n + 1
+
 
 def induction_scores(
     model: GPT,
@@ -246,24 +332,38 @@ def induction_scores(
     return induction_score(run_with_attention(model, tokens)[1])
 
 # %% ../nbs/08_attention_analysis.ipynb #27384195
-HEAD_KINDS = {   # kind: (statistic, threshold, what crossing it means)
+HEAD_KINDS = {  # kind: (statistic, threshold, what crossing it means)
     'previous-token heads': ('prev_token', 0.5, 'at least half of the attention on the token just before'),
     'attention sinks': ('first_token', 0.5, 'at least half of the attention parked on the first token'),
-    'induction heads': ('induction', 0.3, "on a repeated random sequence, attending to the token after the current token's earlier occurrence"),
+    'induction heads': (
+        'induction',
+        0.3,
+        "on a repeated random sequence, attending to the token after the current token's earlier occurrence",
+    ),
     'near-uniform heads': ('entropy', 0.9, 'attention spread almost evenly (normalised entropy)'),
 }
+
 
 def head_statistics(
     weights: torch.Tensor,  # (n_layer, n_head, T, T) attention weights of a text
     induction: torch.Tensor | None = None,  # (n_layer, n_head) from `induction_scores`
 ) -> list[dict]:
     "One row per head: layer, head, normalised entropy, mean distance, previous-token, first-token (and induction) scores."
-    columns = dict(entropy=attention_entropy(weights), distance=mean_attention_distance(weights),
-                   prev_token=offset_score(weights, 1), first_token=first_token_score(weights))
-    if induction is not None: columns['induction'] = induction
+    columns = dict(
+        entropy=attention_entropy(weights),
+        distance=mean_attention_distance(weights),
+        prev_token=offset_score(weights, 1),
+        first_token=first_token_score(weights),
+    )
+    if induction is not None:
+        columns['induction'] = induction
     n_layer, n_head = weights.shape[:2]
-    return [dict(layer=l, head=h, **{k: round(v[l, h].item(), 4) for k, v in columns.items()})
-            for l in range(n_layer) for h in range(n_head)]
+    return [
+        dict(layer=l, head=h, **{k: round(v[l, h].item(), 4) for k, v in columns.items()})
+        for l in range(n_layer)
+        for h in range(n_head)
+    ]
+
 
 def classify_heads(rows: list[dict]) -> dict[str, list[dict]]:
     "The rows of `head_statistics` that cross each threshold of `HEAD_KINDS`, strongest first."
@@ -272,25 +372,33 @@ def classify_heads(rows: list[dict]) -> dict[str, list[dict]]:
         kinds[kind] = sorted((r for r in rows if r.get(stat, -1) >= threshold), key=lambda r: -r[stat])
     return kinds
 
+
 def summarize_heads(rows: list[dict]) -> str:
     "A few lines naming the previous-token, sink, induction and near-uniform heads, with the thresholds used."
     n_layer, n_head = max(r['layer'] for r in rows) + 1, max(r['head'] for r in rows) + 1
-    lines = [f'{len(rows)} heads ({n_layer} layers x {n_head} heads); a head is named when its statistic crosses the threshold:']
+    lines = [
+        f'{len(rows)} heads ({n_layer} layers x {n_head} heads); a head is named when its statistic crosses the threshold:'
+    ]
     for kind, found in classify_heads(rows).items():
         stat, threshold, meaning = HEAD_KINDS[kind]
-        if stat not in rows[0]: continue
+        if stat not in rows[0]:
+            continue
         names = ', '.join(f"L{r['layer']}H{r['head']} ({r[stat]:.2f})" for r in found) or 'none'
         lines.append(f'- {kind} ({stat} >= {threshold}: {meaning}): {names}')
     return '\n'.join(lines)
+
 
 def write_head_statistics(rows: list[dict], out_dir: str | Path, name: str = 'head_statistics') -> tuple[Path, Path]:
     "Write `rows` to `out_dir`/`name`.csv and .json; return both paths."
     out_dir = Path(out_dir)
     table = io.StringIO(newline='')
     writer = csv.DictWriter(table, fieldnames=list(rows[0]))
-    writer.writeheader(); writer.writerows(rows)
-    return (atomic_write(out_dir / f'{name}.csv', lambda f: f.write(table.getvalue().encode())),
-            atomic_write(out_dir / f'{name}.json', lambda f: f.write((json.dumps(rows, indent=1) + '\n').encode())))
+    writer.writeheader()
+    writer.writerows(rows)
+    return (
+        atomic_write(out_dir / f'{name}.csv', lambda f: f.write(table.getvalue().encode())),
+        atomic_write(out_dir / f'{name}.json', lambda f: f.write((json.dumps(rows, indent=1) + '\n').encode())),
+    )
 
 # %% ../nbs/08_attention_analysis.ipynb #10a0ec53
 def earlier_mention_score(
@@ -300,12 +408,16 @@ def earlier_mention_score(
 ) -> torch.Tensor:
     "Mean total weight that the position just before each repeated occurrence of `token` puts on its earlier occurrences."
     positions = [i for i, t in enumerate(ids) if t == token]
-    if len(positions) < 2: raise ValueError(f'token {token} must occur at least twice in ids, found it {len(positions)} time(s)')
+    if len(positions) < 2:
+        raise ValueError(f'token {token} must occur at least twice in ids, found it {len(positions)} time(s)')
     return torch.stack([weights[..., q - 1, positions[:k]].sum(-1) for k, q in enumerate(positions[1:], 1)]).mean(0)
 
 # %% ../nbs/08_attention_analysis.ipynb #9583d04d
-DEFAULT_TEXT = ('Once upon a time, there was a little girl named Lily. She had a red ball. One day, Lily went to the '
-                'park with her ball. Lily saw a big dog. The dog wanted to play with Lily.')
+DEFAULT_TEXT = (
+    'Once upon a time, there was a little girl named Lily. She had a red ball. One day, Lily went to the '
+    'park with her ball. Lily saw a big dog. The dog wanted to play with Lily.'
+)
+
 
 def maps_and_notes(model: GPT, tokenizer, text: str) -> tuple[AttentionMaps, list[str]]:
     "`attention_maps`, returning the cropping warning as a line of text for a user interface to show."
@@ -313,7 +425,6 @@ def maps_and_notes(model: GPT, tokenizer, text: str) -> tuple[AttentionMaps, lis
         warnings.simplefilter('always', ContextCropWarning)
         maps = attention_maps(model, tokenizer, text)
     return maps, [str(w.message) for w in caught if issubclass(w.category, ContextCropWarning)]
-
 
 # %% ../nbs/08_attention_analysis.ipynb #fb750926
 def save_attention_report(
@@ -325,8 +436,14 @@ def save_attention_report(
     dpi: int = 100,
 ) -> list[Path]:
     "Write the heatmaps (chosen head, its layer, the whole model, mean over heads) as PNG and `rows` as CSV and JSON."
-    out_dir = Path(out_dir); out_dir.mkdir(parents=True, exist_ok=True)
-    figures = {f'head_L{layer}_H{head}.png': plot_head(maps, layer, head), f'layer_L{layer}.png': plot_layer(maps, layer),
-               'model.png': plot_model(maps), 'mean_heads.png': plot_mean_heads(maps)}
-    for name, fig in figures.items(): atomic_write(out_dir / name, lambda f: fig.savefig(f, format='png', dpi=dpi))
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    figures = {
+        f'head_L{layer}_H{head}.png': plot_head(maps, layer, head),
+        f'layer_L{layer}.png': plot_layer(maps, layer),
+        'model.png': plot_model(maps),
+        'mean_heads.png': plot_mean_heads(maps),
+    }
+    for name, fig in figures.items():
+        atomic_write(out_dir / name, lambda f: fig.savefig(f, format='png', dpi=dpi))
     return [out_dir / name for name in figures] + list(write_head_statistics(rows, out_dir))

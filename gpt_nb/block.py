@@ -17,6 +17,7 @@ from .config import GPTConfig
 # %% ../nbs/04_transformer_block.ipynb #24791b86
 class LayerNorm(nn.Module):
     "Layer normalisation over the last dimension with a learned scale and an optional bias."
+
     def __init__(self, d_model: int, bias: bool = True, eps: float = 1e-5):
         super().__init__()
         self.weight = nn.Parameter(torch.ones(d_model))
@@ -29,9 +30,10 @@ class LayerNorm(nn.Module):
 # %% ../nbs/04_transformer_block.ipynb #f5144857
 class MLP(nn.Module):
     "Position-wise feed-forward network: Linear(d, 4d) → GELU → Linear(4d, d) → dropout."
-    def __init__(self, config: GPTConfig):   # reads d_model, dropout, bias, mlp
+
+    def __init__(self, config: GPTConfig):  # reads d_model, dropout, bias, mlp
         super().__init__()
-        self.approximate = 'none' if config.mlp == 'gelu_exact' else 'tanh'   # GPT-2's weights were trained with tanh
+        self.approximate = 'none' if config.mlp == 'gelu_exact' else 'tanh'  # GPT-2's weights were trained with tanh
         self.fc = nn.Linear(config.d_model, 4 * config.d_model, bias=config.bias)
         self.proj = nn.Linear(4 * config.d_model, config.d_model, bias=config.bias)
         self.drop = nn.Dropout(config.dropout)
@@ -44,29 +46,43 @@ def make_norm(config: GPTConfig) -> nn.Module:
     "The normalisation layer `config.norm` names: GPT-2's `LayerNorm`, or chapter 09's `RMSNorm`."
     if config.norm == 'rmsnorm':
         from gpt_nb.modern import RMSNorm
+
         return RMSNorm(config.d_model)
     return LayerNorm(config.d_model, config.bias)
 
+
 def make_mlp(config: GPTConfig) -> nn.Module:
     "The MLP `config.mlp` names: GPT-2's GELU `MLP`, or chapter 09's `SwiGLU` or `ReLU2MLP`."
-    if config.mlp in ('gelu', 'gelu_exact'): return MLP(config)
+    if config.mlp in ('gelu', 'gelu_exact'):
+        return MLP(config)
     from gpt_nb.modern import ReLU2MLP, SwiGLU
+
     return SwiGLU(config) if config.mlp == 'swiglu' else ReLU2MLP(config)
+
 
 class Block(nn.Module):
     "Pre-norm transformer block: x + attention(LN(x)), then x + MLP(LN(x))."
-    def __init__(self, config: GPTConfig):   # its norm and MLP follow config.norm and config.mlp
+
+    def __init__(self, config: GPTConfig):  # its norm and MLP follow config.norm and config.mlp
         super().__init__()
         self.ln1 = make_norm(config)
         self.attn = CausalSelfAttention(config)
         self.ln2 = make_norm(config)
         self.mlp = make_mlp(config)
 
-    def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None, cache: KVCache | None = None,
-                layer: int = 0, need_weights: bool = False, positions: torch.Tensor | None = None):
+    def forward(
+        self,
+        x: torch.Tensor,
+        mask: torch.Tensor | None = None,
+        cache: KVCache | None = None,
+        layer: int = 0,
+        need_weights: bool = False,
+        positions: torch.Tensor | None = None,
+    ):
         "Returns the updated residual stream (and the attention weights when `need_weights`); `positions` go to attention."
         a = self.attn(self.ln1(x), mask, cache, layer, need_weights, positions)
-        if need_weights: a, weights = a
+        if need_weights:
+            a, weights = a
         x = x + a
         x = x + self.mlp(self.ln2(x))
         return (x, weights) if need_weights else x

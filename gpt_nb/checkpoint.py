@@ -24,22 +24,27 @@ from .tokenizer import describe_encoding, encoding_from_description, get_encodin
 # %% ../nbs/05_checkpoints.ipynb #1b6cf94c
 CHECKPOINT_FORMAT = 'gpt_nb.checkpoint/1'
 
+
 class CheckpointError(ValueError):
     "A checkpoint file is missing, truncated, unsafe or not a gpt_nb checkpoint."
+
 
 @dataclass
 class Checkpoint:
     "What `load_checkpoint` returns: a ready model, its tokenizer and config, and any extra saved state."
+
     model: GPT
     tokenizer: object
     config: GPTConfig
     extra: dict
+
 
 def unwrap_model(model: nn.Module) -> GPT:
     "The underlying `GPT` of a model wrapped by DistributedDataParallel and/or `torch.compile`."
     while isinstance(getattr(model, 'module', None), nn.Module) or hasattr(model, '_orig_mod'):
         model = getattr(model, '_orig_mod', None) or model.module
     return model
+
 
 def atomic_write(path: str | os.PathLike, write) -> Path:
     "Call `write(file)` on a temporary file beside `path`, then rename it over `path`: readers never see half a file."
@@ -48,54 +53,80 @@ def atomic_write(path: str | os.PathLike, write) -> Path:
         path.parent.mkdir(parents=True, exist_ok=True)
         _remove_stale_temp_files(path)
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f'.{path.name}.{os.getpid()}.', suffix='.tmp')
-    except OSError as e: raise _naming(e, path) from None
+    except OSError as e:
+        raise _naming(e, path) from None
     try:
-        os.chmod(tmp, 0o644)   # mkstemp makes it private; this is an ordinary file
+        os.chmod(tmp, 0o644)  # mkstemp makes it private; this is an ordinary file
         with os.fdopen(fd, 'wb') as f:
             write(f)
-            f.flush(); os.fsync(f.fileno())
+            f.flush()
+            os.fsync(f.fileno())
         os.replace(tmp, path)
     except BaseException as e:
         Path(tmp).unlink(missing_ok=True)
-        if isinstance(e, OSError): raise _naming(e, path) from None
+        if isinstance(e, OSError):
+            raise _naming(e, path) from None
         raise
     return path
+
 
 def _naming(e: OSError, path: Path) -> OSError:
     "`e` saying which file it is about: 'No space left on device' alone does not say what was lost."
     return type(e)(e.errno, f'{e.strerror or e}: cannot write {path}')
 
+
 def _remove_stale_temp_files(path: Path):
     "Remove the temporary files (`.NAME.PID.RANDOM.tmp`) beside `path` whose process is gone: saves killed midway, by kill -9, say."
     for tmp in path.parent.glob('.*.tmp'):
         pid = tmp.name.removesuffix('.tmp').rsplit('.', 2)[-2]
-        if not pid.isdigit() or not _alive(int(pid)): tmp.unlink(missing_ok=True)
+        if not pid.isdigit() or not _alive(int(pid)):
+            tmp.unlink(missing_ok=True)
+
 
 def _alive(pid: int) -> bool:
     "Whether process `pid` exists (this process counts: its own writes clean up after themselves)."
-    if pid == os.getpid(): return True
-    try: os.kill(pid, 0)
-    except ProcessLookupError: return False
-    except OSError: return True   # it exists, but belongs to someone else
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:
+        return True  # it exists, but belongs to someone else
     return True
+
 
 def save_checkpoint(path: str | os.PathLike, model: nn.Module, tokenizer, **extra) -> Path:
     "Atomically write `model` (config + weights), `tokenizer`'s description and `extra` state to `path`."
     model = unwrap_model(model)
-    payload = dict(format=CHECKPOINT_FORMAT, config=asdict(model.config), model=model.state_dict(),
-                   tokenizer=describe_encoding(tokenizer), extra=extra)
+    payload = dict(
+        format=CHECKPOINT_FORMAT,
+        config=asdict(model.config),
+        model=model.state_dict(),
+        tokenizer=describe_encoding(tokenizer),
+        extra=extra,
+    )
     return atomic_write(path, lambda f: torch.save(payload, f))
+
 
 def load_checkpoint(path: str | os.PathLike, device: str | torch.device = 'cpu') -> Checkpoint:
     "Load a checkpoint written by `save_checkpoint` safely (`weights_only`), check its parts fit together, put the model on `device`."
     path = Path(path)
-    if not path.is_file(): raise CheckpointError(f'checkpoint not found: {path}')
-    try: payload = torch.load(path, map_location='cpu', weights_only=True)
-    except PermissionError as e: raise CheckpointError(f'cannot read checkpoint {path}: {e.strerror}') from None
+    if not path.is_file():
+        raise CheckpointError(f'checkpoint not found: {path}')
+    try:
+        payload = torch.load(path, map_location='cpu', weights_only=True)
+    except PermissionError as e:
+        raise CheckpointError(f'cannot read checkpoint {path}: {e.strerror}') from None
     except Exception as e:
-        refused = any(f'unsupported {kind}' in str(e).lower() for kind in ('global', 'class'))   # the wordings of torch 2.4-2.13
-        why = ('it contains objects that are not plain tensors or containers; refusing to unpickle them' if refused
-               else 'it is truncated, corrupt or not a PyTorch file')
+        refused = any(
+            f'unsupported {kind}' in str(e).lower() for kind in ('global', 'class')
+        )  # the wordings of torch 2.4-2.13
+        why = (
+            'it contains objects that are not plain tensors or containers; refusing to unpickle them'
+            if refused
+            else 'it is truncated, corrupt or not a PyTorch file'
+        )
         raise CheckpointError(f'cannot load checkpoint {path}: {why}') from None
     model, tokenizer, config = _checked_parts(path, payload)
     return Checkpoint(model.to(device).eval(), tokenizer, config, payload.get('extra', {}))
@@ -104,56 +135,89 @@ def load_checkpoint(path: str | os.PathLike, device: str | torch.device = 'cpu')
 def check_tokenizer_fits(config: GPTConfig, tokenizer) -> None:
     "A `CheckpointError` unless every token id of `tokenizer` is one the model can read."
     if tokenizer.n_vocab > config.vocab_size:
-        raise CheckpointError(f'the model has a vocabulary of {config.vocab_size} tokens, its tokenizer needs {tokenizer.n_vocab}')
+        raise CheckpointError(
+            f'the model has a vocabulary of {config.vocab_size} tokens, its tokenizer needs {tokenizer.n_vocab}'
+        )
+
 
 def _checked_parts(path: Path, payload) -> tuple[GPT, object, GPTConfig]:
     "The model (on the CPU), tokenizer and config of a loaded checkpoint, or a `CheckpointError` saying what does not fit."
-    def unusable(why: str) -> CheckpointError: return CheckpointError(f'{path} cannot be used: {why}')
+
+    def unusable(why: str) -> CheckpointError:
+        return CheckpointError(f'{path} cannot be used: {why}')
+
     if not isinstance(payload, dict) or payload.get('format') != CHECKPOINT_FORMAT:
-        raise CheckpointError(f'{path} is not a gpt_nb checkpoint (format {CHECKPOINT_FORMAT!r}); '
-                              'for Hugging Face GPT-2 weights use gpt_nb.huggingface.from_pretrained')
+        raise CheckpointError(
+            f'{path} is not a gpt_nb checkpoint (format {CHECKPOINT_FORMAT!r}); '
+            'for Hugging Face GPT-2 weights use gpt_nb.huggingface.from_pretrained'
+        )
     missing = [k for k in ('config', 'model', 'tokenizer') if not isinstance(payload.get(k), dict)]
-    if missing: raise unusable(f'it has no {" or ".join(missing)} (a gpt_nb checkpoint holds config, model and tokenizer)')
-    if not isinstance(payload.get('extra', {}), dict): raise unusable(f"its extra state is a {type(payload['extra']).__name__}, not a dict")
-    try: config = GPTConfig(**payload['config'])
-    except (TypeError, ValueError) as e: raise unusable(f'its config is invalid: {e}') from None
-    with torch.device('meta'): model = GPT(config)
+    if missing:
+        raise unusable(f'it has no {" or ".join(missing)} (a gpt_nb checkpoint holds config, model and tokenizer)')
+    if not isinstance(payload.get('extra', {}), dict):
+        raise unusable(f"its extra state is a {type(payload['extra']).__name__}, not a dict")
+    try:
+        config = GPTConfig(**payload['config'])
+    except (TypeError, ValueError) as e:
+        raise unusable(f'its config is invalid: {e}') from None
+    with torch.device('meta'):
+        model = GPT(config)
     expected, state = model.state_dict(), payload['model']
-    if not all(isinstance(v, torch.Tensor) for v in state.values()): raise unusable('its weights are not all tensors')
+    if not all(isinstance(v, torch.Tensor) for v in state.values()):
+        raise unusable('its weights are not all tensors')
     absent, extra = sorted(expected.keys() - state.keys()), sorted(state.keys() - expected.keys())
     if absent or extra:
-        raise unusable(f'its weights do not match its config ({config.n_layer} layers of width {config.d_model}): '
-                       + '; '.join(f'{what} {names[:3]}' + (f' and {len(names) - 3} more' if len(names) > 3 else '')
-                                   for what, names in (('missing', absent), ('unexpected', extra)) if names))
+        raise unusable(
+            f'its weights do not match its config ({config.n_layer} layers of width {config.d_model}): '
+            + '; '.join(
+                f'{what} {names[:3]}' + (f' and {len(names) - 3} more' if len(names) > 3 else '')
+                for what, names in (('missing', absent), ('unexpected', extra))
+                if names
+            )
+        )
     for name, t in expected.items():
         if state[name].shape != t.shape:
             raise unusable(f'weight {name} has shape {tuple(state[name].shape)}, its config needs {tuple(t.shape)}')
     if bad := next((n for n, v in state.items() if v.is_floating_point() and not torch.isfinite(v).all()), None):
         raise unusable(f'its weights are not finite (NaN or infinity), starting with {bad}')
-    try: tokenizer = encoding_from_description(payload['tokenizer'])
-    except Exception as e: raise unusable(f'its tokenizer description is malformed ({type(e).__name__}: {e})') from None
-    try: check_tokenizer_fits(config, tokenizer)
-    except CheckpointError as e: raise unusable(str(e)) from None
-    model.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in state.items()}, assign=True)   # fp16 files run in fp32
-    if config.tie_embeddings: model.lm_head.weight = model.embed.tok.weight
+    try:
+        tokenizer = encoding_from_description(payload['tokenizer'])
+    except Exception as e:
+        raise unusable(f'its tokenizer description is malformed ({type(e).__name__}: {e})') from None
+    try:
+        check_tokenizer_fits(config, tokenizer)
+    except CheckpointError as e:
+        raise unusable(str(e)) from None
+    model.load_state_dict(
+        {k: v.float() if v.is_floating_point() else v for k, v in state.items()}, assign=True
+    )  # fp16 files run in fp32
+    if config.tie_embeddings:
+        model.lm_head.weight = model.embed.tok.weight
     return model, tokenizer, config
 
 # %% ../nbs/05_checkpoints.ipynb #109cdb6a
-PRETRAINED = {'tinystories': 'tinystories.pt'}   # checkpoints shipped in gpt_nb/assets
+PRETRAINED = {'tinystories': 'tinystories.pt'}  # checkpoints shipped in gpt_nb/assets
+
 
 def load_pretrained(name: str = 'tinystories', device: str | torch.device = 'cpu') -> Checkpoint:
     "A checkpoint that ships with gpt_nb: 'tinystories', a tiny GPT trained on the bundled TinyStories excerpt."
     if name not in PRETRAINED:
-        raise ValueError(f'unknown pretrained model {name!r}: gpt_nb ships {list(PRETRAINED)}; '
-                         "for OpenAI's GPT-2 weights use gpt_nb.huggingface.from_pretrained('gpt2')")
+        raise ValueError(
+            f'unknown pretrained model {name!r}: gpt_nb ships {list(PRETRAINED)}; '
+            "for OpenAI's GPT-2 weights use gpt_nb.huggingface.from_pretrained('gpt2')"
+        )
     with importlib.resources.as_file(importlib.resources.files('gpt_nb') / 'assets' / PRETRAINED[name]) as path:
         return load_checkpoint(path, device)
 
-def load_model(checkpoint: str | os.PathLike | None = None, pretrained: str | None = None,
-               device: str | torch.device = 'cpu') -> Checkpoint:
+
+def load_model(
+    checkpoint: str | os.PathLike | None = None, pretrained: str | None = None, device: str | torch.device = 'cpu'
+) -> Checkpoint:
     "The model a command names: `pretrained` (a shipped model, else Hugging Face GPT-2 weights with GPT-2's tokenizer), else the `checkpoint` file."
-    if pretrained in PRETRAINED: return load_pretrained(pretrained, device)
-    if pretrained is None: return load_checkpoint(checkpoint, device)
+    if pretrained in PRETRAINED:
+        return load_pretrained(pretrained, device)
+    if pretrained is None:
+        return load_checkpoint(checkpoint, device)
     model, tokenizer = from_pretrained(pretrained).to(device), get_encoding('gpt2')
     check_tokenizer_fits(model.config, tokenizer)
     return Checkpoint(model, tokenizer, model.config, {})

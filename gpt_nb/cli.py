@@ -18,20 +18,36 @@ import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-try: import fcntl   # POSIX file locks
-except ImportError: fcntl = None
+try:
+    import fcntl  # POSIX file locks
+except ImportError:
+    fcntl = None
 
 import torch
 
-from .attention_analysis import (
-    DEFAULT_TEXT, check_index, maps_and_notes, head_statistics, induction_scores, save_attention_report, summarize_heads)
+from gpt_nb.attention_analysis import (
+    DEFAULT_TEXT,
+    check_index,
+    maps_and_notes,
+    head_statistics,
+    induction_scores,
+    save_attention_report,
+    summarize_heads,
+)
 from .checkpoint import Checkpoint, CheckpointError, load_model, save_checkpoint
 from .config import PRESETS
 from .data import EVAL_STORIES, load_stories
 from .device import available_memory, resolve_device
 from .evaluation import resolve_precision
-from .finetuning import (
-    FULL_LR, INSTRUCTION_TEMPLATE, LORA_LR, finetune, instruction_data, instruction_metrics, metrics_table)
+from gpt_nb.finetuning import (
+    FULL_LR,
+    INSTRUCTION_TEMPLATE,
+    LORA_LR,
+    finetune,
+    instruction_data,
+    instruction_metrics,
+    metrics_table,
+)
 from .generation import check_sampling_args, decode_stream, stream_text
 from .overview import quickstart, sample_tokens, untrained_gpt
 from .tokenizer import get_encoding
@@ -48,93 +64,142 @@ __all__ = ['EXIT_OK', 'EXIT_FAILED', 'EXIT_BAD_INPUT', 'EXIT_INTERRUPTED', 'RUN_
 # %% ../nbs/11_cli.ipynb #b43bf01d
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT, EXIT_INTERRUPTED = 0, 1, 2, 130
 
+
 class ToolParser(argparse.ArgumentParser):
     "An argument parser that also refuses text that is not valid UTF-8 (undecodable bytes from the terminal), naming the flag."
+
     def parse_args(self, args=None, namespace=None):
         parsed = super().parse_args(args, namespace)
         for name, value in vars(parsed).items():
             try:
-                if isinstance(value, str): value.encode('utf-8')   # Python keeps undecodable bytes as lone surrogates
-            except UnicodeEncodeError: self.error(f'--{name.replace("_", "-")} is not valid UTF-8 text')
+                if isinstance(value, str):
+                    value.encode('utf-8')  # Python keeps undecodable bytes as lone surrogates
+            except UnicodeEncodeError:
+                self.error(f'--{name.replace("_", "-")} is not valid UTF-8 text')
         return parsed
+
 
 def tool_parser(prog: str, description: str) -> ToolParser:
     "The argument parser of a gpt_nb tool: its name is `gpt-nb-…`, the name it is installed under."
     return ToolParser(prog=prog, description=description)
 
-def add_model_options(p: argparse.ArgumentParser, checkpoint: str | None = 'checkpoints/best_model.pt',
-                      checkpoint_help: str = '%(default)s'):
-    "`--checkpoint` and `--pretrained`: the model a tool works on."
-    p.add_argument('--checkpoint', default=checkpoint,
-                   help=f'checkpoint saved by gpt-nb-train-tiny-stories or gpt-nb-finetune (default: {checkpoint_help})')
-    p.add_argument('--pretrained', metavar='NAME', help='use a model that ships with gpt_nb (tinystories) or Hugging Face '
-                                                        'GPT-2 weights (gpt2, gpt2-medium, ... or a local directory) instead')
 
-def add_run_options(p: argparse.ArgumentParser, seed: int | None = 0, seed_help: str = 'random seed', device: bool = True):
+def add_model_options(
+    p: argparse.ArgumentParser,
+    checkpoint: str | None = 'checkpoints/best_model.pt',
+    checkpoint_help: str = '%(default)s',
+):
+    "`--checkpoint` and `--pretrained`: the model a tool works on."
+    p.add_argument(
+        '--checkpoint',
+        default=checkpoint,
+        help=f'checkpoint saved by gpt-nb-train-tiny-stories or gpt-nb-finetune (default: {checkpoint_help})',
+    )
+    p.add_argument(
+        '--pretrained',
+        metavar='NAME',
+        help='use a model that ships with gpt_nb (tinystories) or Hugging Face '
+        'GPT-2 weights (gpt2, gpt2-medium, ... or a local directory) instead',
+    )
+
+
+def add_run_options(
+    p: argparse.ArgumentParser, seed: int | None = 0, seed_help: str = 'random seed', device: bool = True
+):
     "`--device`, `--seed` and `--threads`: where and how reproducibly a tool runs."
-    if device: p.add_argument('--device', default='auto', help='auto, cpu, cuda, cuda:N or mps (default: %(default)s)')
-    p.add_argument('--seed', type=int, default=seed,
-                   help=seed_help + (' (default: %(default)s)' if seed is not None else ' (default: a different sample each run)'))
+    if device:
+        p.add_argument('--device', default='auto', help='auto, cpu, cuda, cuda:N or mps (default: %(default)s)')
+    p.add_argument(
+        '--seed',
+        type=int,
+        default=seed,
+        help=seed_help + (' (default: %(default)s)' if seed is not None else ' (default: a different sample each run)'),
+    )
     p.add_argument('--threads', type=int, help="CPU threads for PyTorch (default: PyTorch's choice, one per core)")
 
 # %% ../nbs/11_cli.ipynb #74479428
 def start_run(parser: argparse.ArgumentParser, args: argparse.Namespace) -> torch.device:
     "Check and apply `--seed` and `--threads`, and resolve `--device`; a wrong one exits 2 with one line, before any work."
-    if args.seed is not None and not 0 <= args.seed < 2**64: parser.error(f'--seed must be from 0 to 2**64 - 1, got {args.seed}')
+    if args.seed is not None and not 0 <= args.seed < 2**64:
+        parser.error(f'--seed must be from 0 to 2**64 - 1, got {args.seed}')
     if args.threads is not None:
-        if args.threads < 1: parser.error(f'--threads must be an integer >= 1, got {args.threads}')
+        if args.threads < 1:
+            parser.error(f'--threads must be an integer >= 1, got {args.threads}')
         torch.set_num_threads(args.threads)
-    try: return resolve_device(getattr(args, 'device', 'cpu'))
-    except ValueError as e: parser.error(f'--device: {e}')
+    try:
+        return resolve_device(getattr(args, 'device', 'cpu'))
+    except ValueError as e:
+        parser.error(f'--device: {e}')
+
 
 def model_flag(args: argparse.Namespace) -> str:
     "The flag that named the model, for messages."
     return f'--pretrained {args.pretrained}' if args.pretrained else '--checkpoint'
 
+
 def load_model_option(parser: argparse.ArgumentParser, args: argparse.Namespace, device: torch.device) -> Checkpoint:
     "The model named by `--pretrained` or `--checkpoint`, on `device`; one line and exit 2 when it cannot be used."
-    try: return load_model(args.checkpoint, args.pretrained, device)
+    try:
+        return load_model(args.checkpoint, args.pretrained, device)
     except CheckpointError as e:
-        hint = '' if args.pretrained or Path(args.checkpoint).exists() else (
-            ' (train one with gpt-nb-train-tiny-stories, or use --pretrained tinystories)')
+        hint = (
+            ''
+            if args.pretrained or Path(args.checkpoint).exists()
+            else (' (train one with gpt-nb-train-tiny-stories, or use --pretrained tinystories)')
+        )
         parser.error(f'{model_flag(args)}: {e}{hint}')
-    except (OSError, ValueError, RuntimeError) as e: parser.error(f'{model_flag(args)}: {first_line(e)}')
+    except (OSError, ValueError, RuntimeError) as e:
+        parser.error(f'{model_flag(args)}: {first_line(e)}')
+
 
 def first_line(e: BaseException) -> str:
     "The first line of an exception's message (its type when it has none)."
     return (str(e).strip().splitlines() or [type(e).__name__])[0]
 
+
 def run_work(prog: str, work: Callable[[], int | None], streaming: bool = False) -> int:
     """Run a tool's work after its arguments were checked: 0 when it finishes, 130 on Ctrl-C, 1 with one line when it
     fails (a full disk, a folder that became unwritable, non-finite numbers), and quietly 0 when the reader of its
     output goes away (`| head`). `streaming`: the work prints text as it goes, so a message starts on a new line."""
+
     def say(message: str):
         if streaming:
-            with contextlib.suppress(OSError): print(flush=True)
+            with contextlib.suppress(OSError):
+                print(flush=True)
         print(f'{prog}: {message}', file=sys.stderr)
-    try: return work() or EXIT_OK
+
+    try:
+        return work() or EXIT_OK
     except KeyboardInterrupt:
         say('interrupted')
         return EXIT_INTERRUPTED
-    except BrokenPipeError:   # the reader stopped reading: stop quietly, as Unix tools do
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())   # so that Python's exit flush cannot fail again
+    except BrokenPipeError:  # the reader stopped reading: stop quietly, as Unix tools do
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # so that Python's exit flush cannot fail again
         return EXIT_OK
     except (OSError, RuntimeError, ArithmeticError) as e:
         say(f'error: {first_line(e)}')
         return EXIT_FAILED
 
+
 @contextlib.contextmanager
 def out_dir_lock(parser: argparse.ArgumentParser, out_dir: str):
     "Hold `out_dir` while a run writes there: a second run into the same folder is refused (exit 2), not left to overwrite it."
-    if fcntl is None or int(os.environ.get('RANK', 0)):   # no flock (Windows); under torchrun rank 0 holds it for all
-        yield; return
+    if fcntl is None or int(os.environ.get('RANK', 0)):  # no flock (Windows); under torchrun rank 0 holds it for all
+        yield
+        return
     with open(Path(out_dir) / '.gpt_nb.lock', 'a+') as f:
-        try: fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)   # released when the file closes, even after kill -9
+        try:
+            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)  # released when the file closes, even after kill -9
         except BlockingIOError:
             f.seek(0)
-            parser.error(f'--out-dir {out_dir}: another run (process {f.read().strip() or "?"}) is writing there; '
-                         'wait for it to finish or choose another --out-dir')
-        f.seek(0); f.truncate(); f.write(str(os.getpid())); f.flush()
+            parser.error(
+                f'--out-dir {out_dir}: another run (process {f.read().strip() or "?"}) is writing there; '
+                'wait for it to finish or choose another --out-dir'
+            )
+        f.seek(0)
+        f.truncate()
+        f.write(str(os.getpid()))
+        f.flush()
         yield
 
 # %% ../nbs/11_cli.ipynb #fb6fa538
@@ -146,7 +211,8 @@ def quickstart_main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument('--max-new-tokens', type=int, default=30, help='tokens to generate (default: %(default)s)')
     add_run_options(parser, seed=0, seed_help='seed of the random weights and of the sampling', device=False)
     args = parser.parse_args(argv)
-    if args.max_new_tokens < 1: parser.error(f'--max-new-tokens must be at least 1, got {args.max_new_tokens}')
+    if args.max_new_tokens < 1:
+        parser.error(f'--max-new-tokens must be at least 1, got {args.max_new_tokens}')
     if args.preset not in ('tiny', 'gpt2'):
         parser.error(f'--preset {args.preset} is too large to build for a quickstart; use tiny or gpt2')
     start_run(parser, args)
@@ -157,84 +223,133 @@ def quickstart_main(argv: Sequence[str] | None = None) -> int:
         for piece in decode_stream(enc, sample_tokens(model, enc.encode(args.prompt), args.max_new_tokens, args.seed)):
             print(piece, end='', flush=True)
         print('\n\n(Gibberish is expected: these weights are random. Train a model with gpt-nb-train-tiny-stories.)')
+
     return run_work(parser.prog, work, streaming=True)
 
 # %% ../nbs/11_cli.ipynb #72e26593
 def generate_main(argv: Sequence[str] | None = None) -> int:
     "`gpt-nb-generate-text`: stream text generated by a gpt_nb checkpoint or GPT-2 weights to the terminal."
-    parser = tool_parser('gpt-nb-generate-text', 'Generate text with a gpt_nb checkpoint or GPT-2 weights, streamed as it is produced.')
+    parser = tool_parser(
+        'gpt-nb-generate-text', 'Generate text with a gpt_nb checkpoint or GPT-2 weights, streamed as it is produced.'
+    )
     add_model_options(parser)
     parser.add_argument('--prompt', default='Once upon a time', help='text to continue (default: %(default)r)')
-    parser.add_argument('--instruction', help="for a model fine-tuned to follow instructions (gpt-nb-finetune): the prompt is the "
-                                              "checkpoint's instruction template filled with this text")
-    parser.add_argument('--max-new-tokens', type=int, default=200, help='tokens to generate per sample (default: %(default)s)')
-    parser.add_argument('--temperature', type=float, default=0.8, help='0 = greedy, <1 safer, >1 wilder (default: %(default)s)')
-    parser.add_argument('--top-k', type=int, default=200, help='sample among the k most likely tokens (default: %(default)s)')
-    parser.add_argument('--top-p', type=float, default=None, help='nucleus sampling: keep this much probability, in (0, 1]')
-    parser.add_argument('--repetition-penalty', type=float, default=1.0, help='> 1 discourages repeats (default: %(default)s)')
+    parser.add_argument(
+        '--instruction',
+        help="for a model fine-tuned to follow instructions (gpt-nb-finetune): the prompt is the "
+        "checkpoint's instruction template filled with this text",
+    )
+    parser.add_argument(
+        '--max-new-tokens', type=int, default=200, help='tokens to generate per sample (default: %(default)s)'
+    )
+    parser.add_argument(
+        '--temperature', type=float, default=0.8, help='0 = greedy, <1 safer, >1 wilder (default: %(default)s)'
+    )
+    parser.add_argument(
+        '--top-k', type=int, default=200, help='sample among the k most likely tokens (default: %(default)s)'
+    )
+    parser.add_argument(
+        '--top-p', type=float, default=None, help='nucleus sampling: keep this much probability, in (0, 1]'
+    )
+    parser.add_argument(
+        '--repetition-penalty', type=float, default=1.0, help='> 1 discourages repeats (default: %(default)s)'
+    )
     parser.add_argument('--num-samples', type=int, default=1, help='how many continuations (default: %(default)s)')
     add_run_options(parser, seed=None)
     args = parser.parse_args(argv)
-    try: check_sampling_args(args.temperature, args.top_k, args.top_p, args.repetition_penalty)
+    try:
+        check_sampling_args(args.temperature, args.top_k, args.top_p, args.repetition_penalty)
     except ValueError as e:
         flag = str(e).split()[0]
         parser.error(str(e).replace(flag, '--' + flag.replace('_', '-'), 1).replace(' or None', ''))
-    if args.max_new_tokens < 0: parser.error(f'--max-new-tokens must be >= 0, got {args.max_new_tokens}')
-    if args.num_samples < 1: parser.error(f'--num-samples must be >= 1, got {args.num_samples}')
+    if args.max_new_tokens < 0:
+        parser.error(f'--max-new-tokens must be >= 0, got {args.max_new_tokens}')
+    if args.num_samples < 1:
+        parser.error(f'--num-samples must be >= 1, got {args.num_samples}')
     device = start_run(parser, args)
     ckpt = load_model_option(parser, args, device)
     model, tokenizer, prompt = ckpt.model, ckpt.tokenizer, args.prompt
     if ckpt.config.vocab_size < tokenizer.n_vocab:
-        parser.error(f'{model_flag(args)}: the model has a vocabulary of {ckpt.config.vocab_size} tokens, its tokenizer needs '
-                     f'{tokenizer.n_vocab}; use a gpt_nb checkpoint (--checkpoint) for other tokenizers')
+        parser.error(
+            f'{model_flag(args)}: the model has a vocabulary of {ckpt.config.vocab_size} tokens, its tokenizer needs '
+            f'{tokenizer.n_vocab}; use a gpt_nb checkpoint (--checkpoint) for other tokenizers'
+        )
     if args.instruction is not None:
         if 'instruction_template' not in ckpt.extra:
-            parser.error('--instruction: this model was not fine-tuned to follow instructions (its checkpoint has no '
-                         'instruction template); continue a text with --prompt instead')
+            parser.error(
+                '--instruction: this model was not fine-tuned to follow instructions (its checkpoint has no '
+                'instruction template); continue a text with --prompt instead'
+            )
         prompt = ckpt.extra['instruction_template'].format(instruction=args.instruction)
     generator = torch.Generator(device).manual_seed(args.seed) if args.seed is not None else None
 
     def work():
         for i in range(args.num_samples):
-            if args.num_samples > 1: print(f'--- sample {i + 1} ---')
+            if args.num_samples > 1:
+                print(f'--- sample {i + 1} ---')
             print(prompt, end='', flush=True)
-            for piece in stream_text(model, tokenizer, prompt, args.max_new_tokens, temperature=args.temperature,
-                                     top_k=args.top_k, top_p=args.top_p, repetition_penalty=args.repetition_penalty,
-                                     generator=generator):
+            for piece in stream_text(
+                model,
+                tokenizer,
+                prompt,
+                args.max_new_tokens,
+                temperature=args.temperature,
+                top_k=args.top_k,
+                top_p=args.top_p,
+                repetition_penalty=args.repetition_penalty,
+                generator=generator,
+            ):
                 print(piece, end='', flush=True)
             print()
+
     return run_work(parser.prog, work, streaming=True)
 
 # %% ../nbs/11_cli.ipynb #23aeb888
 def analyze_main(argv: Sequence[str] | None = None) -> int:
     "`gpt-nb-analyze-attention`: attention heatmaps and head statistics of a model on a text."
-    parser = tool_parser('gpt-nb-analyze-attention',
-                         'Draw what every attention head of a gpt_nb checkpoint looks at in a text, and measure the heads.')
+    parser = tool_parser(
+        'gpt-nb-analyze-attention',
+        'Draw what every attention head of a gpt_nb checkpoint looks at in a text, and measure the heads.',
+    )
     add_model_options(parser)
     parser.add_argument('--text', default=DEFAULT_TEXT, help='text to analyse (default: a short story opening)')
-    parser.add_argument('--layer', type=int, default=0, help='layer to draw as a grid of its heads (default: %(default)s)')
+    parser.add_argument(
+        '--layer', type=int, default=0, help='layer to draw as a grid of its heads (default: %(default)s)'
+    )
     parser.add_argument('--head', type=int, default=0, help='head of --layer to draw large (default: %(default)s)')
-    parser.add_argument('--out-dir', default='attention', help='folder for the figures and tables (default: %(default)s)')
+    parser.add_argument(
+        '--out-dir', default='attention', help='folder for the figures and tables (default: %(default)s)'
+    )
     add_run_options(parser, seed=0, seed_help='seed of the random tokens that measure induction heads')
     args = parser.parse_args(argv)
-    if not args.text.strip(): parser.error('--text is empty: give a text to analyse, e.g. --text "Once upon a time"')
+    if not args.text.strip():
+        parser.error('--text is empty: give a text to analyse, e.g. --text "Once upon a time"')
     device = start_run(parser, args)
     ckpt = load_model_option(parser, args, device)
-    try: check_index('layer', args.layer, ckpt.config.n_layer), check_index('head', args.head, ckpt.config.n_head)
-    except ValueError as e: parser.error(f'--{e}')
-    try: Path(args.out_dir).mkdir(parents=True, exist_ok=True)
-    except OSError as e: parser.error(f'--out-dir {args.out_dir}: cannot create it ({e.strerror or e})')
+    try:
+        check_index('layer', args.layer, ckpt.config.n_layer), check_index('head', args.head, ckpt.config.n_head)
+    except ValueError as e:
+        parser.error(f'--{e}')
+    try:
+        Path(args.out_dir).mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        parser.error(f'--out-dir {args.out_dir}: cannot create it ({e.strerror or e})')
     maps, notes = maps_and_notes(ckpt.model, ckpt.tokenizer, args.text)
-    if len(maps.ids) < 2: parser.error(f'--text is a single token ({args.text!r}); the statistics need at least 2')
+    if len(maps.ids) < 2:
+        parser.error(f'--text is a single token ({args.text!r}); the statistics need at least 2')
 
     def work():
-        for note in notes: print(note)
+        for note in notes:
+            print(note)
         pool = [t for t in range(ckpt.config.vocab_size) if t != ckpt.tokenizer.eot_token]
         rows = head_statistics(maps.weights, induction_scores(ckpt.model, token_ids=pool, seed=args.seed))
         paths = save_attention_report(maps, rows, args.out_dir, args.layer, args.head)
-        print(f'{len(maps.ids)} tokens through {ckpt.config.n_layer} layers x {ckpt.config.n_head} heads; wrote '
-              + ', '.join(str(p) for p in paths))
+        print(
+            f'{len(maps.ids)} tokens through {ckpt.config.n_layer} layers x {ckpt.config.n_head} heads; wrote '
+            + ', '.join(str(p) for p in paths)
+        )
         print(summarize_heads(rows))
+
     return run_work(parser.prog, work)
 
 # %% ../nbs/11_cli.ipynb #8e14a137
@@ -244,121 +359,220 @@ def _check_out_dir(out_dir: str) -> str | None:
     try:
         path.mkdir(parents=True, exist_ok=True)
         probe = path / f'.write-test-{os.getpid()}'
-        probe.write_bytes(b''); probe.unlink()
-    except OSError as e: return f'--out-dir {out_dir!r} cannot be written: {e.strerror or e}'
+        probe.write_bytes(b'')
+        probe.unlink()
+    except OSError as e:
+        return f'--out-dir {out_dir!r} cannot be written: {e.strerror or e}'
     return None
 
-_NO_FLAG = ('betas', 'progress')   # settings made from Python only
+
+_NO_FLAG = ('betas', 'progress')  # settings made from Python only
+
 
 def _field_comments(cls: type) -> dict[str, str]:
     "The comment beside each field of dataclass `cls` (`name: type = default  # comment`), read from its source, module or notebook cell."
-    code = cls.__post_init__.__code__   # a method knows its file and line, even in a notebook, where a class does not
-    lines = linecache.getlines(code.co_filename)[:code.co_firstlineno]
+    code = cls.__post_init__.__code__  # a method knows its file and line, even in a notebook, where a class does not
+    lines = linecache.getlines(code.co_filename)[: code.co_firstlineno]
     start = max(i for i, line in enumerate(lines) if line.startswith(f'class {cls.__name__}'))
     return {m[1]: m[2] for line in lines[start:] if (m := re.match(r'\s+(\w+): [^#]*#\s*(.*\S)', line))}
 
+
 def _parser() -> argparse.ArgumentParser:
     "The training command's parser: one flag per `TrainConfig` setting, its help the comment beside the setting."
-    p = tool_parser('gpt-nb-train-tiny-stories', (
-        'Train a GPT on TinyStories: the excerpt bundled with gpt_nb offline, the Hugging Face Hub online (a slice of it '
-        'on a CPU). Run it with torchrun --nproc_per_node N for data-parallel training.'))
+    p = tool_parser(
+        'gpt-nb-train-tiny-stories',
+        (
+            'Train a GPT on TinyStories: the excerpt bundled with gpt_nb offline, the Hugging Face Hub online (a slice of it '
+            'on a CPU). Run it with torchrun --nproc_per_node N for data-parallel training.'
+        ),
+    )
     helps = _field_comments(TrainConfig)
     for f in dataclasses.fields(TrainConfig):
-        if f.name in _NO_FLAG: continue
+        if f.name in _NO_FLAG:
+            continue
         flag, help = '--' + f.name.replace('_', '-'), helps[f.name].replace('%', '%%')
-        if f.type == 'bool': p.add_argument(flag, action='store_true', help=help)
+        if f.type == 'bool':
+            p.add_argument(flag, action='store_true', help=help)
         else:
             kind = f.type.split(' | ')[0]
-            p.add_argument(flag, type={'int': int, 'float': float, 'str': str}[kind], default=f.default, metavar=kind.upper(),
-                           help=help if f.default is None else f'{help} (default: %(default)s)')
+            p.add_argument(
+                flag,
+                type={'int': int, 'float': float, 'str': str}[kind],
+                default=f.default,
+                metavar=kind.upper(),
+                help=help if f.default is None else f'{help} (default: %(default)s)',
+            )
     p.add_argument('--threads', type=int, help="CPU threads for PyTorch (default: PyTorch's choice, one per core)")
     return p
+
 
 def train_main(argv: Sequence[str] | None = None) -> int:
     "`gpt-nb-train-tiny-stories`: check the arguments, train, and return the exit status."
     parser = _parser()
     args = parser.parse_args(argv)
     settings = {k: v for k, v in vars(args).items() if k != 'threads'}
-    try: config = TrainConfig(**settings)
-    except ValueError as e:   # name the flag, not the TrainConfig field: 'batch_size must be ...' -> '--batch-size must be ...'
+    try:
+        config = TrainConfig(**settings)
+    except (
+        ValueError
+    ) as e:  # name the flag, not the TrainConfig field: 'batch_size must be ...' -> '--batch-size must be ...'
         name = str(e).split(' ', 1)[0]
-        parser.error('--' + name.replace('_', '-') + str(e)[len(name):] if name in settings else str(e))
+        parser.error('--' + name.replace('_', '-') + str(e)[len(name) :] if name in settings else str(e))
     device = start_run(parser, args)
-    try: resolve_precision(device, args.precision)
-    except ValueError as e: parser.error(f'--precision: {e}')
+    try:
+        resolve_precision(device, args.precision)
+    except ValueError as e:
+        parser.error(f'--precision: {e}')
     for flag, value in (('--data', args.data), ('--out-dir', args.out_dir)):
-        if value is not None and not value.strip(): parser.error(f'{flag} is empty: name a folder or file (see --help)')
+        if value is not None and not value.strip():
+            parser.error(f'{flag} is empty: name a folder or file (see --help)')
     if args.data not in (None, 'bundled', 'hub', 'generated') and not os.access(Path(args.data).expanduser(), os.R_OK):
-        parser.error(f'--data {args.data!r}: ' + ('cannot be read' if Path(args.data).expanduser().exists() else 'no such file or folder'))
-    if problem := _check_out_dir(args.out_dir): parser.error(problem)
+        parser.error(
+            f'--data {args.data!r}: '
+            + ('cannot be read' if Path(args.data).expanduser().exists() else 'no such file or folder')
+        )
+    if problem := _check_out_dir(args.out_dir):
+        parser.error(problem)
     if args.resume and not (Path(args.out_dir) / 'last.pt').is_file():
         parser.error(f'--resume: there is no {Path(args.out_dir) / "last.pt"} to continue from')
     if args.init_from and Path(args.init_from).suffix == '.pt' and not Path(args.init_from).is_file():
         parser.error(f'--init-from {args.init_from!r}: no such checkpoint')
-    if args.resume: _check_resume_flags(parser, args)
-    elif not args.init_from: _check_memory(parser, resolve_defaults(config, device), device)
+    if args.resume:
+        _check_resume_flags(parser, args)
+    elif not args.init_from:
+        _check_memory(parser, resolve_defaults(config, device), device)
 
     def work():
-        try: result = train(config)
-        except (CheckpointError, ValueError) as e: parser.error(first_line(e))   # found while preparing, before any step
+        try:
+            result = train(config)
+        except (CheckpointError, ValueError) as e:
+            parser.error(first_line(e))  # found while preparing, before any step
         return EXIT_INTERRUPTED if result.status == 'interrupted' else EXIT_OK
-    with out_dir_lock(parser, args.out_dir): return run_work(parser.prog, work)
 
-RUN_DEFINING = ('preset', 'architecture', 'tokenizer', 'n_layer', 'n_head', 'd_model', 'context_length', 'dropout', 'optimizer')
+    with out_dir_lock(parser, args.out_dir):
+        return run_work(parser.prog, work)
+
+
+RUN_DEFINING = (
+    'preset',
+    'architecture',
+    'tokenizer',
+    'n_layer',
+    'n_head',
+    'd_model',
+    'context_length',
+    'dropout',
+    'optimizer',
+)
+
 
 def _check_resume_flags(parser: argparse.ArgumentParser, args: argparse.Namespace):
     "Refuse `--resume` with a flag that contradicts the run it continues (its model, tokenizer or optimizer), naming the flag."
-    try: saved = torch.load(Path(args.out_dir) / 'last.pt', map_location='cpu', weights_only=True, mmap=True)['extra']['train_config']
-    except Exception: return   # loading it for the run reports what is wrong with it
+    try:
+        saved = torch.load(Path(args.out_dir) / 'last.pt', map_location='cpu', weights_only=True, mmap=True)['extra'][
+            'train_config'
+        ]
+    except Exception:
+        return  # loading it for the run reports what is wrong with it
     for name in RUN_DEFINING:
         value = getattr(args, name)
         if value != parser.get_default(name) and value != saved.get(name):
-            parser.error(f'--{name.replace("_", "-")} {value} contradicts the run being resumed in {args.out_dir} '
-                         f'({name} {saved.get(name)!r}); drop it to resume, or train into another --out-dir')
+            parser.error(
+                f'--{name.replace("_", "-")} {value} contradicts the run being resumed in {args.out_dir} '
+                f'({name} {saved.get(name)!r}); drop it to resume, or train into another --out-dir'
+            )
+
 
 def _check_memory(parser: argparse.ArgumentParser, c: TrainConfig, device: torch.device):
     "Refuse a run that cannot fit in memory, before allocating anything, with the estimate."
     need, culprit = training_memory(c)
     have = available_memory(device)
     if need > have:
-        parser.error(f'--{culprit.replace("_", "-")} {getattr(c, culprit)}: this run needs about {need / 2**30:,.1f} GiB of memory '
-                     f'and {device} has {have / 2**30:,.1f} GiB; ' + ('lower --batch-size' if culprit == 'batch_size' else 'choose a smaller model'))
+        parser.error(
+            f'--{culprit.replace("_", "-")} {getattr(c, culprit)}: this run needs about {need / 2**30:,.1f} GiB of memory '
+            f'and {device} has {have / 2**30:,.1f} GiB; '
+            + ('lower --batch-size' if culprit == 'batch_size' else 'choose a smaller model')
+        )
 
 # %% ../nbs/11_cli.ipynb #912a4383
-DEFAULT_MINUTES = 5.0   # the fine-tuning budget when neither --minutes nor --max-steps is given
+DEFAULT_MINUTES = 5.0  # the fine-tuning budget when neither --minutes nor --max-steps is given
+
 
 def _finetune_parser() -> argparse.ArgumentParser:
-    p = tool_parser('gpt-nb-finetune', (
-        'Fine-tune a gpt_nb model to follow instructions ("Write a story that uses the words: ..."), fully or with LoRA, '
-        'on instructions made from stories; writes OUT_DIR/best_model.pt (LoRA merged) for gpt-nb-generate-text.'))
+    p = tool_parser(
+        'gpt-nb-finetune',
+        (
+            'Fine-tune a gpt_nb model to follow instructions ("Write a story that uses the words: ..."), fully or with LoRA, '
+            'on instructions made from stories; writes OUT_DIR/best_model.pt (LoRA merged) for gpt-nb-generate-text.'
+        ),
+    )
     add_model_options(p, checkpoint=None, checkpoint_help='the TinyStories model that ships with gpt_nb')
-    p.add_argument('--data', default='bundled', help="stories to make instructions from: 'bundled' (the TinyStories excerpt "
-                   "in gpt_nb) or a path, such as a .txt file of stories separated by <|endoftext|> (default: %(default)s)")
-    p.add_argument('--lora-rank', type=int, default=8, help='rank of LoRA on every linear layer of the blocks; 0 = full fine-tuning (default: %(default)s)')
-    p.add_argument('--lora-alpha', type=float, default=16.0, help="LoRA's update is scaled by alpha / rank (default: %(default)s)")
-    p.add_argument('--minutes', type=float, help=f'wall-clock budget of fine-tuning (default: {DEFAULT_MINUTES:g} unless --max-steps is given)')
+    p.add_argument(
+        '--data',
+        default='bundled',
+        help="stories to make instructions from: 'bundled' (the TinyStories excerpt "
+        "in gpt_nb) or a path, such as a .txt file of stories separated by <|endoftext|> (default: %(default)s)",
+    )
+    p.add_argument(
+        '--lora-rank',
+        type=int,
+        default=8,
+        help='rank of LoRA on every linear layer of the blocks; 0 = full fine-tuning (default: %(default)s)',
+    )
+    p.add_argument(
+        '--lora-alpha', type=float, default=16.0, help="LoRA's update is scaled by alpha / rank (default: %(default)s)"
+    )
+    p.add_argument(
+        '--minutes',
+        type=float,
+        help=f'wall-clock budget of fine-tuning (default: {DEFAULT_MINUTES:g} unless --max-steps is given)',
+    )
     p.add_argument('--max-steps', type=int, help='stop after this many steps (with --minutes: whichever comes first)')
-    p.add_argument('--lr', type=float, help=f'peak learning rate (default: {LORA_LR:g} with LoRA, {FULL_LR:g} for full fine-tuning)')
+    p.add_argument(
+        '--lr',
+        type=float,
+        help=f'peak learning rate (default: {LORA_LR:g} with LoRA, {FULL_LR:g} for full fine-tuning)',
+    )
     p.add_argument('--batch-size', type=int, default=8, help='examples per step (default: %(default)s)')
-    p.add_argument('--eval-prompts', type=int, default=100, help='held-out prompts to evaluate on before and after; 0 = no evaluation (default: %(default)s)')
-    p.add_argument('--eval-stories', type=int, default=EVAL_STORIES, help='validation stories for bits per byte (default: %(default)s)')
+    p.add_argument(
+        '--eval-prompts',
+        type=int,
+        default=100,
+        help='held-out prompts to evaluate on before and after; 0 = no evaluation (default: %(default)s)',
+    )
+    p.add_argument(
+        '--eval-stories',
+        type=int,
+        default=EVAL_STORIES,
+        help='validation stories for bits per byte (default: %(default)s)',
+    )
     p.add_argument('--out-dir', default='checkpoints/finetuned', help='where best_model.pt goes (default: %(default)s)')
-    add_run_options(p, seed=0, seed_help='seed of the instructions, the LoRA initialisation, the batches and the samples')
+    add_run_options(
+        p, seed=0, seed_help='seed of the instructions, the LoRA initialisation, the batches and the samples'
+    )
     return p
+
 
 def _check_args(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
     "`parser.error` with one line for the first argument out of its range."
-    def number(v): return v is None or (math.isfinite(v) and v > 0)
-    for flag, ok, allowed in [('--lora-rank', args.lora_rank >= 0, 'an integer >= 0 (0 = full fine-tuning)'),
-                              ('--lora-alpha', number(args.lora_alpha), 'a finite number > 0'),
-                              ('--minutes', number(args.minutes), 'a finite number > 0'),
-                              ('--max-steps', args.max_steps is None or args.max_steps >= 1, 'an integer >= 1'),
-                              ('--lr', number(args.lr), 'a finite number > 0'),
-                              ('--batch-size', args.batch_size >= 1, 'an integer >= 1'),
-                              ('--eval-prompts', args.eval_prompts >= 0, 'an integer >= 0 (0 = no evaluation)'),
-                              ('--eval-stories', args.eval_stories >= 1, 'an integer >= 1')]:
-        if not ok: parser.error(f'{flag} must be {allowed}, got {getattr(args, flag[2:].replace("-", "_"))}')
-    if args.data != 'bundled' and not Path(args.data).expanduser().exists(): parser.error(f'--data {args.data!r}: no such file or folder')
+
+    def number(v):
+        return v is None or (math.isfinite(v) and v > 0)
+
+    for flag, ok, allowed in [
+        ('--lora-rank', args.lora_rank >= 0, 'an integer >= 0 (0 = full fine-tuning)'),
+        ('--lora-alpha', number(args.lora_alpha), 'a finite number > 0'),
+        ('--minutes', number(args.minutes), 'a finite number > 0'),
+        ('--max-steps', args.max_steps is None or args.max_steps >= 1, 'an integer >= 1'),
+        ('--lr', number(args.lr), 'a finite number > 0'),
+        ('--batch-size', args.batch_size >= 1, 'an integer >= 1'),
+        ('--eval-prompts', args.eval_prompts >= 0, 'an integer >= 0 (0 = no evaluation)'),
+        ('--eval-stories', args.eval_stories >= 1, 'an integer >= 1'),
+    ]:
+        if not ok:
+            parser.error(f'{flag} must be {allowed}, got {getattr(args, flag[2:].replace("-", "_"))}')
+    if args.data != 'bundled' and not Path(args.data).expanduser().exists():
+        parser.error(f'--data {args.data!r}: no such file or folder')
 
 # %% ../nbs/11_cli.ipynb #17474910
 def finetune_main(argv: Sequence[str] | None = None) -> int:
@@ -367,38 +581,80 @@ def finetune_main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     _check_args(parser, args)
     device = start_run(parser, args)
-    if not (args.checkpoint or args.pretrained): args.pretrained = 'tinystories'
+    if not (args.checkpoint or args.pretrained):
+        args.pretrained = 'tinystories'
     ckpt = load_model_option(parser, args, device)
     model, tokenizer = ckpt.model, ckpt.tokenizer
     if args.lora_rank > ckpt.config.d_model:
-        parser.error(f"--lora-rank {args.lora_rank} is more than the model's width ({ckpt.config.d_model}): its adapters would need "
-                     f'more memory than the weights they adapt, for nothing; use at most {ckpt.config.d_model}')
+        parser.error(
+            f"--lora-rank {args.lora_rank} is more than the model's width ({ckpt.config.d_model}): its adapters would need "
+            f'more memory than the weights they adapt, for nothing; use at most {ckpt.config.d_model}'
+        )
     try:
         stories = load_stories(args.data, verbose=False)
         valid = list(stories.valid.take(args.eval_stories))
-        train_examples, held_out = instruction_data(list(stories.train), valid, tokenizer, ckpt.config.context_length,
-                                                    args.eval_prompts, args.seed)
-    except (OSError, ValueError) as e: parser.error(f'--data {args.data!r}: {e}')
-    if not train_examples: parser.error(f'--data {args.data!r}: no story has 3 content words and fits in the context of '
-                                        f'{ckpt.config.context_length} tokens')
-    if problem := _check_out_dir(args.out_dir): parser.error(problem)
+        train_examples, held_out = instruction_data(
+            list(stories.train), valid, tokenizer, ckpt.config.context_length, args.eval_prompts, args.seed
+        )
+    except (OSError, ValueError) as e:
+        parser.error(f'--data {args.data!r}: {e}')
+    if not train_examples:
+        parser.error(
+            f'--data {args.data!r}: no story has 3 content words and fits in the context of '
+            f'{ckpt.config.context_length} tokens'
+        )
+    if problem := _check_out_dir(args.out_dir):
+        parser.error(problem)
     print(f'{stories}\n{len(train_examples):,} training examples, {len(held_out)} held-out prompts')
     eval_text = eval_tokens(valid, tokenizer) if held_out else None
     minutes = args.minutes or (None if args.max_steps else DEFAULT_MINUTES)
 
-    def work():   # a Ctrl-C before training ends, or a loss that became NaN, writes nothing
+    def work():  # a Ctrl-C before training ends, or a loss that became NaN, writes nothing
         before = instruction_metrics(model, tokenizer, held_out, eval_text, seed=args.seed) if held_out else None
-        result = finetune(model, tokenizer, train_examples, lora_rank=args.lora_rank, lora_alpha=args.lora_alpha, lr=args.lr,
-                          batch_size=args.batch_size, max_steps=args.max_steps, minutes=minutes, seed=args.seed)
-        after = instruction_metrics(model, tokenizer, held_out, eval_text, seed=args.seed) if before and result.status == 'finished' else None
-        path = save_checkpoint(Path(args.out_dir) / 'best_model.pt', model, tokenizer, instruction_template=INSTRUCTION_TEMPLATE,
-                               finetune=dict(base=args.checkpoint or args.pretrained, data=args.data, lora_rank=args.lora_rank,
-                                             lora_alpha=args.lora_alpha, lr=args.lr, batch_size=args.batch_size, steps=result.steps,
-                                             seconds=result.seconds, seed=args.seed, status=result.status),
-                               metrics={name: m and {k: v for k, v in m.items() if k != 'stories'} for name, m in [('before', before), ('after', after)]})
+        result = finetune(
+            model,
+            tokenizer,
+            train_examples,
+            lora_rank=args.lora_rank,
+            lora_alpha=args.lora_alpha,
+            lr=args.lr,
+            batch_size=args.batch_size,
+            max_steps=args.max_steps,
+            minutes=minutes,
+            seed=args.seed,
+        )
+        after = (
+            instruction_metrics(model, tokenizer, held_out, eval_text, seed=args.seed)
+            if before and result.status == 'finished'
+            else None
+        )
+        path = save_checkpoint(
+            Path(args.out_dir) / 'best_model.pt',
+            model,
+            tokenizer,
+            instruction_template=INSTRUCTION_TEMPLATE,
+            finetune=dict(
+                base=args.checkpoint or args.pretrained,
+                data=args.data,
+                lora_rank=args.lora_rank,
+                lora_alpha=args.lora_alpha,
+                lr=args.lr,
+                batch_size=args.batch_size,
+                steps=result.steps,
+                seconds=result.seconds,
+                seed=args.seed,
+                status=result.status,
+            ),
+            metrics={
+                name: m and {k: v for k, v in m.items() if k != 'stories'}
+                for name, m in [('before', before), ('after', after)]
+            },
+        )
         if after:
             print(metrics_table({'before': before, f'after {result.steps:,} steps': after}))
             print(f'\n{held_out[0].prompt}{after["stories"][0]}\n')
         print(f'saved {path}; its prompt format (extra["instruction_template"]) is {INSTRUCTION_TEMPLATE!r}')
         return EXIT_INTERRUPTED if result.status == 'interrupted' else EXIT_OK
-    with out_dir_lock(parser, args.out_dir): return run_work(parser.prog, work)
+
+    with out_dir_lock(parser, args.out_dir):
+        return run_work(parser.prog, work)

@@ -13,20 +13,22 @@ from dataclasses import dataclass, fields
 # %% ../nbs/00_config.ipynb #8682c7a1
 NORMS, POSITIONS, MLPS = ('layernorm', 'rmsnorm'), ('learned', 'rope'), ('gelu', 'gelu_exact', 'swiglu', 'relu2')
 
+
 @dataclass(frozen=True)
 class GPTConfig:
     "The hyperparameters that define a GPT's architecture; the defaults are GPT-2's."
-    vocab_size: int = 50257      # tokens the model can read and predict
-    context_length: int = 1024   # longest sequence (number of learned positions)
-    n_layer: int = 12            # transformer blocks
-    n_head: int = 12             # attention heads per block
-    d_model: int = 768           # width of the residual stream
-    dropout: float = 0.0         # dropout probability in training
-    bias: bool = True            # biases in Linear and LayerNorm layers (GPT-2: True)
-    norm: str = 'layernorm'      # 'layernorm' (GPT-2) or 'rmsnorm' (chapter 09)
-    position: str = 'learned'    # 'learned' position table (GPT-2) or 'rope', rotary embeddings in attention (chapter 09)
-    mlp: str = 'gelu'            # 'gelu' (GPT-2's tanh approximation), 'gelu_exact' (erf; ~5% faster on a CPU), 'swiglu' or 'relu2' (chapter 09)
-    qk_norm: bool = False        # RMS-normalise each head's queries and keys before attention (GPT-2: False)
+
+    vocab_size: int = 50257  # tokens the model can read and predict
+    context_length: int = 1024  # longest sequence (number of learned positions)
+    n_layer: int = 12  # transformer blocks
+    n_head: int = 12  # attention heads per block
+    d_model: int = 768  # width of the residual stream
+    dropout: float = 0.0  # dropout probability in training
+    bias: bool = True  # biases in Linear and LayerNorm layers (GPT-2: True)
+    norm: str = 'layernorm'  # 'layernorm' (GPT-2) or 'rmsnorm' (chapter 09)
+    position: str = 'learned'  # 'learned' position table (GPT-2) or 'rope', rotary embeddings in attention (chapter 09)
+    mlp: str = 'gelu'  # 'gelu' (GPT-2's tanh approximation), 'gelu_exact' (erf; ~5% faster on a CPU), 'swiglu' or 'relu2' (chapter 09)
+    qk_norm: bool = False  # RMS-normalise each head's queries and keys before attention (GPT-2: False)
     tie_embeddings: bool = True  # the output layer shares the token embedding's weight (GPT-2: True)
 
     def __post_init__(self):
@@ -35,45 +37,63 @@ class GPTConfig:
             if isinstance(v, bool) or not isinstance(v, int) or v < 1:
                 raise ValueError(f'GPTConfig.{name} must be a positive integer, got {v!r}')
         if self.d_model % self.n_head:
-            raise ValueError(f'GPTConfig.d_model ({self.d_model}) must be divisible by n_head ({self.n_head}); '
-                             f'try n_head in {[h for h in range(1, 33) if self.d_model % h == 0]}')
-        if not 0 <= self.dropout < 1: raise ValueError(f'GPTConfig.dropout must be in [0, 1), got {self.dropout!r}')
+            raise ValueError(
+                f'GPTConfig.d_model ({self.d_model}) must be divisible by n_head ({self.n_head}); '
+                f'try n_head in {[h for h in range(1, 33) if self.d_model % h == 0]}'
+            )
+        if not 0 <= self.dropout < 1:
+            raise ValueError(f'GPTConfig.dropout must be in [0, 1), got {self.dropout!r}')
         for name, allowed in (('norm', NORMS), ('position', POSITIONS), ('mlp', MLPS)):
             if getattr(self, name) not in allowed:
-                raise ValueError(f'GPTConfig.{name} must be one of {", ".join(map(repr, allowed))}, got {getattr(self, name)!r}')
+                raise ValueError(
+                    f'GPTConfig.{name} must be one of {", ".join(map(repr, allowed))}, got {getattr(self, name)!r}'
+                )
         for name in ('bias', 'qk_norm', 'tie_embeddings'):
-            if not isinstance(getattr(self, name), bool): raise ValueError(f'GPTConfig.{name} must be True or False, got {getattr(self, name)!r}')
+            if not isinstance(getattr(self, name), bool):
+                raise ValueError(f'GPTConfig.{name} must be True or False, got {getattr(self, name)!r}')
         if self.position == 'rope' and self.head_dim % 2:
-            raise ValueError(f"GPTConfig.position='rope' rotates pairs of features, so head_dim (d_model / n_head = {self.head_dim}) must be even")
+            raise ValueError(
+                f"GPTConfig.position='rope' rotates pairs of features, so head_dim (d_model / n_head = {self.head_dim}) must be even"
+            )
 
     @property
-    def head_dim(self) -> int: return self.d_model // self.n_head
+    def head_dim(self) -> int:
+        return self.d_model // self.n_head
 
     def changes_from_gpt2(self) -> dict:
         "The architecture options (norm, position, mlp, qk_norm, tie_embeddings) set to something other than GPT-2's."
-        return {name: getattr(self, name) for name in ('norm', 'position', 'mlp', 'qk_norm', 'tie_embeddings')
-                if getattr(self, name) != getattr(GPTConfig, name)}
+        return {
+            name: getattr(self, name)
+            for name in ('norm', 'position', 'mlp', 'qk_norm', 'tie_embeddings')
+            if getattr(self, name) != getattr(GPTConfig, name)
+        }
 
     @classmethod
     def from_preset(cls, name: str, **overrides) -> 'GPTConfig':
         "A named configuration from `PRESETS`, with any field overridden."
-        if name not in PRESETS: raise ValueError(f'unknown preset {name!r}; choose one of {", ".join(PRESETS)}')
+        if name not in PRESETS:
+            raise ValueError(f'unknown preset {name!r}; choose one of {", ".join(PRESETS)}')
         unknown = set(overrides) - {f.name for f in fields(cls)}
-        if unknown: raise ValueError(f'unknown GPTConfig field(s) {sorted(unknown)}; fields are {[f.name for f in fields(cls)]}')
+        if unknown:
+            raise ValueError(
+                f'unknown GPTConfig field(s) {sorted(unknown)}; fields are {[f.name for f in fields(cls)]}'
+            )
         return cls(**{**PRESETS[name], **overrides})
 
 # %% ../nbs/00_config.ipynb #2b3716e7
-ARCHITECTURES = {   # named sets of architecture options that a training run can ask for
-    'gpt2': {},    # GPT-2 exactly: the defaults above
-    'gpt2-rope': dict(position='rope'),   # GPT-2 with rotary positions: the change that pays most on a CPU (chapter 09)
-    'modern': dict(norm='rmsnorm', position='rope', mlp='relu2', qk_norm=True, tie_embeddings=False, bias=False),   # chapter 09
+ARCHITECTURES = {  # named sets of architecture options that a training run can ask for
+    'gpt2': {},  # GPT-2 exactly: the defaults above
+    'gpt2-rope': dict(position='rope'),  # GPT-2 with rotary positions: the change that pays most on a CPU (chapter 09)
+    'modern': dict(
+        norm='rmsnorm', position='rope', mlp='relu2', qk_norm=True, tie_embeddings=False, bias=False
+    ),  # chapter 09
 }
 
 PRESETS = {
-    'tiny':        dict(context_length=512, n_layer=4, n_head=4, d_model=128),
-    'gpt2':        dict(n_layer=12, n_head=12, d_model=768),
+    'tiny': dict(context_length=512, n_layer=4, n_head=4, d_model=128),
+    'gpt2': dict(n_layer=12, n_head=12, d_model=768),
     'gpt2-medium': dict(n_layer=24, n_head=16, d_model=1024),
-    'gpt2-large':  dict(n_layer=36, n_head=20, d_model=1280),
-    'gpt2-xl':     dict(n_layer=48, n_head=25, d_model=1600),
-    'gpt3':        dict(context_length=2048, n_layer=96, n_head=96, d_model=12288),
+    'gpt2-large': dict(n_layer=36, n_head=20, d_model=1280),
+    'gpt2-xl': dict(n_layer=48, n_head=25, d_model=1600),
+    'gpt3': dict(context_length=2048, n_layer=96, n_head=96, d_model=12288),
 }

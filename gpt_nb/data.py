@@ -31,6 +31,7 @@ __all__ = ['HUB_DATASET', 'GENERATED_STORIES', 'HOLDOUT_EVERY', 'EVAL_STORIES', 
 # %% ../nbs/07_data.ipynb #c0c0bfec
 class StorySplit:
     "One split of a corpus: stories read in batches (never all in memory), and a `fingerprint` of their content."
+
     def __init__(self, read_batches, fingerprint: str, size: int | None = None):
         self._read_batches, self.fingerprint, self.size = read_batches, fingerprint, size
 
@@ -39,37 +40,48 @@ class StorySplit:
         return self._read_batches(batch_size)
 
     def __iter__(self) -> Iterator[str]:
-        for batch in self.batches(): yield from batch
+        for batch in self.batches():
+            yield from batch
 
     def head(self, max_bytes: int) -> list[str]:
         "The first stories whose UTF-8 bytes add up to at most `max_bytes` (at least one story)."
         stories, total = [], 0
         for story in self:
             total += len(story.encode('utf-8'))
-            if stories and total > max_bytes: break
+            if stories and total > max_bytes:
+                break
             stories.append(story)
         return stories
 
     def every(self, k: int, keep: bool) -> StorySplit:
         "Every `k`-th story, the `k`-th first (`keep=True`), or all the others: a held-out split that streams."
+
         def read(batch_size):
             out, i = [], 0
             for story in self:
-                if (i % k == k - 1) == keep: out.append(story)   # fewer than k stories: none held out
+                if (i % k == k - 1) == keep:
+                    out.append(story)  # fewer than k stories: none held out
                 i += 1
-                if len(out) == batch_size: yield out; out = []
-            if out: yield out
+                if len(out) == batch_size:
+                    yield out
+                    out = []
+            if out:
+                yield out
+
         size = None if self.size is None else self.size // k if keep else self.size - self.size // k
         return StorySplit(read, f'{self.fingerprint}|every{k}:{keep}', size)
 
     def take(self, n: int) -> StorySplit:
         "The first `n` stories, streamed."
+
         def read(batch_size):
             left = n
             for batch in self.batches(min(batch_size, n)):
                 yield batch[:left]
                 left -= len(batch)
-                if left <= 0: return
+                if left <= 0:
+                    return
+
         return StorySplit(read, f'{self.fingerprint}|first{n}', n if self.size is None else min(n, self.size))
 
     @classmethod
@@ -77,63 +89,86 @@ class StorySplit:
         "A split held in memory; its fingerprint hashes the text itself."
         stories = list(stories)
         digest = hashlib.sha256('\0'.join(stories).encode('utf-8')).hexdigest()
-        return cls(lambda n: (stories[i:i + n] for i in range(0, len(stories), n)), f'sha256:{digest}', len(stories))
+        return cls(lambda n: (stories[i : i + n] for i in range(0, len(stories), n)), f'sha256:{digest}', len(stories))
 
     @classmethod
     def from_dataset(cls, dataset, column: str) -> StorySplit:
         "A split backed by a `datasets.Dataset` (memory-mapped Arrow), fingerprinted by `datasets` itself."
-        return cls(lambda n: (b[column] for b in dataset.select_columns([column]).iter(batch_size=n)),
-                   f'datasets:{dataset._fingerprint}:{column}', len(dataset))
+        return cls(
+            lambda n: (b[column] for b in dataset.select_columns([column]).iter(batch_size=n)),
+            f'datasets:{dataset._fingerprint}:{column}',
+            len(dataset),
+        )
 
 # %% ../nbs/07_data.ipynb #c7c1ce3a
 @contextlib.contextmanager
 def _utf8(path: Path):
     "Turn a decoding error while reading `path` into a `ValueError` that names the file and where."
-    try: yield
+    try:
+        yield
     except UnicodeDecodeError as e:
         raise ValueError(f'{path} is not UTF-8 text ({e.reason} near byte {e.start}); save it as UTF-8') from None
+
 
 def check_json_lines(path: Path):
     "A `ValueError` naming the line of JSON-lines file `path` that is not a JSON object, or whose 'text' or 'story' is not a string."
     with _utf8(path), open(path, encoding='utf-8') as f:
         first = f.readline()
-        if first.lstrip().startswith('['): return   # a JSON array, not JSON lines: `datasets` reports its errors itself
+        if first.lstrip().startswith('['):
+            return  # a JSON array, not JSON lines: `datasets` reports its errors itself
         for n, line in enumerate([first, *f], 1):
-            if not line.strip(): continue
-            try: record = json.loads(line)
-            except json.JSONDecodeError as e: raise ValueError(f'{path}, line {n}: not valid JSON ({e.msg})') from None
-            if not isinstance(record, dict): raise ValueError(f'{path}, line {n}: expected a JSON object, got {type(record).__name__}')
+            if not line.strip():
+                continue
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError as e:
+                raise ValueError(f'{path}, line {n}: not valid JSON ({e.msg})') from None
+            if not isinstance(record, dict):
+                raise ValueError(f'{path}, line {n}: expected a JSON object, got {type(record).__name__}')
             for column in ('text', 'story'):
                 if column in record and not isinstance(record[column], str):
-                    raise ValueError(f"{path}, line {n}: {column!r} must be a string, got {json.dumps(record[column])[:40]}")
+                    raise ValueError(
+                        f"{path}, line {n}: {column!r} must be a string, got {json.dumps(record[column])[:40]}"
+                    )
 
 # %% ../nbs/07_data.ipynb #2d9076d4
 def _paragraphs(text: str) -> list[str]:
     "The paragraphs of `text` (split at blank lines), or its lines when it has a single paragraph."
     parts = [p for p in text.replace('\r\n', '\n').split('\n\n') if p.strip()]
-    if len(parts) < 2: parts = text.splitlines()
+    if len(parts) < 2:
+        parts = text.splitlines()
     return [p.strip() for p in parts if p.strip()]
+
 
 def text_file_split(path: str | os.PathLike, chunk_chars: int = 1 << 22) -> StorySplit:
     "The stories of a UTF-8 text file (`<|endoftext|>`-separated, else one per paragraph), read `chunk_chars` at a time."
     path = Path(path)
-    with _utf8(path), open(path, encoding='utf-8') as f: documents = ENDOFTEXT in f.read(1 << 20)   # TinyStories: one every ~1 KB
+    with _utf8(path), open(path, encoding='utf-8') as f:
+        documents = ENDOFTEXT in f.read(1 << 20)  # TinyStories: one every ~1 KB
+
     def stories():
         with _utf8(path):
-            if not documents:   # paragraphs need no streaming care: such files are small in practice
-                yield from _paragraphs(path.read_text(encoding='utf-8')); return
+            if not documents:  # paragraphs need no streaming care: such files are small in practice
+                yield from _paragraphs(path.read_text(encoding='utf-8'))
+                return
             with open(path, encoding='utf-8') as f:
                 rest = ''
                 while chunk := f.read(chunk_chars):
                     *done, rest = (rest + chunk).split(ENDOFTEXT)
                     yield from (s.strip() for s in done if s.strip())
-                if rest.strip(): yield rest.strip()
+                if rest.strip():
+                    yield rest.strip()
+
     def read(batch_size):
         batch = []
         for story in stories():
             batch.append(story)
-            if len(batch) == batch_size: yield batch; batch = []
-        if batch: yield batch
+            if len(batch) == batch_size:
+                yield batch
+                batch = []
+        if batch:
+            yield batch
+
     stat = path.stat()
     return StorySplit(read, f'file:{path.resolve()}:{stat.st_size}:{stat.st_mtime_ns}')
 
@@ -141,129 +176,203 @@ def text_file_split(path: str | os.PathLike, chunk_chars: int = 1 << 22) -> Stor
 _DATASETS_FORMATS = {'.parquet': 'parquet', '.jsonl': 'json', '.json': 'json', '.csv': 'csv', '.arrow': 'arrow'}
 _VALID_NAME = r'(?:^|[^a-z])(?:valid|validation|val|dev|test)(?:[^a-z]|$)'
 
+
 def is_validation_file(path: str | os.PathLike) -> bool:
     "Whether a data file's name marks it as validation data (valid, validation, val, dev, test)."
     return re.search(_VALID_NAME, Path(path).name.lower()) is not None
+
 
 def _text_column(dataset, where) -> str:
     "The column holding the stories: 'text', else 'story', else the only string column."
     names = dataset.column_names
     for name in ('text', 'story'):
-        if name in names: return name
+        if name in names:
+            return name
     strings = [n for n, f in dataset.features.items() if getattr(f, 'dtype', None) in ('string', 'large_string')]
-    if len(strings) == 1: return strings[0]
-    raise ValueError(f'{where}: cannot tell which column holds the stories; columns are {names} '
-                     "(name it 'text' or 'story')")
+    if len(strings) == 1:
+        return strings[0]
+    raise ValueError(
+        f'{where}: cannot tell which column holds the stories; columns are {names} (name it \'text\' or \'story\')'
+    )
+
 
 @contextlib.contextmanager
 def _quiet_datasets():
     "A context in which `datasets` shows no progress bars."
     from datasets.utils import logging as ds_logging
+
     was = ds_logging.is_progress_bar_enabled()
     ds_logging.disable_progress_bar()
-    try: yield
+    try:
+        yield
     finally:
-        if was: ds_logging.enable_progress_bar()
+        if was:
+            ds_logging.enable_progress_bar()
+
 
 def _files_split(files: list[Path], builder: str | None) -> StorySplit:
     "One split made of `files`: text files read directly, other formats through `datasets`."
     if builder is None:
         parts = [text_file_split(f) for f in files]
+
         def read(n):
-            for part in parts: yield from part.batches(n)
+            for part in parts:
+                yield from part.batches(n)
+
         return StorySplit(read, '+'.join(p.fingerprint for p in parts))
     if builder == 'json':
-        for f in files: check_json_lines(f)
+        for f in files:
+            check_json_lines(f)
     import datasets
-    with _quiet_datasets(): ds = datasets.load_dataset(builder, data_files=[str(f) for f in files], split='train')
+
+    with _quiet_datasets():
+        ds = datasets.load_dataset(builder, data_files=[str(f) for f in files], split='train')
     return StorySplit.from_dataset(ds, _text_column(ds, files[0].parent))
+
 
 def local_splits(path: str | os.PathLike) -> tuple[StorySplit, StorySplit | None, str]:
     "Training and (if present) validation stories from a local file or folder, and a description of what was found."
     path = Path(path).expanduser()
-    if not path.exists(): raise FileNotFoundError(f'data path {str(path)!r} does not exist')
+    if not path.exists():
+        raise FileNotFoundError(f'data path {str(path)!r} does not exist')
     if path.is_dir() and ((path / 'dataset_dict.json').exists() or (path / 'state.json').exists()):
         import datasets
+
         ds = datasets.load_from_disk(str(path))
-        if isinstance(ds, datasets.Dataset): return StorySplit.from_dataset(ds, _text_column(ds, path)), None, 'a saved dataset'
+        if isinstance(ds, datasets.Dataset):
+            return StorySplit.from_dataset(ds, _text_column(ds, path)), None, 'a saved dataset'
         train_name = 'train' if 'train' in ds else next(iter(ds))
         valid_name = next((n for n in ds if n != train_name and is_validation_file(n)), None)
         train = StorySplit.from_dataset(ds[train_name], _text_column(ds[train_name], path))
-        valid = None if valid_name is None else StorySplit.from_dataset(ds[valid_name], _text_column(ds[valid_name], path))
+        valid = (
+            None if valid_name is None else StorySplit.from_dataset(ds[valid_name], _text_column(ds[valid_name], path))
+        )
         return train, valid, f'a saved dataset (splits {list(ds)})'
-    files = [path] if path.is_file() else sorted(   # hidden files and folders (such as a .gpt_nb_cache) are not data
-        f for f in path.rglob('*') if f.is_file() and not any(part.startswith('.') for part in f.relative_to(path).parts))
-    for suffixes, builder in [(('.parquet',), 'parquet'), (('.jsonl', '.json'), 'json'), (('.arrow',), 'arrow'),
-                              (('.csv',), 'csv'), (('.txt',), None)]:
+    files = (
+        [path]
+        if path.is_file()
+        else sorted(  # hidden files and folders (such as a .gpt_nb_cache) are not data
+            f
+            for f in path.rglob('*')
+            if f.is_file() and not any(part.startswith('.') for part in f.relative_to(path).parts)
+        )
+    )
+    for suffixes, builder in [
+        (('.parquet',), 'parquet'),
+        (('.jsonl', '.json'), 'json'),
+        (('.arrow',), 'arrow'),
+        (('.csv',), 'csv'),
+        (('.txt',), None),
+    ]:
         found = [f for f in files if f.suffix.lower() in suffixes]
-        if not found: continue
+        if not found:
+            continue
         train = [f for f in found if not is_validation_file(f)]
         valid = [f for f in found if is_validation_file(f)]
-        if not train: raise ValueError(f'{path}: only validation files found ({[f.name for f in valid]}); add training data')
-        if path.is_file() and builder is None:   # TinyStories-train.txt: look for its TinyStories-valid.txt
+        if not train:
+            raise ValueError(f'{path}: only validation files found ({[f.name for f in valid]}); add training data')
+        if path.is_file() and builder is None:  # TinyStories-train.txt: look for its TinyStories-valid.txt
             sibling = path.with_name(path.name.replace('train', 'valid'))
-            if sibling != path and sibling.is_file(): valid = [sibling]
+            if sibling != path and sibling.is_file():
+                valid = [sibling]
         kind = builder or 'text'
         what = f'{len(train)} {kind} training file(s)' + (f', {len(valid)} validation file(s)' if valid else '')
         return _files_split(train, builder), (_files_split(valid, builder) if valid else None), what
-    raise ValueError(f'no stories found in {str(path)!r}: expected .parquet, .jsonl/.json, .arrow, .csv or .txt files, '
-                     'or a folder written by datasets.save_to_disk')
+    raise ValueError(
+        f'no stories found in {str(path)!r}: expected .parquet, .jsonl/.json, .arrow, .csv or .txt files, '
+        'or a folder written by datasets.save_to_disk'
+    )
 
 # %% ../nbs/07_data.ipynb #e8881c4c
 HUB_DATASET = 'roneneldan/TinyStories'
 
+
 def hub_status(timeout: float = 1.5) -> tuple[bool, str]:
     "Whether the Hugging Face Hub answers within `timeout` seconds, and a few words saying why not."
     for var in ('HF_HUB_OFFLINE', 'HF_DATASETS_OFFLINE'):
-        if os.environ.get(var, '').lower() in ('1', 'true', 'yes', 'on'): return False, f'{var} is set'
+        if os.environ.get(var, '').lower() in ('1', 'true', 'yes', 'on'):
+            return False, f'{var} is set'
     url = os.environ.get('HF_ENDPOINT', 'https://huggingface.co').rstrip('/') + f'/api/datasets/{HUB_DATASET}'
     result = {}
+
     def probe():
-        try: urllib.request.urlopen(urllib.request.Request(url, method='HEAD'), timeout=timeout).close(); result['ok'] = True
-        except urllib.error.HTTPError: result['ok'] = True   # it answered, even if not with 200
-        except Exception as e: result['error'] = str(getattr(e, 'reason', e))
+        try:
+            urllib.request.urlopen(urllib.request.Request(url, method='HEAD'), timeout=timeout).close()
+            result['ok'] = True
+        except urllib.error.HTTPError:
+            result['ok'] = True  # it answered, even if not with 200
+        except Exception as e:
+            result['error'] = str(getattr(e, 'reason', e))
+
     thread = threading.Thread(target=probe, daemon=True)
-    thread.start(); thread.join(timeout + 0.5)
-    if result.get('ok'): return True, 'the Hub is reachable'
+    thread.start()
+    thread.join(timeout + 0.5)
+    if result.get('ok'):
+        return True, 'the Hub is reachable'
     host = url.split('/')[2]
-    return False, f'{host} is unreachable ({result["error"]})' if 'error' in result else f'{host} did not answer within {timeout:g} s'
+    return (
+        False,
+        f'{host} is unreachable ({result["error"]})'
+        if 'error' in result
+        else f'{host} did not answer within {timeout:g} s',
+    )
 
 # %% ../nbs/07_data.ipynb #04812a73
-GENERATED_STORIES = 200   # training stories of data='generated' when max_stories is not set (validation: a tenth as many)
-HOLDOUT_EVERY = 50        # without a validation split, every 50th training story validates instead
-EVAL_STORIES = 1000       # validation stories streamed from the Hub (and evaluated on: all of the bundled ones)
+GENERATED_STORIES = (
+    200  # training stories of data='generated' when max_stories is not set (validation: a tenth as many)
+)
+HOLDOUT_EVERY = 50  # without a validation split, every 50th training story validates instead
+EVAL_STORIES = 1000  # validation stories streamed from the Hub (and evaluated on: all of the bundled ones)
+
 
 @dataclass
 class Stories:
     "A corpus ready for tokenization: training and validation stories, and a line saying where they came from."
+
     train: StorySplit
     valid: StorySplit
-    source: str   # what the stories are
-    reason: str   # why this source was used
+    source: str  # what the stories are
+    reason: str  # why this source was used
 
-    def __str__(self): return f'data: {self.source} ({self.reason})'
+    def __str__(self):
+        return f'data: {self.source} ({self.reason})'
+
 
 def _bundled_stories() -> Stories:
     train, valid = (StorySplit.from_list(bundled_stories(s)) for s in ('train', 'valid'))
-    return Stories(train, valid, f'the TinyStories excerpt bundled with gpt_nb, {train.size:,} + {valid.size:,} stories', '')
+    return Stories(
+        train, valid, f'the TinyStories excerpt bundled with gpt_nb, {train.size:,} + {valid.size:,} stories', ''
+    )
+
 
 def _generated_stories(n_train: int, seed: int = 0) -> Stories:
     train = StorySplit.from_list(generate_stories(n_train, seed))
-    valid = StorySplit.from_list(generate_stories(max(1, n_train // 10), f'{seed}-valid'))   # a separate random stream
+    valid = StorySplit.from_list(generate_stories(max(1, n_train // 10), f'{seed}-valid'))  # a separate random stream
     return Stories(train, valid, f'{train.size:,} + {valid.size:,} generated template stories (seed {seed})', '')
+
 
 def _hub_stories(n_train: int | None) -> Stories:
     "All of the Hub dataset (`n_train` None: a 2 GB download, cached by `datasets`), or its first `n_train` stories, streamed."
     import datasets
+
     with _quiet_datasets():
         if n_train is None:
             ds = datasets.load_dataset(HUB_DATASET)
             train, valid = (StorySplit.from_dataset(ds[name], 'text') for name in ('train', 'validation'))
-            return Stories(train, valid, f'{HUB_DATASET} from the Hugging Face Hub, all {train.size:,} + {valid.size:,} stories', '')
+            return Stories(
+                train,
+                valid,
+                f'{HUB_DATASET} from the Hugging Face Hub, all {train.size:,} + {valid.size:,} stories',
+                '',
+            )
         first = lambda split, n: StorySplit.from_list(
-            [row['text'] for row in datasets.load_dataset(HUB_DATASET, split=split, streaming=True).take(n)])
+            [row['text'] for row in datasets.load_dataset(HUB_DATASET, split=split, streaming=True).take(n)]
+        )
         train, valid = first('train', n_train), first('validation', EVAL_STORIES)
-    return Stories(train, valid, f'the first {train.size:,} + {valid.size:,} stories of {HUB_DATASET}, streamed from the Hub', '')
+    return Stories(
+        train, valid, f'the first {train.size:,} + {valid.size:,} stories of {HUB_DATASET}, streamed from the Hub', ''
+    )
+
 
 def _local_stories(path) -> Stories:
     train, valid, what = local_splits(path)
@@ -272,34 +381,48 @@ def _local_stories(path) -> Stories:
         what += f'; no validation split, so every {HOLDOUT_EVERY}th story is held out for validation'
     return Stories(train, valid, f'local stories from {str(path)!r}, {what}', '')
 
-def load_stories(data: str | os.PathLike | None = None, # None: the Hub if reachable (a slice of it on a CPU), else the bundled excerpt; 'bundled'; 'hub'; 'generated'; or a path
-                 *, max_stories: int | None = None,     # at most this many training stories, whatever the source
-                 device: str | torch.device = 'cpu',    # where training runs: with None, a GPU gets the whole Hub dataset
-                 seed: int = 0,                         # the seed of data='generated'
-                 timeout: float = 1.5,                  # seconds to wait for the Hub to answer
-                 verbose: bool = True,                  # print the line that says which source is used
-                ) -> Stories:
+
+def load_stories(
+    data: str
+    | os.PathLike
+    | None = None,  # None: the Hub if reachable (a slice of it on a CPU), else the bundled excerpt; 'bundled'; 'hub'; 'generated'; or a path
+    *,
+    max_stories: int | None = None,  # at most this many training stories, whatever the source
+    device: str | torch.device = 'cpu',  # where training runs: with None, a GPU gets the whole Hub dataset
+    seed: int = 0,  # the seed of data='generated'
+    timeout: float = 1.5,  # seconds to wait for the Hub to answer
+    verbose: bool = True,  # print the line that says which source is used
+) -> Stories:
     "TinyStories from the package, the Hub or a local copy (or generated stories), with one line that says which and why."
-    if max_stories is not None and (isinstance(max_stories, bool) or not isinstance(max_stories, int) or max_stories < 1):
+    if max_stories is not None and (
+        isinstance(max_stories, bool) or not isinstance(max_stories, int) or max_stories < 1
+    ):
         raise ValueError(f'max_stories must be a positive integer or None, got {max_stories!r}')
     reason = 'asked for'
     if data is None:
         online, reason = hub_status(timeout)
         data = 'hub' if online else 'bundled'
-        if not online: reason += ', so the bundled excerpt; --data hub asks for the full dataset'
+        if not online:
+            reason += ', so the bundled excerpt; --data hub asks for the full dataset'
         elif torch.device(device).type != 'cuda' and max_stories is None:
             max_stories = len(bundled_stories('train'))
             reason += '; training on a CPU, so a slice the size of the bundled excerpt (--data hub for all of it)'
     elif data in ('hub', HUB_DATASET):
         online, why = hub_status(timeout)
-        if not online: raise ConnectionError(f'data={str(data)!r} needs the Hugging Face Hub, but {why}')
-    if data == 'bundled': stories = _bundled_stories()
-    elif data == 'generated': stories = _generated_stories(max_stories or GENERATED_STORIES, seed)
-    elif data in ('hub', HUB_DATASET): stories = _hub_stories(max_stories)
-    else: stories = _local_stories(data)
+        if not online:
+            raise ConnectionError(f'data={str(data)!r} needs the Hugging Face Hub, but {why}')
+    if data == 'bundled':
+        stories = _bundled_stories()
+    elif data == 'generated':
+        stories = _generated_stories(max_stories or GENERATED_STORIES, seed)
+    elif data in ('hub', HUB_DATASET):
+        stories = _hub_stories(max_stories)
+    else:
+        stories = _local_stories(data)
     if max_stories is not None and (stories.train.size is None or stories.train.size > max_stories):
         stories.train = stories.train.take(max_stories)
         stories.source += f', the first {max_stories:,} for training'
     stories.reason = reason
-    if verbose: print(stories)
+    if verbose:
+        print(stories)
     return stories

@@ -9,8 +9,11 @@ __all__ = ['resolve_device', 'model_device', 'available_memory']
 
 # %% ../nbs/05_devices.ipynb #3116252d
 import os
-try: import resource   # POSIX only
-except ImportError: resource = None
+
+try:
+    import resource  # POSIX only
+except ImportError:
+    resource = None
 
 import torch
 from torch import nn
@@ -19,14 +22,18 @@ from torch import nn
 def resolve_device(device: str | torch.device | None = 'auto') -> torch.device:
     "The `torch.device` for `device`; 'auto' (or None) picks CUDA, then Apple MPS, then the CPU."
     if device is None or device == 'auto':
-        if torch.cuda.is_available(): return torch.device('cuda')
-        if torch.backends.mps.is_available(): return torch.device('mps')
+        if torch.cuda.is_available():
+            return torch.device('cuda')
+        if torch.backends.mps.is_available():
+            return torch.device('mps')
         return torch.device('cpu')
-    try: dev = torch.device(device)
+    try:
+        dev = torch.device(device)
     except (RuntimeError, TypeError):
         raise ValueError(f"unknown device {device!r}: use 'auto', 'cpu', 'cuda', 'cuda:N' or 'mps'") from None
     if dev.type == 'cuda':
-        if not torch.cuda.is_available(): raise ValueError(f'device {device!r} requested but CUDA is not available here')
+        if not torch.cuda.is_available():
+            raise ValueError(f'device {device!r} requested but CUDA is not available here')
         if dev.index is not None and dev.index >= torch.cuda.device_count():
             raise ValueError(f'device {device!r} requested but only {torch.cuda.device_count()} CUDA device(s) exist')
     elif dev.type == 'mps' and not torch.backends.mps.is_available():
@@ -43,8 +50,10 @@ def model_device(model: nn.Module) -> torch.device:
 # %% ../nbs/05_devices.ipynb #4489e834
 def available_memory(device: torch.device) -> int:
     "Bytes of memory on `device`: the GPU's total, or the machine's RAM (less if this process is limited with `ulimit -v`)."
-    if device.type == 'cuda': return torch.cuda.mem_get_info(device)[1]
+    if device.type == 'cuda':
+        return torch.cuda.mem_get_info(device)[1]
     total = os.sysconf('SC_PAGE_SIZE') * os.sysconf('SC_PHYS_PAGES')
-    if resource is None: return total
+    if resource is None:
+        return total
     limit = resource.getrlimit(resource.RLIMIT_AS)[0]
     return total if limit == resource.RLIM_INFINITY else min(total, limit)

@@ -16,7 +16,8 @@ from .config import GPTConfig
 # %% ../nbs/02_embeddings.ipynb #5d02de82
 class Embeddings(nn.Module):
     "Token embedding plus learned absolute position embedding, then dropout."
-    def __init__(self, config: GPTConfig):   # reads vocab_size, context_length, d_model, dropout, position
+
+    def __init__(self, config: GPTConfig):  # reads vocab_size, context_length, d_model, dropout, position
         super().__init__()
         self.tok = nn.Embedding(config.vocab_size, config.d_model)
         # with rotary embeddings (position='rope', chapter 09) positions enter in attention instead: no table
@@ -26,8 +27,10 @@ class Embeddings(nn.Module):
     def forward(self, idx: torch.Tensor, positions: torch.Tensor | None = None) -> torch.Tensor:
         "Vectors for `idx` (batch, time); `positions` is (time,) or (batch, time), default `0..time-1`."
         x = self.tok(idx)
-        if self.pos is None: return self.drop(x)
-        if positions is None: positions = torch.arange(idx.shape[-1], device=idx.device)
+        if self.pos is None:
+            return self.drop(x)
+        if positions is None:
+            positions = torch.arange(idx.shape[-1], device=idx.device)
         return self.drop(x + self.pos(positions))
 
 # %% ../nbs/02_embeddings.ipynb #94b180d0

@@ -24,25 +24,33 @@ __all__ = ['PRECISIONS', 'resolve_precision', 'autocast', 'evaluate', 'plot_hist
 PRECISIONS = ('auto', 'fp32', 'bf16', 'fp16')
 _DTYPES = {'bf16': torch.bfloat16, 'fp16': torch.float16}
 
+
 def resolve_precision(device: torch.device, precision: str = 'auto') -> str:
     "'fp32', 'bf16' or 'fp16' for `device`; 'auto': bf16 on CUDA where supported, else fp16 there, else fp32."
-    if precision not in PRECISIONS: raise ValueError(f'precision must be one of {PRECISIONS}, got {precision!r}')
+    if precision not in PRECISIONS:
+        raise ValueError(f'precision must be one of {PRECISIONS}, got {precision!r}')
     if precision == 'auto':
-        if device.type != 'cuda': return 'fp32'
+        if device.type != 'cuda':
+            return 'fp32'
         return 'bf16' if torch.cuda.is_bf16_supported() else 'fp16'
     if precision == 'fp16' and device.type != 'cuda':
-        raise ValueError(f"precision 'fp16' needs a CUDA device (float16 with a gradient scaler), not {device.type}; use 'fp32' or 'bf16'")
+        raise ValueError(
+            f"precision 'fp16' needs a CUDA device (float16 with a gradient scaler), not {device.type}; use 'fp32' or 'bf16'"
+        )
     return precision
+
 
 def autocast(device: torch.device, precision: str):
     "A context that runs the forward pass in `precision` (a no-op for fp32)."
-    if precision == 'fp32': return contextlib.nullcontext()
+    if precision == 'fp32':
+        return contextlib.nullcontext()
     return torch.autocast(device.type, dtype=_DTYPES[precision])
 
 # %% ../nbs/07_evaluation.ipynb #b38a7d6d
 @torch.no_grad()
-def evaluate(model: nn.Module, ids: np.ndarray, n_bytes: int, context_length: int, batch_size: int = 8,
-             precision: str = 'fp32') -> dict:
+def evaluate(
+    model: nn.Module, ids: np.ndarray, n_bytes: int, context_length: int, batch_size: int = 8, precision: str = 'fp32'
+) -> dict:
     "Loss (nats/token), perplexity and bits per byte of `model` predicting every token of `ids` after the first."
     model = unwrap_model(model)
     device = next(model.parameters()).device
@@ -50,13 +58,14 @@ def evaluate(model: nn.Module, ids: np.ndarray, n_bytes: int, context_length: in
     x = torch.zeros(n_windows, context_length, dtype=torch.int64)
     y = torch.full((n_windows, context_length), -100, dtype=torch.int64)
     for w in range(n_windows):
-        chunk = torch.from_numpy(ids[w * context_length:(w + 1) * context_length + 1].astype(np.int64))
-        x[w, :len(chunk) - 1], y[w, :len(chunk) - 1] = chunk[:-1], chunk[1:]
+        chunk = torch.from_numpy(ids[w * context_length : (w + 1) * context_length + 1].astype(np.int64))
+        x[w, : len(chunk) - 1], y[w, : len(chunk) - 1] = chunk[:-1], chunk[1:]
     nats = torch.zeros((), dtype=torch.float64)
     with eval_mode(model):
         for i in range(0, n_windows, batch_size):
-            xb, yb = x[i:i + batch_size].to(device), y[i:i + batch_size].to(device)
-            with autocast(device, precision): _, loss = model(xb, yb)
+            xb, yb = x[i : i + batch_size].to(device), y[i : i + batch_size].to(device)
+            with autocast(device, precision):
+                _, loss = model(xb, yb)
             nats += loss.double().cpu() * (yb != -100).sum().item()
     loss = nats.item() / (len(ids) - 1)
     return dict(loss=loss, perplexity=math.exp(min(loss, 700)), bits_per_byte=nats.item() / (math.log(2) * n_bytes))
@@ -65,14 +74,22 @@ def evaluate(model: nn.Module, ids: np.ndarray, n_bytes: int, context_length: in
 def plot_history(history: dict, title: str = 'training'):
     "A matplotlib figure of the training loss (and its running mean) and the validation loss against steps."
     from matplotlib.figure import Figure
+
     fig = Figure(figsize=(6, 3), dpi=80, layout='constrained')
     ax = fig.add_subplot()
     steps, losses = history['step'], history['loss']
     ax.plot(steps, losses, color='tab:blue', alpha=0.3, lw=1, label='train (per step)')
     k = max(1, len(losses) // 20)
-    if len(losses) > k: ax.plot(steps[k - 1:], np.convolve(losses, np.ones(k) / k, mode='valid'), color='tab:blue', label=f'train (mean of {k})')
+    if len(losses) > k:
+        ax.plot(
+            steps[k - 1 :],
+            np.convolve(losses, np.ones(k) / k, mode='valid'),
+            color='tab:blue',
+            label=f'train (mean of {k})',
+        )
     evals = history['eval']
-    if evals: ax.plot([e['step'] for e in evals], [e['loss'] for e in evals], 'o-', color='tab:orange', label='validation')
+    if evals:
+        ax.plot([e['step'] for e in evals], [e['loss'] for e in evals], 'o-', color='tab:orange', label='validation')
     ax.set(xlabel='step', ylabel='loss (nats per token)', title=title)
     ax.legend()
     return fig

@@ -20,41 +20,57 @@ import torch
 # %% ../nbs/exercises.ipynb #3e757d09
 def _as_array(x) -> torch.Tensor | None:
     "`x` as a CPU tensor when it is a tensor or a NumPy array, else None."
-    if isinstance(x, torch.Tensor): return x.detach().cpu()
-    if isinstance(x, np.ndarray): return torch.from_numpy(np.ascontiguousarray(x))
+    if isinstance(x, torch.Tensor):
+        return x.detach().cpu()
+    if isinstance(x, np.ndarray):
+        return torch.from_numpy(np.ascontiguousarray(x))
     return None
+
 
 def _is_real(x) -> bool:
     "A plain number, a NumPy scalar or a 0-d tensor (not a bool)."
-    if isinstance(x, (bool, np.bool_)): return False
-    if isinstance(x, (int, float, np.integer, np.floating)): return True
+    if isinstance(x, (bool, np.bool_)):
+        return False
+    if isinstance(x, (int, float, np.integer, np.floating)):
+        return True
     return isinstance(x, torch.Tensor) and x.dim() == 0 and not x.dtype == torch.bool
+
 
 def _is_int(x) -> bool:
     "An integer that is not a bool: int, a NumPy integer or an integer 0-d tensor."
-    if isinstance(x, torch.Tensor): return x.dim() == 0 and not x.is_floating_point() and x.dtype != torch.bool
+    if isinstance(x, torch.Tensor):
+        return x.dim() == 0 and not x.is_floating_point() and x.dtype != torch.bool
     return isinstance(x, (int, np.integer)) and not isinstance(x, (bool, np.bool_))
+
 
 def _at(flat: int, shape) -> tuple:
     "The index tuple of position `flat` in a tensor of `shape`."
     return tuple(int(i) for i in np.unravel_index(flat, tuple(shape))) if len(shape) else ()
 
-def _where(at: tuple) -> str: return f' at index {at}' if at else ''
+
+def _where(at: tuple) -> str:
+    return f' at index {at}' if at else ''
 
 # %% ../nbs/exercises.ipynb #31760152
 def _tensor_mismatch(e: torch.Tensor, g: torch.Tensor, atol: float, rtol: float, exact_dtype: bool) -> str | None:
     "None when tensor `g` matches the expected `e`, else why not."
-    if tuple(g.shape) != tuple(e.shape): return f'shape {tuple(g.shape)}, expected {tuple(e.shape)}'
-    if exact_dtype and g.dtype != e.dtype: return f'dtype {g.dtype}, expected {e.dtype}'
-    if e.dtype == torch.bool and g.dtype != torch.bool: return f'dtype {g.dtype}, expected a boolean tensor'
-    if not e.is_floating_point() and g.is_floating_point(): return f'dtype {g.dtype}, expected integers'
+    if tuple(g.shape) != tuple(e.shape):
+        return f'shape {tuple(g.shape)}, expected {tuple(e.shape)}'
+    if exact_dtype and g.dtype != e.dtype:
+        return f'dtype {g.dtype}, expected {e.dtype}'
+    if e.dtype == torch.bool and g.dtype != torch.bool:
+        return f'dtype {g.dtype}, expected a boolean tensor'
+    if not e.is_floating_point() and g.is_floating_point():
+        return f'dtype {g.dtype}, expected integers'
     if not e.is_floating_point():
         bad = (g.long() != e.long()).flatten().nonzero()
-        if not len(bad): return None
+        if not len(bad):
+            return None
         at = _at(bad[0].item(), e.shape)
         return f'{g[at].item()}, expected {e[at].item()}{_where(at)}'
     e, g = e.double(), g.double()
-    if g.isnan().any(): return 'NaN' + _where(_at(g.isnan().flatten().nonzero()[0].item(), e.shape))
+    if g.isnan().any():
+        return 'NaN' + _where(_at(g.isnan().flatten().nonzero()[0].item(), e.shape))
     inf = e.isinf() | g.isinf()
     wrong_inf = (inf & (e != g)).flatten().nonzero()
     if len(wrong_inf):
@@ -66,88 +82,112 @@ def _tensor_mismatch(e: torch.Tensor, g: torch.Tensor, atol: float, rtol: float,
         return f'{g[at].item():.6g}, expected {e[at].item():.6g}{_where(at)} (the largest difference, {abs(g[at] - e[at]).item():.3g})'
     return None
 
+
 def mismatch(expected, got, atol: float = 1e-5, rtol: float = 1e-4, exact_dtype: bool = False) -> str | None:
     "None when `got` matches `expected`, else a short reason it does not."
-    if expected is None: return None if got is None else f'expected None, got {type(got).__name__}'
-    if got is None: return 'got None: did the function forget to `return`?'
+    if expected is None:
+        return None if got is None else f'expected None, got {type(got).__name__}'
+    if got is None:
+        return 'got None: did the function forget to `return`?'
     e = _as_array(expected)
     if e is not None:
         g = _as_array(got)
-        if g is None and e.dim() == 0 and _is_real(got): g = torch.tensor(float(got))
-        if g is None: return f'expected a {type(expected).__name__}, got {type(got).__name__}'
+        if g is None and e.dim() == 0 and _is_real(got):
+            g = torch.tensor(float(got))
+        if g is None:
+            return f'expected a {type(expected).__name__}, got {type(got).__name__}'
         return _tensor_mismatch(e, g, atol, rtol, exact_dtype)
     if isinstance(expected, bool):
-        if not isinstance(got, (bool, np.bool_)): return f'expected a bool, got {type(got).__name__}'
+        if not isinstance(got, (bool, np.bool_)):
+            return f'expected a bool, got {type(got).__name__}'
         return None if bool(got) == expected else f'{bool(got)}, expected {expected}'
     if isinstance(expected, int):
-        if not _is_int(got): return f'expected an int, got {type(got).__name__} {got!r}'
+        if not _is_int(got):
+            return f'expected an int, got {type(got).__name__} {got!r}'
         return None if int(got) == expected else f'off by {int(got) - expected:+,}'
     if isinstance(expected, float):
-        if not _is_real(got): return f'expected a number, got {type(got).__name__}'
+        if not _is_real(got):
+            return f'expected a number, got {type(got).__name__}'
         g = float(got)
-        if not math.isfinite(g): return f'{g}, expected {expected:.6g}'
-        if abs(g - expected) <= atol + rtol * abs(expected): return None
+        if not math.isfinite(g):
+            return f'{g}, expected {expected:.6g}'
+        if abs(g - expected) <= atol + rtol * abs(expected):
+            return None
         ratio = f' (× {g / expected:.4g})' if expected and abs(g / expected - 1) > 1e-3 else ''
         return f'off by {g - expected:+.4g}{ratio}'
     if isinstance(expected, (list, tuple)):
         if not isinstance(got, (list, tuple)):
             return f'expected a {type(expected).__name__} of {len(expected)} items, got {type(got).__name__}'
-        if len(got) != len(expected): return f'{len(got)} item{"" if len(got) == 1 else "s"}, expected {len(expected)}'
+        if len(got) != len(expected):
+            return f'{len(got)} item{"" if len(got) == 1 else "s"}, expected {len(expected)}'
         for i, (e_i, g_i) in enumerate(zip(expected, got)):
-            if (why := mismatch(e_i, g_i, atol, rtol, exact_dtype)) is not None: return f'item {i}: {why}'
+            if (why := mismatch(e_i, g_i, atol, rtol, exact_dtype)) is not None:
+                return f'item {i}: {why}'
         return None
     return None if got == expected else f'{got!r}, expected {expected!r}'
 
 # %% ../nbs/exercises.ipynb #1e485ba4
 def show(value, width: int = 160) -> str:
     "A one-line, shortened picture of `value` for feedback."
-    try: return _show(value, width)
-    except Exception: return f'a {type(value).__name__}'
+    try:
+        return _show(value, width)
+    except Exception:
+        return f'a {type(value).__name__}'
+
 
 def _show(value, width: int) -> str:
     if isinstance(value, (tuple, list)) and any(_as_array(v) is not None for v in value):
         text = ', '.join(_show(v, width) for v in value)
         text = f'({text})' if isinstance(value, tuple) else f'[{text}]'
-        return text if len(text) <= width else text[:width - 1] + '…'
+        return text if len(text) <= width else text[: width - 1] + '…'
     a = _as_array(value)
     if a is not None:
         shape = 'x'.join(map(str, a.shape)) or 'scalar'
         body = np.array2string(a.numpy(), precision=4, threshold=12, edgeitems=3, separator=', ', suppress_small=True)
         text = f'{type(value).__name__} {shape} {str(a.dtype).replace("torch.", "")} {" ".join(body.split())}'
-    else: text = ' '.join(repr(value).split())
-    return text if len(text) <= width else text[:width - 1] + '…'
+    else:
+        text = ' '.join(repr(value).split())
+    return text if len(text) <= width else text[: width - 1] + '…'
 
 # %% ../nbs/exercises.ipynb #8f2244d4
 @dataclass
 class Case:
     "One call of the learner's function: `fn(*args, **kwargs)` should give `expected`."
-    name: str                 # what this case is about, shown with ✓ or ✗
-    args: tuple               # positional arguments (deep-copied for every call)
-    expected: Any             # the right answer
-    hint: str = ''            # shown when the case fails
+
+    name: str  # what this case is about, shown with ✓ or ✗
+    args: tuple  # positional arguments (deep-copied for every call)
+    expected: Any  # the right answer
+    hint: str = ''  # shown when the case fails
     kwargs: dict = field(default_factory=dict)
-    atol: float = 1e-5        # float tolerance: atol + rtol * |expected|
+    atol: float = 1e-5  # float tolerance: atol + rtol * |expected|
     rtol: float = 1e-4
-    exact_dtype: bool = False # a tensor answer must have exactly the expected dtype
+    exact_dtype: bool = False  # a tensor answer must have exactly the expected dtype
 
 # %% ../nbs/exercises.ipynb #7d3e3379
 @dataclass
 class Exercise:
     "An exercise: its id ('03.2'), the chapter notebook it ends, a title, and the function that builds its cases."
+
     id: str
     notebook: str
     title: str
     make_cases: Callable[[], list[Case]]
 
-EXERCISES: dict[str, Exercise] = {}   # the registry: '01.1' -> Exercise
+
+EXERCISES: dict[str, Exercise] = {}  # the registry: '01.1' -> Exercise
+
 
 def exercise(id: str, notebook: str, title: str):
     "Register the decorated function as the case builder of exercise `id`."
+
     def register(make_cases: Callable[[], list[Case]]):
-        if id in EXERCISES: raise ValueError(f'exercise {id!r} is already registered')
+        if id in EXERCISES:
+            raise ValueError(f'exercise {id!r} is already registered')
         EXERCISES[id] = Exercise(id, notebook, title, make_cases)
         return make_cases
+
     return register
+
 
 def _load_checkers():
     "Register every chapter's checkers: their modules register themselves when first imported (and they import this one)."
@@ -157,6 +197,7 @@ def _load_checkers():
 @dataclass
 class CheckResult:
     "What `check` found: how many cases passed and failed, or that the exercise is not attempted yet."
+
     exercise: str
     passed: int = 0
     failed: int = 0
@@ -170,32 +211,44 @@ class CheckResult:
         return self.attempted and self.failed == 0 and self.passed > 0
 
     def __repr__(self):
-        if not self.attempted: return f'CheckResult({self.exercise}: not attempted yet)'
+        if not self.attempted:
+            return f'CheckResult({self.exercise}: not attempted yet)'
         return f'CheckResult({self.exercise}: {self.passed} passed, {self.failed} failed)'
 
     def _ipython_display_(self):
         "In a notebook, the report is the display: printed once, whether `check` printed it already or not."
-        if not self.printed: print(self.report)
+        if not self.printed:
+            print(self.report)
 
-history: list[CheckResult] = []   # every result `check` returned, in order
+
+history: list[CheckResult] = []  # every result `check` returned, in order
 
 # %% ../nbs/exercises.ipynb #31d1aa57
 def _run_case(fn: Callable, case: Case):
     "Call `fn` on `case`: ('answer', value) or ('raised', exception); NotImplementedError propagates."
-    try: return 'answer', fn(*copy.deepcopy(case.args), **copy.deepcopy(case.kwargs))
-    except NotImplementedError: raise
-    except Exception as e: return 'raised', e
+    try:
+        return 'answer', fn(*copy.deepcopy(case.args), **copy.deepcopy(case.kwargs))
+    except NotImplementedError:
+        raise
+    except Exception as e:
+        return 'raised', e
+
 
 def _verdict(case: Case, kind: str, value) -> str | None:
     "None if the answer is right, else why not; an answer too odd to compare is a wrong answer, not a crash."
-    if kind == 'raised': return f'raised {type(value).__name__}: {str(value).splitlines()[0] if str(value) else ""}'[:300]
-    try: return mismatch(case.expected, value, case.atol, case.rtol, case.exact_dtype)
-    except Exception as e: return f'could not compare the answer with the expected one ({type(e).__name__}: {e})'[:300]
+    if kind == 'raised':
+        return f'raised {type(value).__name__}: {str(value).splitlines()[0] if str(value) else ""}'[:300]
+    try:
+        return mismatch(case.expected, value, case.atol, case.rtol, case.exact_dtype)
+    except Exception as e:
+        return f'could not compare the answer with the expected one ({type(e).__name__}: {e})'[:300]
 
-def check(exercise_id: str,      # '01.1' ... '08.3': the chapter, then the exercise
-          fn: Callable,          # your function
-          verbose: bool = True,  # print the report
-         ) -> CheckResult:
+
+def check(
+    exercise_id: str,  # '01.1' ... '08.3': the chapter, then the exercise
+    fn: Callable,  # your function
+    verbose: bool = True,  # print the report
+) -> CheckResult:
     "Run exercise `exercise_id`'s cases on `fn`, print what passed and, for failures, what was expected and a hint."
     _load_checkers()
     if exercise_id not in EXERCISES:
@@ -205,30 +258,44 @@ def check(exercise_id: str,      # '01.1' ... '08.3': the chapter, then the exer
     lines, passed, failed, answers = [], 0, 0, []
     try:
         for n, case in enumerate(cases):
-            try: kind, value = _run_case(fn, case)
+            try:
+                kind, value = _run_case(fn, case)
             except NotImplementedError:
-                if n == 0: raise
+                if n == 0:
+                    raise
                 kind, value = 'raised', NotImplementedError('raised NotImplementedError')
             answers.append(value if kind == 'answer' else ...)
             why = _verdict(case, kind, value)
             if why is None:
-                passed += 1; lines.append(f'  ✓ {case.name}')
+                passed += 1
+                lines.append(f'  ✓ {case.name}')
                 continue
             failed += 1
             lines += [f'  ✗ {case.name}', f'      expected  {show(case.expected)}']
-            if kind == 'answer': lines.append(f'      got       {show(value)}')
+            if kind == 'answer':
+                lines.append(f'      got       {show(value)}')
             lines.append(f'      why       {why}')
-            if case.hint: lines.append(f'      hint      {case.hint}')
+            if case.hint:
+                lines.append(f'      hint      {case.hint}')
         attempted = any(a is not None for a in answers)
-    except NotImplementedError: attempted = False
+    except NotImplementedError:
+        attempted = False
     if not attempted:
-        result = CheckResult(ex.id, attempted=False, report=f'{header}: not attempted yet. Fill in the function '
-                             'above (it still raises NotImplementedError or returns None), then run this cell again.')
+        result = CheckResult(
+            ex.id,
+            attempted=False,
+            report=f'{header}: not attempted yet. Fill in the function '
+            'above (it still raises NotImplementedError or returns None), then run this cell again.',
+        )
     else:
-        summary = (f'all {passed} cases pass.' if not failed else
-                   f'{passed} of {passed + failed} cases pass: fix the ✗ cases and run this cell again.')
+        summary = (
+            f'all {passed} cases pass.'
+            if not failed
+            else f'{passed} of {passed + failed} cases pass: fix the ✗ cases and run this cell again.'
+        )
         result = CheckResult(ex.id, passed, failed, report='\n'.join([f'{header}: {summary}'] + lines))
-    if verbose: print(result.report)
+    if verbose:
+        print(result.report)
     result.printed = verbose
     history.append(result)
     return result
@@ -238,27 +305,34 @@ def _randn(*shape: int, seed: int = 0, scale: float = 1.0) -> torch.Tensor:
     "Reproducible standard-normal float32 test data."
     return torch.randn(*shape, generator=torch.Generator().manual_seed(seed)) * scale
 
+
 def _causal(T: int) -> torch.Tensor:
     "(T, T) bool: True on and below the diagonal."
     return torch.ones(T, T, dtype=torch.bool).tril()
+
 
 def _np_softmax(z: np.ndarray) -> np.ndarray:
     "Softmax of the last axis, in float64 NumPy."
     e = np.exp(z - z.max(-1, keepdims=True))
     return e / e.sum(-1, keepdims=True)
 
+
 def _attention(T: int, key: Callable[[int], int | None] | None = None) -> torch.Tensor:
     "A made-up causal (T, T) pattern: row i puts all its weight on `key(i)`, or spreads it evenly over 0..i if that is None."
     w = torch.zeros(T, T)
     for i in range(T):
         j = key(i) if key else None
-        if j is None: w[i, :i + 1] = 1 / (i + 1)
-        else: w[i, j] = 1.0
+        if j is None:
+            w[i, : i + 1] = 1 / (i + 1)
+        else:
+            w[i, j] = 1.0
     return w
+
 
 def _random_attention(*shape: int, seed: int) -> torch.Tensor:
     "Random causal attention weights of `shape` (..., T, T): a softmax of random scores."
     return _randn(*shape, seed=seed, scale=2).masked_fill(~_causal(shape[-1]), float('-inf')).softmax(-1)
+
 
 def _mean_at(w: torch.Tensor, pairs: list[tuple[int, int]]) -> torch.Tensor:
     "The mean of w[..., i, j] over `pairs`, with a loop."

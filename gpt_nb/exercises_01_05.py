@@ -21,93 +21,194 @@ from .exercises import Case, _causal, _randn, exercise
 @exercise('01.1', '01_tokenization', 'text as UTF-8 byte ids')
 def _utf8_cases():
     bytes_not_chars = 'encode the text to UTF-8 and list its bytes: ord() gives code points, which are not bytes'
-    return [Case('ASCII: one byte per character', ('hi',), [104, 105], 'return a list of ints, one per byte'),
-            Case('the empty text', ('',), [], 'no text, no bytes: an empty list'),
-            Case('é: one character, two bytes', ('é',), [195, 169], bytes_not_chars),
-            Case('two CJK characters, three bytes each', ('日本',), [230, 151, 165, 230, 156, 172], bytes_not_chars),
-            Case('an emoji with a skin tone: two code points, eight bytes', ('👋🏽',),
-                 [240, 159, 145, 139, 240, 159, 143, 189], bytes_not_chars),
-            Case('spaces and newlines are bytes too', ('a\n b',), [97, 10, 32, 98], 'keep every character, whitespace included')]
+    return [
+        Case('ASCII: one byte per character', ('hi',), [104, 105], 'return a list of ints, one per byte'),
+        Case('the empty text', ('',), [], 'no text, no bytes: an empty list'),
+        Case('é: one character, two bytes', ('é',), [195, 169], bytes_not_chars),
+        Case('two CJK characters, three bytes each', ('日本',), [230, 151, 165, 230, 156, 172], bytes_not_chars),
+        Case(
+            'an emoji with a skin tone: two code points, eight bytes',
+            ('👋🏽',),
+            [240, 159, 145, 139, 240, 159, 143, 189],
+            bytes_not_chars,
+        ),
+        Case(
+            'spaces and newlines are bytes too',
+            ('a\n b',),
+            [97, 10, 32, 98],
+            'keep every character, whitespace included',
+        ),
+    ]
 
 # %% ../nbs/exercises_01_05.ipynb #4fc0cdaa
 @exercise('01.2', '01_tokenization', 'the most frequent pair')
 def _pair_cases():
     weighted = "count each chunk's pairs as many times as the chunk occurs (its value in the dict)"
-    return [Case('a pair found in two chunks', ({(1, 2, 3): 1, (2, 3): 1},), (2, 3), 'add up the counts of a pair over all chunks'),
-            Case('chunk counts weigh their pairs', ({(5, 6): 3, (7, 8, 7, 8): 1},), (5, 6), weighted),
-            Case('ties go to the smallest pair', ({(9, 9, 1): 1, (3, 4): 1},), (3, 4),
-                 'all three pairs occur once: pick the smallest as a tuple, (3, 4) < (9, 1) < (9, 9)'),
-            Case('overlapping pairs each count', ({(5, 5, 5): 1, (5, 6): 1},), (5, 5), '(5, 5, 5) holds the pair (5, 5) twice'),
-            Case('pairs never span two chunks', ({(1,): 4, (2,): 5},), None,
-                 'a chunk of one token has no pair, and chunks are never joined: return None'),
-            Case('no chunks at all', ({},), None, 'nothing to count: return None'),
-            Case('counts add up across chunks', ({(0, 1, 0, 1): 2, (1, 0): 3},), (1, 0),
-                 '(0, 1) occurs 2 × 2 = 4 times, (1, 0) 2 × 1 + 3 = 5 times')]
+    return [
+        Case(
+            'a pair found in two chunks',
+            ({(1, 2, 3): 1, (2, 3): 1},),
+            (2, 3),
+            'add up the counts of a pair over all chunks',
+        ),
+        Case('chunk counts weigh their pairs', ({(5, 6): 3, (7, 8, 7, 8): 1},), (5, 6), weighted),
+        Case(
+            'ties go to the smallest pair',
+            ({(9, 9, 1): 1, (3, 4): 1},),
+            (3, 4),
+            'all three pairs occur once: pick the smallest as a tuple, (3, 4) < (9, 1) < (9, 9)',
+        ),
+        Case(
+            'overlapping pairs each count',
+            ({(5, 5, 5): 1, (5, 6): 1},),
+            (5, 5),
+            '(5, 5, 5) holds the pair (5, 5) twice',
+        ),
+        Case(
+            'pairs never span two chunks',
+            ({(1,): 4, (2,): 5},),
+            None,
+            'a chunk of one token has no pair, and chunks are never joined: return None',
+        ),
+        Case('no chunks at all', ({},), None, 'nothing to count: return None'),
+        Case(
+            'counts add up across chunks',
+            ({(0, 1, 0, 1): 2, (1, 0): 3},),
+            (1, 0),
+            '(0, 1) occurs 2 × 2 = 4 times, (1, 0) 2 × 1 + 3 = 5 times',
+        ),
+    ]
 
 # %% ../nbs/exercises_01_05.ipynb #c9c20fa5
 @exercise('01.3', '01_tokenization', 'encoding by replaying merges')
 def _merge_cases():
     in_order = 'apply the merges one after another, in the order of the list; merge i makes id 256 + i'
-    return [Case('one merge, applied everywhere', ('abab', [(97, 98)]), [256, 256], 'replace every occurrence of the pair, not just the first'),
-            Case('a later merge can use an earlier one', ('abab', [(97, 98), (256, 256)]), [257], in_order),
-            Case('overlaps resolve left to right', ('aaaaa', [(97, 97), (256, 256)]), [257, 97],
-                 'scan left to right and skip both tokens of a merged pair: aaaaa -> (aa)(aa)a'),
-            Case('merges apply in the order they were learned', ('abc', [(98, 99), (97, 98)]), [97, 256], in_order),
-            Case('the empty text', ('', [(97, 98)]), [], 'no bytes, no tokens'),
-            Case('merges work on bytes, not characters', ('é!', [(195, 169)]), [256, 33],
-                 'start from the UTF-8 bytes of the text (é is the two bytes 195, 169)'),
-            Case('no merges: just the bytes', ('hello', []), [104, 101, 108, 108, 111], 'with no merges the ids are the bytes')]
+    return [
+        Case(
+            'one merge, applied everywhere',
+            ('abab', [(97, 98)]),
+            [256, 256],
+            'replace every occurrence of the pair, not just the first',
+        ),
+        Case('a later merge can use an earlier one', ('abab', [(97, 98), (256, 256)]), [257], in_order),
+        Case(
+            'overlaps resolve left to right',
+            ('aaaaa', [(97, 97), (256, 256)]),
+            [257, 97],
+            'scan left to right and skip both tokens of a merged pair: aaaaa -> (aa)(aa)a',
+        ),
+        Case('merges apply in the order they were learned', ('abc', [(98, 99), (97, 98)]), [97, 256], in_order),
+        Case('the empty text', ('', [(97, 98)]), [], 'no bytes, no tokens'),
+        Case(
+            'merges work on bytes, not characters',
+            ('é!', [(195, 169)]),
+            [256, 33],
+            'start from the UTF-8 bytes of the text (é is the two bytes 195, 169)',
+        ),
+        Case(
+            'no merges: just the bytes',
+            ('hello', []),
+            [104, 101, 108, 108, 111],
+            'with no merges the ids are the bytes',
+        ),
+    ]
 
 # %% ../nbs/exercises_01_05.ipynb #6ceaf400
 @exercise('02.1', '02_embeddings', 'token plus position embeddings')
 def _embed_cases():
     tok, pos = _randn(10, 4, seed=1), _randn(8, 4, seed=2)
     position = 'column t gets pos_table[t] (t = 0 … T-1) added, whatever the token there'
+
     def case(name, ids, hint):
         ids = torch.tensor(ids)
-        return Case(name, (ids, tok, pos), F.one_hot(ids, 10).float() @ tok + pos[:ids.shape[-1]], hint)
-    return [case('one row of three tokens', [[3, 1, 3]], 'look up each id in tok_table, then add the position vectors'),
-            case('a batch of two rows: the same positions in each row', [[5, 7, 5, 9, 1], [2, 2, 2, 2, 2]], position),
-            case('a full window, with ids larger than the context length', [[9, 9, 9, 9, 9, 9, 9, 9]],
-                 'the position table is indexed by position, not by token id'),
-            case('a single token sits at position 0', [[0]], position)]
+        return Case(name, (ids, tok, pos), F.one_hot(ids, 10).float() @ tok + pos[: ids.shape[-1]], hint)
+
+    return [
+        case('one row of three tokens', [[3, 1, 3]], 'look up each id in tok_table, then add the position vectors'),
+        case('a batch of two rows: the same positions in each row', [[5, 7, 5, 9, 1], [2, 2, 2, 2, 2]], position),
+        case(
+            'a full window, with ids larger than the context length',
+            [[9, 9, 9, 9, 9, 9, 9, 9]],
+            'the position table is indexed by position, not by token id',
+        ),
+        case('a single token sits at position 0', [[0]], position),
+    ]
 
 # %% ../nbs/exercises_01_05.ipynb #e4ec8e7e
 def _sinusoids(T: int, d: int) -> torch.Tensor:
     "The sinusoidal table, one entry at a time with `math`."
     angle = lambda p, c: p / 10000 ** (2 * (c // 2) / d)
-    return torch.tensor([[math.sin(angle(p, c)) if c % 2 == 0 else math.cos(angle(p, c)) for c in range(d)] for p in range(T)])
+    return torch.tensor(
+        [[math.sin(angle(p, c)) if c % 2 == 0 else math.cos(angle(p, c)) for c in range(d)] for p in range(T)]
+    )
+
 
 @exercise('02.2', '02_embeddings', 'sinusoidal positions by hand')
 def _sinusoid_cases():
     pair = 'columns 2i and 2i+1 share one frequency, 1 / 10000^(2i / d_model): i counts pairs, not columns'
-    return [Case('position 0: sin 0 in even columns, cos 0 in odd ones', (1, 4), _sinusoids(1, 4), 'even columns are sines, odd columns cosines'),
-            Case('d_model 2: a single frequency, the angle is the position', (4, 2), _sinusoids(4, 2), 'PE[p, 0] = sin(p), PE[p, 1] = cos(p)'),
-            Case('eight columns: four frequencies', (6, 8), _sinusoids(6, 8), pair),
-            Case('a longer table', (50, 16), _sinusoids(50, 16), pair)]
+    return [
+        Case(
+            'position 0: sin 0 in even columns, cos 0 in odd ones',
+            (1, 4),
+            _sinusoids(1, 4),
+            'even columns are sines, odd columns cosines',
+        ),
+        Case(
+            'd_model 2: a single frequency, the angle is the position',
+            (4, 2),
+            _sinusoids(4, 2),
+            'PE[p, 0] = sin(p), PE[p, 1] = cos(p)',
+        ),
+        Case('eight columns: four frequencies', (6, 8), _sinusoids(6, 8), pair),
+        Case('a longer table', (50, 16), _sinusoids(50, 16), pair),
+    ]
 
 # %% ../nbs/exercises_01_05.ipynb #1e180e91
 @exercise('02.3', '02_embeddings', 'positions of a left-padded batch')
 def _positions_cases():
     count = "a real token's position is the number of real tokens before it in its row"
-    def case(name, mask, expected, hint): return Case(name, (torch.tensor(mask),), torch.tensor(expected), hint)
-    return [case('no padding: positions 0 … T-1', [[True] * 4], [[0, 1, 2, 3]], count),
-            case('two pads on the left: the first real token is at position 0', [[False, False, True, True, True]], [[0, 0, 0, 1, 2]], count),
-            case('a batch: each row counts its own real tokens', [[False, True, True], [True, True, True]], [[0, 0, 1], [0, 1, 2]], count),
-            case('a row of padding only', [[False, False, False]], [[0, 0, 0]],
-                 'padding gets position 0: never -1, an embedding table has no row -1')]
+
+    def case(name, mask, expected, hint):
+        return Case(name, (torch.tensor(mask),), torch.tensor(expected), hint)
+
+    return [
+        case('no padding: positions 0 … T-1', [[True] * 4], [[0, 1, 2, 3]], count),
+        case(
+            'two pads on the left: the first real token is at position 0',
+            [[False, False, True, True, True]],
+            [[0, 0, 0, 1, 2]],
+            count,
+        ),
+        case(
+            'a batch: each row counts its own real tokens',
+            [[False, True, True], [True, True, True]],
+            [[0, 0, 1], [0, 1, 2]],
+            count,
+        ),
+        case(
+            'a row of padding only',
+            [[False, False, False]],
+            [[0, 0, 0]],
+            'padding gets position 0: never -1, an embedding table has no row -1',
+        ),
+    ]
 
 # %% ../nbs/exercises_01_05.ipynb #7447778a
 @exercise('03.1', '03_attention', 'a causal mask for a sliding window')
 def _window_cases():
     def case(name, T, window, hint):
         return Case(name, (T, window), torch.tensor([[0 <= i - j < window for j in range(T)] for i in range(T)]), hint)
+
     keys = 'query i sees keys i - window + 1 … i: exactly `window` keys, itself included'
-    return [case('4 tokens, window 2', 4, 2, keys),
-            case('window 1: each token sees only itself', 5, 1, keys),
-            case('a window longer than the text: plain causal', 3, 10, 'never a key after the query, however long the window'),
-            case('a single token', 1, 1, 'a (1, 1) mask that is True'),
-            case('6 tokens, window 3', 6, 3, keys)]
+    return [
+        case('4 tokens, window 2', 4, 2, keys),
+        case('window 1: each token sees only itself', 5, 1, keys),
+        case(
+            'a window longer than the text: plain causal', 3, 10, 'never a key after the query, however long the window'
+        ),
+        case('a single token', 1, 1, 'a (1, 1) mask that is True'),
+        case('6 tokens, window 3', 6, 3, keys),
+    ]
 
 # %% ../nbs/exercises_01_05.ipynb #9b8645ed
 @exercise('03.2', '03_attention', 'scaled dot-product attention, with the right scale')
@@ -115,19 +216,47 @@ def _attention_cases():
     def case(name, q, k, v, hint, mask=None):
         expected = F.scaled_dot_product_attention(q.double(), k.double(), v.double(), attn_mask=mask).float()
         return Case(name, (q, k, v), expected, hint, kwargs={} if mask is None else dict(mask=mask))
+
     x = lambda *shape, seed: _randn(*shape, seed=seed)
-    return [case('three positions, d = 4', x(3, 4, seed=1), x(3, 4, seed=2), x(3, 4, seed=3),
-                 'scores = q kᵀ / √d, a softmax over the last dimension, then times v'),
-            case('two queries over five keys', x(2, 8, seed=4), x(5, 8, seed=5), x(5, 8, seed=6),
-                 "the softmax runs over the keys (dim -1): each query's weights sum to 1"),
-            case('d = 64 with values of size 3', x(4, 64, seed=7), x(4, 64, seed=8), x(4, 3, seed=9),
-                 'd is the size of queries and keys, q.shape[-1]; the size of the values plays no part'),
-            case('a batch of heads (2, 3, 5, 8) with a causal mask', x(2, 3, 5, 8, seed=10), x(2, 3, 5, 8, seed=11),
-                 x(2, 3, 5, 8, seed=12), 'use transpose(-2, -1) so leading dimensions pass through; masked scores become -inf',
-                 mask=_causal(5)),
-            case('a mask that hides two keys from every query', x(2, 4, seed=13), x(4, 4, seed=14), x(4, 2, seed=15),
-                 'where mask is False the weight must be 0: fill those scores with -inf before the softmax',
-                 mask=torch.tensor([True, False, True, False]))]
+    return [
+        case(
+            'three positions, d = 4',
+            x(3, 4, seed=1),
+            x(3, 4, seed=2),
+            x(3, 4, seed=3),
+            'scores = q kᵀ / √d, a softmax over the last dimension, then times v',
+        ),
+        case(
+            'two queries over five keys',
+            x(2, 8, seed=4),
+            x(5, 8, seed=5),
+            x(5, 8, seed=6),
+            "the softmax runs over the keys (dim -1): each query's weights sum to 1",
+        ),
+        case(
+            'd = 64 with values of size 3',
+            x(4, 64, seed=7),
+            x(4, 64, seed=8),
+            x(4, 3, seed=9),
+            'd is the size of queries and keys, q.shape[-1]; the size of the values plays no part',
+        ),
+        case(
+            'a batch of heads (2, 3, 5, 8) with a causal mask',
+            x(2, 3, 5, 8, seed=10),
+            x(2, 3, 5, 8, seed=11),
+            x(2, 3, 5, 8, seed=12),
+            'use transpose(-2, -1) so leading dimensions pass through; masked scores become -inf',
+            mask=_causal(5),
+        ),
+        case(
+            'a mask that hides two keys from every query',
+            x(2, 4, seed=13),
+            x(4, 4, seed=14),
+            x(4, 2, seed=15),
+            'where mask is False the weight must be 0: fill those scores with -inf before the softmax',
+            mask=torch.tensor([True, False, True, False]),
+        ),
+    ]
 
 # %% ../nbs/exercises_01_05.ipynb #b282134b
 def _mha_reference(x: torch.Tensor, w_qkv: torch.Tensor, w_proj: torch.Tensor, n_head: int) -> torch.Tensor:
@@ -138,40 +267,101 @@ def _mha_reference(x: torch.Tensor, w_qkv: torch.Tensor, w_proj: torch.Tensor, n
     y = F.scaled_dot_product_attention(heads(q), heads(k), heads(v), is_causal=True)
     return (y.transpose(0, 1).reshape(T, C) @ w_proj.double()).float()
 
+
 @exercise('03.3', '03_attention', 'multi-head attention with a loop over heads')
 def _mha_cases():
     def case(name, T, C, n_head, seed, hint):
-        x, w_qkv, w_proj = _randn(T, C, seed=seed), _randn(C, 3 * C, seed=seed + 1, scale=0.5), _randn(C, C, seed=seed + 2, scale=0.5)
+        x, w_qkv, w_proj = (
+            _randn(T, C, seed=seed),
+            _randn(C, 3 * C, seed=seed + 1, scale=0.5),
+            _randn(C, C, seed=seed + 2, scale=0.5),
+        )
         return Case(name, (x, w_qkv, w_proj, n_head), _mha_reference(x, w_qkv, w_proj, n_head), hint)
-    return [case('one head: causal attention, then the output projection', 3, 6, 1, 0,
-                 'q, k, v = (x @ w_qkv).split(C, dim=-1); position i may only see positions ≤ i; finish with @ w_proj'),
-            case('two heads of size 4', 5, 8, 2, 10, 'scale each head by √(head size), C // n_head, not √C'),
-            case('four heads: head h reads its own slice of q, k and v', 6, 16, 4, 20,
-                 'head h uses columns h·hd … (h+1)·hd - 1 of q, k and v, with hd = C // n_head'),
-            case('three heads, concatenated in order', 4, 12, 3, 30,
-                 'concatenate the head outputs along the features, head 0 first, then multiply by w_proj'),
-            case('a single position attends to itself', 1, 8, 4, 40, 'one position: each head returns its own v')]
+
+    return [
+        case(
+            'one head: causal attention, then the output projection',
+            3,
+            6,
+            1,
+            0,
+            'q, k, v = (x @ w_qkv).split(C, dim=-1); position i may only see positions ≤ i; finish with @ w_proj',
+        ),
+        case('two heads of size 4', 5, 8, 2, 10, 'scale each head by √(head size), C // n_head, not √C'),
+        case(
+            'four heads: head h reads its own slice of q, k and v',
+            6,
+            16,
+            4,
+            20,
+            'head h uses columns h·hd … (h+1)·hd - 1 of q, k and v, with hd = C // n_head',
+        ),
+        case(
+            'three heads, concatenated in order',
+            4,
+            12,
+            3,
+            30,
+            'concatenate the head outputs along the features, head 0 first, then multiply by w_proj',
+        ),
+        case('a single position attends to itself', 1, 8, 4, 40, 'one position: each head returns its own v'),
+    ]
 
 # %% ../nbs/exercises_01_05.ipynb #87f1208d
 @exercise('04.1', '04_transformer_block', 'LayerNorm forward, in NumPy')
 def _layer_norm_cases():
     rng = np.random.default_rng(0)
+
     def case(name, x, weight, bias, hint, eps=None):
         kw = {} if eps is None else dict(eps=eps)
         t = lambda a: torch.from_numpy(np.asarray(a, dtype=np.float64))
         expected = F.layer_norm(t(x), (len(weight),), t(weight), t(bias), 1e-5 if eps is None else eps).numpy()
-        return Case(name, (np.asarray(x, dtype=np.float64), np.asarray(weight, dtype=np.float64), np.asarray(bias, dtype=np.float64)),
-                    expected, hint, kwargs=kw)
-    return [case('two rows of 5 features', rng.normal(7, 3, (2, 5)), rng.uniform(0.5, 1.5, 5), rng.normal(size=5),
-                 '(x - mean) / sqrt(var + eps) * weight + bias, mean and var over the last axis'),
-            case('a (2, 3, 4) batch: normalise over the last axis only', rng.normal(size=(2, 3, 4)), rng.uniform(0.5, 1.5, 4),
-                 rng.normal(size=4), 'axis=-1 with keepdims=True, so the statistics broadcast back over the row'),
-            case('two features: the population variance', [[1.0, 3.0]], [1.0, 1.0], [0.0, 0.0],
-                 'divide by D, not D - 1: np.var with its default ddof=0'),
-            case('a constant row: the output is the bias', [[5.0, 5.0, 5.0, 5.0]], [1.0, 2.0, 3.0, 4.0], [0.5, 0.5, 0.5, 0.5],
-                 'the variance is 0; eps keeps the division finite and x - mean is 0'),
-            case('a large eps goes inside the square root', [[0.0, 2.0]], [1.0, 1.0], [0.0, 0.0],
-                 'divide by sqrt(var + eps), not by sqrt(var) + eps', eps=1.0)]
+        return Case(
+            name,
+            (np.asarray(x, dtype=np.float64), np.asarray(weight, dtype=np.float64), np.asarray(bias, dtype=np.float64)),
+            expected,
+            hint,
+            kwargs=kw,
+        )
+
+    return [
+        case(
+            'two rows of 5 features',
+            rng.normal(7, 3, (2, 5)),
+            rng.uniform(0.5, 1.5, 5),
+            rng.normal(size=5),
+            '(x - mean) / sqrt(var + eps) * weight + bias, mean and var over the last axis',
+        ),
+        case(
+            'a (2, 3, 4) batch: normalise over the last axis only',
+            rng.normal(size=(2, 3, 4)),
+            rng.uniform(0.5, 1.5, 4),
+            rng.normal(size=4),
+            'axis=-1 with keepdims=True, so the statistics broadcast back over the row',
+        ),
+        case(
+            'two features: the population variance',
+            [[1.0, 3.0]],
+            [1.0, 1.0],
+            [0.0, 0.0],
+            'divide by D, not D - 1: np.var with its default ddof=0',
+        ),
+        case(
+            'a constant row: the output is the bias',
+            [[5.0, 5.0, 5.0, 5.0]],
+            [1.0, 2.0, 3.0, 4.0],
+            [0.5, 0.5, 0.5, 0.5],
+            'the variance is 0; eps keeps the division finite and x - mean is 0',
+        ),
+        case(
+            'a large eps goes inside the square root',
+            [[0.0, 2.0]],
+            [1.0, 1.0],
+            [0.0, 0.0],
+            'divide by sqrt(var + eps), not by sqrt(var) + eps',
+            eps=1.0,
+        ),
+    ]
 
 # %% ../nbs/exercises_01_05.ipynb #7f3715b7
 def _layer_norm_grads(x: torch.Tensor, weight: torch.Tensor, grad_out: torch.Tensor, eps: float) -> tuple:
@@ -182,88 +372,182 @@ def _layer_norm_grads(x: torch.Tensor, weight: torch.Tensor, grad_out: torch.Ten
         F.layer_norm(x, w.shape, w, b, eps).backward(grad_out)
     return x.grad, w.grad, b.grad
 
+
 @exercise('04.2', '04_transformer_block', 'LayerNorm backward by hand, checked with autograd')
 def _layer_norm_backward_cases():
-    three_terms = ('the mean and the variance depend on every x of the row: besides g / σ (g = grad_out · weight), '
-                   'grad_x has a term through the mean and one through the variance, each a mean over the features')
+    three_terms = (
+        'the mean and the variance depend on every x of the row: besides g / σ (g = grad_out · weight), '
+        'grad_x has a term through the mean and one through the variance, each a mean over the features'
+    )
+
     def case(name, x, seed, hint):
         x = x.double()
         weight, grad_out = 1 + _randn(x.shape[-1], seed=seed).double() / 2, _randn(*x.shape, seed=seed + 1).double()
         return Case(name, (x, weight, grad_out), _layer_norm_grads(x, weight, grad_out, 1e-5), hint)
-    constant = _randn(2, 4, seed=30); constant[0] = 3.0
-    return [case('four rows of 6 features', _randn(4, 6, seed=0, scale=2) + 1, 1, three_terms),
-            case('a (2, 3, 5) input', _randn(2, 3, 5, seed=10), 11,
-                 'grad_weight and grad_bias add up over every dimension but the last: their shape is (D,)'),
-            case('one feature: the output is the bias, whatever x', _randn(3, 1, seed=20), 21,
-                 'with D = 1, x̂ is 0 for every x, so grad_x is 0'),
-            case('a constant row, where σ = √eps', constant, 31, three_terms)]
+
+    constant = _randn(2, 4, seed=30)
+    constant[0] = 3.0
+    return [
+        case('four rows of 6 features', _randn(4, 6, seed=0, scale=2) + 1, 1, three_terms),
+        case(
+            'a (2, 3, 5) input',
+            _randn(2, 3, 5, seed=10),
+            11,
+            'grad_weight and grad_bias add up over every dimension but the last: their shape is (D,)',
+        ),
+        case(
+            'one feature: the output is the bias, whatever x',
+            _randn(3, 1, seed=20),
+            21,
+            'with D = 1, x̂ is 0 for every x, so grad_x is 0',
+        ),
+        case('a constant row, where σ = √eps', constant, 31, three_terms),
+    ]
 
 # %% ../nbs/exercises_01_05.ipynb #013b1960
 @exercise('04.3', '04_transformer_block', "GPT-2's GELU")
 def _gelu_cases():
     formula = '0.5 · x · (1 + tanh(√(2/π) · (x + 0.044715 · x³))): the tanh approximation, not x · sigmoid(1.702 x) nor the erf form'
-    def case(name, x, hint): return Case(name, (x,), F.gelu(x.double(), approximate='tanh').to(x.dtype), hint, atol=1e-6, rtol=1e-5)
-    return [case('nine points from -4 to 4', torch.linspace(-4, 4, 9), formula),
-            case('gelu(0) = 0', torch.zeros(1), 'at 0 the output is 0'),
-            case('far from 0: 0 on the left, x on the right', torch.tensor([-20.0, 20.0]), 'large inputs must not overflow or give NaN'),
-            case('any shape, element by element', _randn(2, 3, 4, seed=0, scale=2), formula)]
+
+    def case(name, x, hint):
+        return Case(name, (x,), F.gelu(x.double(), approximate='tanh').to(x.dtype), hint, atol=1e-6, rtol=1e-5)
+
+    return [
+        case('nine points from -4 to 4', torch.linspace(-4, 4, 9), formula),
+        case('gelu(0) = 0', torch.zeros(1), 'at 0 the output is 0'),
+        case(
+            'far from 0: 0 on the left, x on the right',
+            torch.tensor([-20.0, 20.0]),
+            'large inputs must not overflow or give NaN',
+        ),
+        case('any shape, element by element', _randn(2, 3, 4, seed=0, scale=2), formula),
+    ]
 
 # %% ../nbs/exercises_01_05.ipynb #daf5598b
 @exercise('04.4', '04_transformer_block', 'the pre-norm block, in order')
 def _block_cases():
-    order = 'h = x + attn(ln1(x)), then h + mlp(ln2(h)): normalise before each sub-layer and add its output to the stream'
-    return [Case('numbers you can follow by hand', (torch.tensor([1.0, 2.0]), lambda t: 2 * t, lambda t: t ** 2, lambda t: t + 1, lambda t: 3 * t),
-                 torch.tensor([230.0, 584.0]), order),
-            Case('an attention that writes nothing', (torch.tensor([1.0, -2.0]), lambda t: 0 * t, lambda t: t.relu(), lambda t: t, lambda t: t + 1),
-                 torch.tensor([3.0, -2.0]), 'the block is then x + mlp(ln2(x)): the residual keeps x'),
-            Case('sub-layers that mix features', (torch.tensor([[0.0, 1.0, 2.0]]), lambda t: t.flip(-1),
-                                                  lambda t: t * t.sum(-1, keepdim=True), lambda t: t - t.mean(-1, keepdim=True), lambda t: t / 2),
-                 torch.tensor([[1.75, 1.75, 1.75]]), 'the MLP reads the stream after the attention update, h, not the input x'),
-            Case('sub-layers that write nothing leave x as it is', (torch.tensor([0.5, -1.0, 4.0]), lambda t: 0 * t, lambda t: 0 * t,
-                                                                     lambda t: 2 * t, lambda t: t - 1),
-                 torch.tensor([0.5, -1.0, 4.0]), 'the LayerNorms only feed the sub-layers: the stream itself is never normalised inside the block')]
+    order = (
+        'h = x + attn(ln1(x)), then h + mlp(ln2(h)): normalise before each sub-layer and add its output to the stream'
+    )
+    return [
+        Case(
+            'numbers you can follow by hand',
+            (torch.tensor([1.0, 2.0]), lambda t: 2 * t, lambda t: t**2, lambda t: t + 1, lambda t: 3 * t),
+            torch.tensor([230.0, 584.0]),
+            order,
+        ),
+        Case(
+            'an attention that writes nothing',
+            (torch.tensor([1.0, -2.0]), lambda t: 0 * t, lambda t: t.relu(), lambda t: t, lambda t: t + 1),
+            torch.tensor([3.0, -2.0]),
+            'the block is then x + mlp(ln2(x)): the residual keeps x',
+        ),
+        Case(
+            'sub-layers that mix features',
+            (
+                torch.tensor([[0.0, 1.0, 2.0]]),
+                lambda t: t.flip(-1),
+                lambda t: t * t.sum(-1, keepdim=True),
+                lambda t: t - t.mean(-1, keepdim=True),
+                lambda t: t / 2,
+            ),
+            torch.tensor([[1.75, 1.75, 1.75]]),
+            'the MLP reads the stream after the attention update, h, not the input x',
+        ),
+        Case(
+            'sub-layers that write nothing leave x as it is',
+            (torch.tensor([0.5, -1.0, 4.0]), lambda t: 0 * t, lambda t: 0 * t, lambda t: 2 * t, lambda t: t - 1),
+            torch.tensor([0.5, -1.0, 4.0]),
+            'the LayerNorms only feed the sub-layers: the stream itself is never normalised inside the block',
+        ),
+    ]
 
 # %% ../nbs/exercises_01_05.ipynb #5e9a1bb0
 @exercise('05.1', '05_gpt_model', 'the loss of an untrained model')
 def _initial_loss_cases():
     nats = "an untrained model gives every token about 1/V: the loss is -ln(1/V), in nats (natural log)"
-    return [Case('two tokens', (2,), 0.6931471805599453, nats),
-            Case("GPT-2's vocabulary", (50257,), 10.824905148653046, nats),
-            Case('a 4,096-token BPE', (4096,), 8.317766166719343, nats),
-            Case('one possible token: no uncertainty', (1,), 0.0, 'a certain prediction costs nothing: ln 1 = 0')]
+    return [
+        Case('two tokens', (2,), 0.6931471805599453, nats),
+        Case("GPT-2's vocabulary", (50257,), 10.824905148653046, nats),
+        Case('a 4,096-token BPE', (4096,), 8.317766166719343, nats),
+        Case('one possible token: no uncertainty', (1,), 0.0, 'a certain prediction costs nothing: ln 1 = 0'),
+    ]
 
 # %% ../nbs/exercises_01_05.ipynb #fcbba16c
-def _n_params(*modules: nn.Module) -> int: return sum(p.numel() for m in modules for p in m.parameters())
+def _n_params(*modules: nn.Module) -> int:
+    return sum(p.numel() for m in modules for p in m.parameters())
+
 
 def _block_modules(d: int, bias: bool) -> list[nn.Module]:
     "A GPT-2 block's layers, on the meta device: ln1, qkv, proj, ln2, fc, proj."
     with torch.device('meta'):
-        return [nn.LayerNorm(d, bias=bias), nn.Linear(d, 3 * d, bias=bias), nn.Linear(d, d, bias=bias),
-                nn.LayerNorm(d, bias=bias), nn.Linear(d, 4 * d, bias=bias), nn.Linear(4 * d, d, bias=bias)]
+        return [
+            nn.LayerNorm(d, bias=bias),
+            nn.Linear(d, 3 * d, bias=bias),
+            nn.Linear(d, d, bias=bias),
+            nn.LayerNorm(d, bias=bias),
+            nn.Linear(d, 4 * d, bias=bias),
+            nn.Linear(4 * d, d, bias=bias),
+        ]
+
 
 @exercise('05.2', '05_gpt_model', "a block's parameter count")
 def _block_params_cases():
-    every = 'count weights and biases: two LayerNorms (scale and shift), qkv (d → 3d), proj (d → d), the MLP (d → 4d → d)'
+    every = (
+        'count weights and biases: two LayerNorms (scale and shift), qkv (d → 3d), proj (d → d), the MLP (d → 4d → d)'
+    )
+
     def case(name, d, hint, bias=True):
         return Case(name, (d,), _n_params(*_block_modules(d, bias)), hint, kwargs={} if bias else dict(bias=False))
-    return [case('d_model 8', 8, every), case("GPT-2's block, d_model 768", 768, every),
-            case('no biases', 768, 'without biases a Linear has only its weight and a LayerNorm only its scale', bias=False),
-            case('d_model 1', 1, every), case("GPT-3's block, d_model 12288", 12288, 'use exact integer arithmetic (//, not /)')]
+
+    return [
+        case('d_model 8', 8, every),
+        case("GPT-2's block, d_model 768", 768, every),
+        case(
+            'no biases', 768, 'without biases a Linear has only its weight and a LayerNorm only its scale', bias=False
+        ),
+        case('d_model 1', 1, every),
+        case("GPT-3's block, d_model 12288", 12288, 'use exact integer arithmetic (//, not /)'),
+    ]
 
 # %% ../nbs/exercises_01_05.ipynb #49be6b9d
 @exercise('05.3', '05_gpt_model', "a GPT's parameter count, with and without weight tying")
 def _gpt_params_cases():
-    parts = 'the token table, the position table, n_layer blocks and the final LayerNorm (and an output layer unless tied)'
+    parts = (
+        'the token table, the position table, n_layer blocks and the final LayerNorm (and an output layer unless tied)'
+    )
+
     def case(name, V, C, L, d, hint, **kw):
         bias, tied = kw.get('bias', True), kw.get('tied', True)
         with torch.device('meta'):
-            n = _n_params(nn.Embedding(V, d), nn.Embedding(C, d), nn.LayerNorm(d, bias=bias)) + L * _n_params(*_block_modules(d, bias))
-            if not tied: n += _n_params(nn.Linear(d, V, bias=False))
+            n = _n_params(nn.Embedding(V, d), nn.Embedding(C, d), nn.LayerNorm(d, bias=bias)) + L * _n_params(
+                *_block_modules(d, bias)
+            )
+            if not tied:
+                n += _n_params(nn.Linear(d, V, bias=False))
         return Case(name, (V, C, L, d), n, hint, kwargs=kw)
-    return [case('GPT-2 small: 124,439,808', 50257, 1024, 12, 768, parts),
-            case("the course's tiny preset", 50257, 512, 4, 128, parts),
-            case('GPT-2 small without weight tying', 50257, 1024, 12, 768,
-                 'untied, the output layer adds its own vocab_size × d_model matrix (it has no bias)', tied=False),
-            case('a toy model', 96, 16, 2, 32, 'tied: the output layer is the token table, counted once'),
-            case('no biases', 4096, 256, 6, 384, 'without biases, LayerNorms have only their scale, Linears only their weight', bias=False),
-            case('GPT-3: 175 billion', 50257, 2048, 96, 12288, parts)]
+
+    return [
+        case('GPT-2 small: 124,439,808', 50257, 1024, 12, 768, parts),
+        case("the course's tiny preset", 50257, 512, 4, 128, parts),
+        case(
+            'GPT-2 small without weight tying',
+            50257,
+            1024,
+            12,
+            768,
+            'untied, the output layer adds its own vocab_size × d_model matrix (it has no bias)',
+            tied=False,
+        ),
+        case('a toy model', 96, 16, 2, 32, 'tied: the output layer is the token table, counted once'),
+        case(
+            'no biases',
+            4096,
+            256,
+            6,
+            384,
+            'without biases, LayerNorms have only their scale, Linears only their weight',
+            bias=False,
+        ),
+        case('GPT-3: 175 billion', 50257, 2048, 96, 12288, parts),
+    ]

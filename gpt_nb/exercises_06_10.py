@@ -21,18 +21,33 @@ from .exercises import Case, _attention, _mean_at, _np_softmax, _random_attentio
 def _temperature_cases():
     divide = 'softmax(logits / temperature) over the last dimension'
     greedy = 'temperature 0 is greedy: probability 1 on the largest logit (the first one on a tie), 0 elsewhere; never divide by 0'
+
     def case(name, logits, t, hint, expected=None):
         logits = torch.tensor(logits)
-        if expected is None: expected = torch.from_numpy(_np_softmax(logits.double().numpy() / t)).float()
+        if expected is None:
+            expected = torch.from_numpy(_np_softmax(logits.double().numpy() / t)).float()
         return Case(name, (logits, t), torch.as_tensor(expected, dtype=torch.float32), hint)
+
     batch = _randn(2, 5, seed=0, scale=2).tolist()
-    return [case('temperature 1: the plain softmax', [2.0, 1.0, 0.0], 1.0, divide),
-            case('temperature 0.5 sharpens', [2.0, 1.0, 0.0], 0.5, 'divide the logits by the temperature (a small T makes them larger)'),
-            case('temperature 4 flattens', [2.0, 1.0, 0.0], 4.0, divide),
-            case('temperature 0 with a tie', [1.0, 3.0, 3.0, 0.0], 0.0, greedy, expected=[0.0, 1.0, 0.0, 0.0]),
-            case('a batch of two rows', batch, 0.7, 'each row is its own distribution: softmax over dim -1'),
-            case('a batch at temperature 0', batch, 0.0, greedy,
-                 expected=F.one_hot(torch.tensor(batch).argmax(-1), 5).float())]
+    return [
+        case('temperature 1: the plain softmax', [2.0, 1.0, 0.0], 1.0, divide),
+        case(
+            'temperature 0.5 sharpens',
+            [2.0, 1.0, 0.0],
+            0.5,
+            'divide the logits by the temperature (a small T makes them larger)',
+        ),
+        case('temperature 4 flattens', [2.0, 1.0, 0.0], 4.0, divide),
+        case('temperature 0 with a tie', [1.0, 3.0, 3.0, 0.0], 0.0, greedy, expected=[0.0, 1.0, 0.0, 0.0]),
+        case('a batch of two rows', batch, 0.7, 'each row is its own distribution: softmax over dim -1'),
+        case(
+            'a batch at temperature 0',
+            batch,
+            0.0,
+            greedy,
+            expected=F.one_hot(torch.tensor(batch).argmax(-1), 5).float(),
+        ),
+    ]
 
 # %% ../nbs/exercises_06_10.ipynb #92d00c3e
 def _top_k_reference(logits: torch.Tensor, k: int) -> torch.Tensor:
@@ -42,19 +57,36 @@ def _top_k_reference(logits: torch.Tensor, k: int) -> torch.Tensor:
         row[row < kth] = float('-inf')
     return out
 
+
 @exercise('06.2', '06_generation', 'top-k filtering')
 def _top_k_cases():
     def case(name, logits, k, hint):
         logits = torch.as_tensor(logits)
         return Case(name, (logits, k), _top_k_reference(logits, k), hint)
+
     keep = 'keep the k largest logits, set every other one to -inf'
-    return [case('keep the 2 largest of 5', [1.0, 5.0, 3.0, 4.0, 2.0], 2, keep),
-            case('k = 1: only the largest', [1.0, 5.0, 3.0, 4.0, 2.0], 1, keep),
-            case('ties with the k-th largest are kept', [3.0, 1.0, 3.0, 2.0], 1,
-                 'drop only logits strictly below the k-th largest value'),
-            case('k larger than the vocabulary keeps everything', [1.0, 5.0, 3.0, 4.0, 2.0], 10,
-                 'with k ≥ vocab size nothing is filtered (torch.topk needs k ≤ the size: use min(k, V))'),
-            case('a batch: each row keeps its own top k', _randn(3, 6, seed=0), 2, 'find the k-th largest per row (dim -1), not over the whole batch')]
+    return [
+        case('keep the 2 largest of 5', [1.0, 5.0, 3.0, 4.0, 2.0], 2, keep),
+        case('k = 1: only the largest', [1.0, 5.0, 3.0, 4.0, 2.0], 1, keep),
+        case(
+            'ties with the k-th largest are kept',
+            [3.0, 1.0, 3.0, 2.0],
+            1,
+            'drop only logits strictly below the k-th largest value',
+        ),
+        case(
+            'k larger than the vocabulary keeps everything',
+            [1.0, 5.0, 3.0, 4.0, 2.0],
+            10,
+            'with k ≥ vocab size nothing is filtered (torch.topk needs k ≤ the size: use min(k, V))',
+        ),
+        case(
+            'a batch: each row keeps its own top k',
+            _randn(3, 6, seed=0),
+            2,
+            'find the k-th largest per row (dim -1), not over the whole batch',
+        ),
+    ]
 
 # %% ../nbs/exercises_06_10.ipynb #4ce3d157
 def _top_p_reference(logits: torch.Tensor, p: float) -> torch.Tensor:
@@ -62,75 +94,128 @@ def _top_p_reference(logits: torch.Tensor, p: float) -> torch.Tensor:
     for row in out.view(-1, out.shape[-1]):
         probs, mass, keep = _np_softmax(row.double().numpy()), 0.0, []
         for i in np.argsort(-probs, kind='stable'):
-            if mass >= p: break
-            keep.append(int(i)); mass += probs[i]
-        drop = torch.ones(len(row), dtype=torch.bool); drop[keep] = False
+            if mass >= p:
+                break
+            keep.append(int(i))
+            mass += probs[i]
+        drop = torch.ones(len(row), dtype=torch.bool)
+        drop[keep] = False
         row[drop] = float('-inf')
     return out
+
 
 @exercise('06.3', '06_generation', 'nucleus (top-p) filtering')
 def _top_p_cases():
     crossing = 'go down the tokens from the most likely and keep each while the mass kept so far is below p: the token that crosses p is kept'
+
     def case(name, probs, p, hint):
         logits = torch.tensor(probs).log()
         return Case(name, (logits, p), _top_p_reference(logits, p), hint)
+
     shuffled = [0.15, 0.5, 0.05, 0.3]
-    return [case('p = 0.7: two tokens hold 0.8', shuffled, 0.7, crossing),
-            case('p = 0.9: three tokens hold 0.95', shuffled, 0.9, crossing),
-            case('a tiny p still keeps the top token', shuffled, 0.01, 'never filter out everything: the most likely token always stays'),
-            case('p = 1 keeps every token', shuffled, 1.0, 'with p = 1 nothing is filtered'),
-            case('a batch: each row has its own nucleus', [[0.3, 0.15, 0.05, 0.5], [0.05, 0.05, 0.1, 0.8]], 0.6,
-                 'sort each row, decide there, then put the decision back in the original token order (scatter)')]
+    return [
+        case('p = 0.7: two tokens hold 0.8', shuffled, 0.7, crossing),
+        case('p = 0.9: three tokens hold 0.95', shuffled, 0.9, crossing),
+        case(
+            'a tiny p still keeps the top token',
+            shuffled,
+            0.01,
+            'never filter out everything: the most likely token always stays',
+        ),
+        case('p = 1 keeps every token', shuffled, 1.0, 'with p = 1 nothing is filtered'),
+        case(
+            'a batch: each row has its own nucleus',
+            [[0.3, 0.15, 0.05, 0.5], [0.05, 0.05, 0.1, 0.8]],
+            0.6,
+            'sort each row, decide there, then put the decision back in the original token order (scatter)',
+        ),
+    ]
 
 # %% ../nbs/exercises_06_10.ipynb #0f69ed1b
 @exercise('06.4', '06_generation', 'sampling from one uniform number')
 def _sample_cases():
     first_above = 'return the first index i with p[0] + … + p[i] > u'
-    def case(name, probs, u, expected, hint): return Case(name, (torch.tensor(probs), u), expected, hint)
+
+    def case(name, probs, u, expected, hint):
+        return Case(name, (torch.tensor(probs), u), expected, hint)
+
     p = [0.25, 0.5, 0.25]
-    return [case('u = 0.1 falls in the first token', p, 0.1, 0, first_above),
-            case('u on a boundary goes to the next token', p, 0.25, 1, 'strictly greater: cumsum 0.25 is not > 0.25, so the draw moves on'),
-            case('u = 0.6 falls in the middle token', p, 0.6, 1, first_above),
-            case('u = 0.9 falls in the last token', p, 0.9, 2, first_above),
-            case('a token with probability 0 is never drawn', [0.0, 0.5, 0.0, 0.5], 0.0, 1, 'u = 0 must not pick a token with p = 0: use >, not >='),
-            case('nor after a boundary', [0.0, 0.5, 0.0, 0.5], 0.5, 3, 'the cumulative sum stays 0.5 over the zero-probability token'),
-           ]
+    return [
+        case('u = 0.1 falls in the first token', p, 0.1, 0, first_above),
+        case(
+            'u on a boundary goes to the next token',
+            p,
+            0.25,
+            1,
+            'strictly greater: cumsum 0.25 is not > 0.25, so the draw moves on',
+        ),
+        case('u = 0.6 falls in the middle token', p, 0.6, 1, first_above),
+        case('u = 0.9 falls in the last token', p, 0.9, 2, first_above),
+        case(
+            'a token with probability 0 is never drawn',
+            [0.0, 0.5, 0.0, 0.5],
+            0.0,
+            1,
+            'u = 0 must not pick a token with p = 0: use >, not >=',
+        ),
+        case(
+            'nor after a boundary',
+            [0.0, 0.5, 0.0, 0.5],
+            0.5,
+            3,
+            'the cumulative sum stays 0.5 over the zero-probability token',
+        ),
+    ]
 
 # %% ../nbs/exercises_06_10.ipynb #0a3e12a8
 @exercise('07.1', '07_tokens', 'how many windows fit')
 def _windows_count_cases():
-    plus_one = 'a window is context_length inputs plus one more token, the last target: it needs context_length + 1 tokens'
-    return [Case('10 tokens, context 4', (10, 4), 6, plus_one),
-            Case('exactly context_length + 1 tokens: one window', (5, 4), 1, plus_one),
-            Case('context_length tokens: no window', (4, 4), 0, 'the last input would have no target'),
-            Case('fewer tokens than the context: 0, not negative', (2, 4), 0, 'clamp at 0'),
-            Case('a million tokens, context 256', (1_000_000, 256), 999_744, plus_one)]
+    plus_one = (
+        'a window is context_length inputs plus one more token, the last target: it needs context_length + 1 tokens'
+    )
+    return [
+        Case('10 tokens, context 4', (10, 4), 6, plus_one),
+        Case('exactly context_length + 1 tokens: one window', (5, 4), 1, plus_one),
+        Case('context_length tokens: no window', (4, 4), 0, 'the last input would have no target'),
+        Case('fewer tokens than the context: 0, not negative', (2, 4), 0, 'clamp at 0'),
+        Case('a million tokens, context 256', (1_000_000, 256), 999_744, plus_one),
+    ]
 
 # %% ../nbs/exercises_06_10.ipynb #6e8f7339
 @exercise('07.2', '07_tokens', 'windows and targets shifted by one')
 def _windows_cases():
     tokens = np.random.default_rng(0).permutation(1000)[:20].astype(np.uint16)
     shift = 'x[b] = tokens[s : s + T] and y[b] = tokens[s + 1 : s + T + 1] for the b-th start s, both int64'
+
     def case(name, starts, T, hint):
-        x = torch.tensor([tokens[s:s + T].tolist() for s in starts], dtype=torch.int64)
-        y = torch.tensor([tokens[s + 1:s + T + 1].tolist() for s in starts], dtype=torch.int64)
+        x = torch.tensor([tokens[s : s + T].tolist() for s in starts], dtype=torch.int64)
+        y = torch.tensor([tokens[s + 1 : s + T + 1].tolist() for s in starts], dtype=torch.int64)
         return Case(name, (tokens, starts, T), (x, y), hint, exact_dtype=True)
-    return [case('two windows of 4', [0, 5], 4, shift),
-            case('the last window that fits ends at the last token', [15], 4, shift),
-            case('context 1: one input and its next token, twice', [3, 3], 1, shift),
-            case('three windows, in the order of starts', [0, 7, 2], 6,
-                 'row b comes from starts[b]; convert to int64 (the tokens are uint16 on disk)')]
+
+    return [
+        case('two windows of 4', [0, 5], 4, shift),
+        case('the last window that fits ends at the last token', [15], 4, shift),
+        case('context 1: one input and its next token, twice', [3, 3], 1, shift),
+        case(
+            'three windows, in the order of starts',
+            [0, 7, 2],
+            6,
+            'row b comes from starts[b]; convert to int64 (the tokens are uint16 on disk)',
+        ),
+    ]
 
 # %% ../nbs/exercises_06_10.ipynb #67d61789
 @exercise('07.3', '07_tokens', 'the bytes of the evaluation text')
 def _eval_bytes_cases():
     end = "each story adds one byte for its end (<|endoftext|>): predicting where a story ends is part of the task"
     utf8 = 'count UTF-8 bytes (len(s.encode())), not characters'
-    return [Case('no stories', ([],), 0, 'nothing to evaluate: 0'),
-            Case('one short story', (['ab'],), 3, end),
-            Case('two stories', (['hi', 'there'],), 9, end),
-            Case('é is two bytes', (['é'],), 3, utf8),
-            Case('an emoji and a word', (['👋🏽 ok'],), 12, utf8)]
+    return [
+        Case('no stories', ([],), 0, 'nothing to evaluate: 0'),
+        Case('one short story', (['ab'],), 3, end),
+        Case('two stories', (['hi', 'there'],), 9, end),
+        Case('é is two bytes', (['é'],), 3, utf8),
+        Case('an emoji and a word', (['👋🏽 ok'],), 12, utf8),
+    ]
 
 # %% ../nbs/exercises_06_10.ipynb #06ffbdb5
 @exercise('07.4', '07_training', 'the next-token loss by hand')
@@ -138,56 +223,106 @@ def _loss_cases():
     def case(name, logits, targets, hint):
         expected = F.cross_entropy(logits.double().flatten(0, 1), targets.flatten(), ignore_index=-100).item()
         return Case(name, (logits, targets), expected, hint)
+
     gather = 'log_softmax over the vocabulary (dim -1), pick the target of each position (gather), negate, average'
     targets = torch.randint(0, 5, (2, 3), generator=torch.Generator().manual_seed(1))
-    ignored = targets.clone(); ignored[0, 1] = ignored[1, 2] = -100
-    return [case('a batch of 2 × 3 positions over 5 tokens', _randn(2, 3, 5, seed=0, scale=2), targets, gather),
-            case('targets of -100 are left out of the mean', _randn(2, 3, 5, seed=0, scale=2), ignored,
-                 'average over the positions whose target is not -100 only'),
-            case('uniform logits over 8 tokens: ln 8', torch.zeros(1, 4, 8), torch.tensor([[0, 3, 5, 7]]), gather),
-            case('a huge logit for the wrong token', torch.tensor([[[0.0, 200.0]]]), torch.tensor([[0]]),
-                 'log(softmax(...)) underflows to log 0 = -inf: use log_softmax, which stays finite (the loss is 200)'),
-            case('one position', _randn(1, 1, 4, seed=3), torch.tensor([[2]]), gather)]
+    ignored = targets.clone()
+    ignored[0, 1] = ignored[1, 2] = -100
+    return [
+        case('a batch of 2 × 3 positions over 5 tokens', _randn(2, 3, 5, seed=0, scale=2), targets, gather),
+        case(
+            'targets of -100 are left out of the mean',
+            _randn(2, 3, 5, seed=0, scale=2),
+            ignored,
+            'average over the positions whose target is not -100 only',
+        ),
+        case('uniform logits over 8 tokens: ln 8', torch.zeros(1, 4, 8), torch.tensor([[0, 3, 5, 7]]), gather),
+        case(
+            'a huge logit for the wrong token',
+            torch.tensor([[[0.0, 200.0]]]),
+            torch.tensor([[0]]),
+            'log(softmax(...)) underflows to log 0 = -inf: use log_softmax, which stays finite (the loss is 200)',
+        ),
+        case('one position', _randn(1, 1, 4, seed=3), torch.tensor([[2]]), gather),
+    ]
 
 # %% ../nbs/exercises_06_10.ipynb #0ce55b16
 @exercise('07.5', '07_training', 'a learning-rate schedule: warmup, then cosine decay')
 def _schedule_cases():
     def case(name, step, expected, hint, args=(110, 1.0, 0.1, 10)):
         return Case(name, (step, *args), expected, hint, atol=1e-12, rtol=1e-6)
+
     warmup = 'during warmup the rate is max_lr · (step + 1) / warmup_steps'
     cosine = 'min_lr + 0.5 · (1 + cos(π · ratio)) · (max_lr - min_lr), ratio = (step - warmup_steps) / (max_steps - warmup_steps)'
-    return [case('step 0 of a 10-step warmup is not 0', 0, 0.1, warmup),
-            case('halfway through the warmup', 4, 0.5, warmup),
-            case('the last warmup step reaches max_lr', 9, 1.0, warmup),
-            case('the decay starts at max_lr', 10, 1.0, cosine),
-            case('a quarter of the way through the decay', 35, 0.8681980515339464, cosine),
-            case('halfway through the decay: halfway between max_lr and min_lr', 60, 0.55, cosine),
-            case('the end of the run: min_lr', 110, 0.1, 'at step max_steps the cosine has reached min_lr'),
-            case('past the end: min_lr', 500, 0.1, 'after max_steps the rate stays at min_lr'),
-            case('no warmup: step 0 is max_lr', 0, 3e-3, 'with warmup_steps = 0 the decay starts at step 0', args=(100, 3e-3, 3e-5, 0))]
+    return [
+        case('step 0 of a 10-step warmup is not 0', 0, 0.1, warmup),
+        case('halfway through the warmup', 4, 0.5, warmup),
+        case('the last warmup step reaches max_lr', 9, 1.0, warmup),
+        case('the decay starts at max_lr', 10, 1.0, cosine),
+        case('a quarter of the way through the decay', 35, 0.8681980515339464, cosine),
+        case('halfway through the decay: halfway between max_lr and min_lr', 60, 0.55, cosine),
+        case('the end of the run: min_lr', 110, 0.1, 'at step max_steps the cosine has reached min_lr'),
+        case('past the end: min_lr', 500, 0.1, 'after max_steps the rate stays at min_lr'),
+        case(
+            'no warmup: step 0 is max_lr',
+            0,
+            3e-3,
+            'with warmup_steps = 0 the decay starts at step 0',
+            args=(100, 3e-3, 3e-5, 0),
+        ),
+    ]
 
 # %% ../nbs/exercises_06_10.ipynb #88f540d8
 @exercise('07.6', '07_training', 'bits per byte')
 def _bits_per_byte_cases():
     formula = 'total nats = mean_loss · n_tokens; bits = nats / ln 2; divide by the bytes of the text'
-    def case(name, args, expected, hint): return Case(name, args, expected, hint, atol=1e-9, rtol=1e-6)
-    return [case('ln 2 nats for one token of one byte: 1 bit', (0.6931471805599453, 1, 1), 1.0, 'one bit is ln 2 nats: divide by ln 2'),
-            case('2 nats a token, 4 bytes a token', (2.0, 100, 400), 0.7213475204444817, formula),
-            case('a perfect model', (0.0, 50, 10), 0.0, formula),
-            case('the GPT-2 tokenizer row of the reference table', (3.548, 1000, 4000), 1.2796705012685106,
-                 'the loss is per token, the result per byte: multiply by the tokens, divide by the bytes')]
+
+    def case(name, args, expected, hint):
+        return Case(name, args, expected, hint, atol=1e-9, rtol=1e-6)
+
+    return [
+        case(
+            'ln 2 nats for one token of one byte: 1 bit',
+            (0.6931471805599453, 1, 1),
+            1.0,
+            'one bit is ln 2 nats: divide by ln 2',
+        ),
+        case('2 nats a token, 4 bytes a token', (2.0, 100, 400), 0.7213475204444817, formula),
+        case('a perfect model', (0.0, 50, 10), 0.0, formula),
+        case(
+            'the GPT-2 tokenizer row of the reference table',
+            (3.548, 1000, 4000),
+            1.2796705012685106,
+            'the loss is per token, the result per byte: multiply by the tokens, divide by the bytes',
+        ),
+    ]
 
 # %% ../nbs/exercises_06_10.ipynb #b068e5d3
 @exercise('08.1', '08_attention_analysis', 'the previous-token score')
 def _previous_token_cases():
-    def case(name, w, hint): return Case(name, (w,), _mean_at(w, [(i, i - 1) for i in range(1, w.shape[-1])]), hint)
+    def case(name, w, hint):
+        return Case(name, (w,), _mean_at(w, [(i, i - 1) for i in range(1, w.shape[-1])]), hint)
+
     below = 'average w[..., i, i - 1] over the queries i = 1 … T-1: the diagonal just below the main one'
-    return [case('a perfect previous-token head scores 1', _attention(5, lambda i: max(i - 1, 0)), below),
-            case('a uniform head over 4 tokens', _attention(4), 'the mean over the T - 1 queries that have a previous token, not over all T'),
-            case('a head that looks at itself scores 0', _attention(4, lambda i: i), 'the key just before the query, not the query itself'),
-            case('a (2, 3, 6, 6) batch of random heads', _random_attention(2, 3, 6, 6, seed=0),
-                 'one score per head: keep the leading dimensions, the result has shape (2, 3)'),
-            case('two tokens', _random_attention(2, 2, seed=1), below)]
+    return [
+        case('a perfect previous-token head scores 1', _attention(5, lambda i: max(i - 1, 0)), below),
+        case(
+            'a uniform head over 4 tokens',
+            _attention(4),
+            'the mean over the T - 1 queries that have a previous token, not over all T',
+        ),
+        case(
+            'a head that looks at itself scores 0',
+            _attention(4, lambda i: i),
+            'the key just before the query, not the query itself',
+        ),
+        case(
+            'a (2, 3, 6, 6) batch of random heads',
+            _random_attention(2, 3, 6, 6, seed=0),
+            'one score per head: keep the leading dimensions, the result has shape (2, 3)',
+        ),
+        case('two tokens', _random_attention(2, 2, seed=1), below),
+    ]
 
 # %% ../nbs/exercises_06_10.ipynb #ea28fb57
 @exercise('08.2', '08_attention_analysis', 'the induction score')
@@ -195,34 +330,56 @@ def _induction_cases():
     def case(name, w, hint):
         n = w.shape[-1] // 2
         return Case(name, (w,), _mean_at(w, [(i, i - n + 1) for i in range(n, 2 * n)]), hint)
+
     after = 'from each query i = n … 2n-1, the weight on key i - n + 1: the token after the earlier copy of token i'
-    return [case('a perfect induction head scores 1', _attention(8, lambda i: i - 3 if i >= 4 else None), after),
-            case('a uniform head over 2 × 4 tokens', _attention(8), 'average over the n queries of the second half only'),
-            case('a head that finds the earlier copy itself is not an induction head', _attention(8, lambda i: i - 4 if i >= 4 else None),
-                 'key i - n is the earlier copy of the same token; the induction head looks one further, at i - n + 1'),
-            case('a (3, 8, 8) batch of random heads', _random_attention(3, 8, 8, seed=0), 'keep the leading dimensions: shape (3,)'),
-            case('n = 2', _random_attention(4, 4, seed=1), after)]
+    return [
+        case('a perfect induction head scores 1', _attention(8, lambda i: i - 3 if i >= 4 else None), after),
+        case('a uniform head over 2 × 4 tokens', _attention(8), 'average over the n queries of the second half only'),
+        case(
+            'a head that finds the earlier copy itself is not an induction head',
+            _attention(8, lambda i: i - 4 if i >= 4 else None),
+            'key i - n is the earlier copy of the same token; the induction head looks one further, at i - n + 1',
+        ),
+        case(
+            'a (3, 8, 8) batch of random heads',
+            _random_attention(3, 8, 8, seed=0),
+            'keep the leading dimensions: shape (3,)',
+        ),
+        case('n = 2', _random_attention(4, 4, seed=1), after),
+    ]
 
 # %% ../nbs/exercises_06_10.ipynb #c9637b02
 def _entropy_reference(w: torch.Tensor) -> torch.Tensor:
     "Normalised entropy, one row at a time."
     rows = []
     for i in range(1, w.shape[-1]):
-        p = w[..., i, :i + 1].double()
+        p = w[..., i, : i + 1].double()
         rows.append(-(p * p.clamp_min(1e-300).log()).sum(-1) / math.log(i + 1))
     return torch.stack(rows).mean(0).float()
 
+
 @exercise('08.3', '08_attention_analysis', 'normalised attention entropy')
 def _entropy_cases():
-    def case(name, w, hint): return Case(name, (w,), _entropy_reference(w), hint)
-    halves = _attention(4, lambda i: 0); halves[1:, 0] = 0.5; halves[1, 1] = halves[2, 2] = halves[3, 3] = 0.5
+    def case(name, w, hint):
+        return Case(name, (w,), _entropy_reference(w), hint)
+
+    halves = _attention(4, lambda i: 0)
+    halves[1:, 0] = 0.5
+    halves[1, 1] = halves[2, 2] = halves[3, 3] = 0.5
     per_row = 'row i: H = -Σ w log w over its i + 1 visible keys, divided by log(i + 1); then the mean over i = 1 … T-1'
-    return [case('a uniform head scores 1', _attention(6), per_row),
-            case('one-hot rows score 0, not NaN', _attention(6, lambda i: max(i - 1, 0)),
-                 '0 · log 0 counts as 0: torch.special.xlogy(w, w) gives exactly that'),
-            case('half on the first token, half on itself', halves, per_row),
-            case('leave out row 0', _attention(2), 'row 0 sees one key: log(1) = 0 would divide by zero, so start at i = 1'),
-            case('a (2, 5, 5) batch of random heads', _random_attention(2, 5, 5, seed=0), 'one score per head: shape (2,)')]
+    return [
+        case('a uniform head scores 1', _attention(6), per_row),
+        case(
+            'one-hot rows score 0, not NaN',
+            _attention(6, lambda i: max(i - 1, 0)),
+            '0 · log 0 counts as 0: torch.special.xlogy(w, w) gives exactly that',
+        ),
+        case('half on the first token, half on itself', halves, per_row),
+        case(
+            'leave out row 0', _attention(2), 'row 0 sees one key: log(1) = 0 would divide by zero, so start at i = 1'
+        ),
+        case('a (2, 5, 5) batch of random heads', _random_attention(2, 5, 5, seed=0), 'one score per head: shape (2,)'),
+    ]
 
 # %% ../nbs/exercises_06_10.ipynb #a479927e
 def _masked_targets_reference(ids: list[int], n_prompt: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -231,34 +388,74 @@ def _masked_targets_reference(ids: list[int], n_prompt: int) -> tuple[torch.Tens
     y = torch.tensor([ids[t + 1] if t + 1 >= n_prompt else -100 for t in range(len(ids) - 1)], dtype=torch.int64)
     return x, y
 
+
 @exercise('10.1', '10_finetuning', 'targets that train on the response only')
 def _masked_targets_cases():
     def case(name, ids, n_prompt, hint):
         return Case(name, (ids, n_prompt), _masked_targets_reference(ids, n_prompt), hint, exact_dtype=True)
+
     shift = 'x = ids[:-1] and y = ids[1:], as in pretraining; then y[t] = -100 wherever ids[t + 1] is a prompt token'
-    return [case('a prompt of 3 tokens, a response of 4', [5, 6, 7, 20, 21, 22, 23], 3, shift),
-            case('the first response token is a target', [1, 2, 30, 31], 2,
-                 'position n_prompt - 1 (the last prompt token) predicts the first response token: keep that target'),
-            case('a prompt of 1 token: nothing to mask', [9, 40, 41], 1, 'only targets that are prompt tokens are masked'),
-            case('a response of 1 token', [4, 5, 6, 7, 50], 4, shift),
-            case('the inputs keep the prompt', [11, 12, 13, 60, 61], 3,
-                 'mask the targets only: the model still reads the prompt, it is just not graded on it')]
+    return [
+        case('a prompt of 3 tokens, a response of 4', [5, 6, 7, 20, 21, 22, 23], 3, shift),
+        case(
+            'the first response token is a target',
+            [1, 2, 30, 31],
+            2,
+            'position n_prompt - 1 (the last prompt token) predicts the first response token: keep that target',
+        ),
+        case('a prompt of 1 token: nothing to mask', [9, 40, 41], 1, 'only targets that are prompt tokens are masked'),
+        case('a response of 1 token', [4, 5, 6, 7, 50], 4, shift),
+        case(
+            'the inputs keep the prompt',
+            [11, 12, 13, 60, 61],
+            3,
+            'mask the targets only: the model still reads the prompt, it is just not graded on it',
+        ),
+    ]
 
 # %% ../nbs/exercises_06_10.ipynb #7e85d28b
 @exercise('10.2', '10_finetuning', 'the forward pass of a LoRA layer')
 def _lora_cases():
     def case(name, x, weight, bias, a, b, alpha, hint):
-        expected = F.linear(x.double(), weight.double(), None if bias is None else bias.double()) \
-                   + alpha / a.shape[0] * F.linear(F.linear(x.double(), a.double()), b.double())
+        expected = F.linear(x.double(), weight.double(), None if bias is None else bias.double()) + alpha / a.shape[
+            0
+        ] * F.linear(F.linear(x.double(), a.double()), b.double())
         return Case(name, (x, weight, bias, a, b, alpha), expected, hint)
+
     formula = 'y = x Wᵀ + b + (alpha / r) · (x Aᵀ) Bᵀ with A (r, in), B (out, r) and r = A.shape[0]'
     w, bias = _randn(6, 4, seed=1), _randn(6, seed=2)
     a, b = _randn(2, 4, seed=3), _randn(6, 2, seed=4)
-    return [case('a batch of 3 inputs, rank 2, alpha 4', _randn(3, 4, seed=0), w, bias, a, b, 4.0, formula),
-            case('B = 0 (as initialised): exactly the frozen layer', _randn(3, 4, seed=0), w, bias, a, torch.zeros(6, 2), 4.0,
-                 'with B zero the update vanishes: the output is x Wᵀ + b'),
-            case('the scale is alpha / r, not alpha', _randn(2, 4, seed=5), w, bias, _randn(4, 4, seed=6), _randn(6, 4, seed=7), 8.0,
-                 'divide alpha by the rank r = A.shape[0] (here 4)'),
-            case('no bias', _randn(2, 4, seed=8), w, None, a, b, 2.0, 'bias may be None: then add nothing'),
-            case('inputs of shape (2, 5, 4): any leading dimensions', _randn(2, 5, 4, seed=9), w, bias, a, b, 4.0,
-                 'multiply along the last dimension only (x @ A.T, not A @ x)')]
+    return [
+        case('a batch of 3 inputs, rank 2, alpha 4', _randn(3, 4, seed=0), w, bias, a, b, 4.0, formula),
+        case(
+            'B = 0 (as initialised): exactly the frozen layer',
+            _randn(3, 4, seed=0),
+            w,
+            bias,
+            a,
+            torch.zeros(6, 2),
+            4.0,
+            'with B zero the update vanishes: the output is x Wᵀ + b',
+        ),
+        case(
+            'the scale is alpha / r, not alpha',
+            _randn(2, 4, seed=5),
+            w,
+            bias,
+            _randn(4, 4, seed=6),
+            _randn(6, 4, seed=7),
+            8.0,
+            'divide alpha by the rank r = A.shape[0] (here 4)',
+        ),
+        case('no bias', _randn(2, 4, seed=8), w, None, a, b, 2.0, 'bias may be None: then add nothing'),
+        case(
+            'inputs of shape (2, 5, 4): any leading dimensions',
+            _randn(2, 5, 4, seed=9),
+            w,
+            bias,
+            a,
+            b,
+            4.0,
+            'multiply along the last dimension only (x @ A.T, not A @ x)',
+        ),
+    ]

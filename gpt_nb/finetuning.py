@@ -33,47 +33,64 @@ __all__ = ['INSTRUCTION_TEMPLATE', 'STOP_WORDS', 'FIRST_SENTENCE_RATE', 'IGNORE_
            'all_words_rate', 'words_used_rate', 'instruction_metrics', 'metrics_table', 'rise_p_value']
 
 # %% ../nbs/10_finetuning.ipynb #87a47243
-INSTRUCTION_TEMPLATE = 'Instruction: {instruction}\nStory:\n'   # the one prompt format (a str.format string), stored in fine-tuned checkpoints
+INSTRUCTION_TEMPLATE = 'Instruction: {instruction}\nStory:\n'  # the one prompt format (a str.format string), stored in fine-tuned checkpoints
 
 # %% ../nbs/10_finetuning.ipynb #ad1eb077
-STOP_WORDS = frozenset("""
+STOP_WORDS = frozenset(
+    """
     about after again also always around away back because been before came come could does down each even ever every
     from have here into just know like little made make many more much named never once only other over said some
     something than that their them then there these they thing things this through time told under upon very wanted
-    went were what when where which while will with would your""".split())
+    went were what when where which while will with would your""".split()
+)
 
-_WORD = re.compile(r"[A-Za-z]+(?:['’-][A-Za-z]+)*")   # a word with its inner apostrophes and hyphens: didn't, ice-cream
+_WORD = re.compile(r"[A-Za-z]+(?:['’-][A-Za-z]+)*")  # a word with its inner apostrophes and hyphens: didn't, ice-cream
+
 
 def words_of(text: str) -> list[str]:
     "The words of `text` in order: runs of letters, with inner apostrophes and hyphens."
     return _WORD.findall(text)
 
+
 def content_words(story: str, tokenizer) -> list[str]:
     "The distinct lowercase words of 4+ letters in `story`, less `STOP_WORDS`, that `tokenizer` encodes as one token; in order of first use."
-    return [w for w in dict.fromkeys(words_of(story)) if len(w) >= 4 and w.isalpha() and w.islower()
-            and w not in STOP_WORDS and len(tokenizer.encode_ordinary(' ' + w)) == 1]
+    return [
+        w
+        for w in dict.fromkeys(words_of(story))
+        if len(w) >= 4
+        and w.isalpha()
+        and w.islower()
+        and w not in STOP_WORDS
+        and len(tokenizer.encode_ordinary(' ' + w)) == 1
+    ]
 
 # %% ../nbs/10_finetuning.ipynb #c5a07f18
 @dataclass(frozen=True)
 class InstructionExample:
     "An instruction and a story that satisfies it: the story uses `words` (and starts with the sentence named, if any)."
+
     instruction: str
     story: str
     words: tuple[str, ...]
 
     @property
-    def prompt(self) -> str: return INSTRUCTION_TEMPLATE.format(instruction=self.instruction)
+    def prompt(self) -> str:
+        return INSTRUCTION_TEMPLATE.format(instruction=self.instruction)
+
 
 def opening_sentence(story: str) -> str | None:
     "The first sentence of `story` (up to the first . ! or ?), or None when it holds a quotation, whose end is ambiguous."
     m = re.match(r'[^\n]*?[.!?](?=\s|$)', story)
     return m.group(0) if m and '"' not in m.group(0) else None
 
-def make_instruction(story: str, tokenizer, rng: random.Random, n_words: int = 3,
-                     first_sentence_rate: float = 0.0) -> InstructionExample | None:
+
+def make_instruction(
+    story: str, tokenizer, rng: random.Random, n_words: int = 3, first_sentence_rate: float = 0.0
+) -> InstructionExample | None:
     "An instruction `story` satisfies: `n_words` of its content words, with probability `first_sentence_rate` its first sentence too; None if it has too few content words."
     candidates = content_words(story, tokenizer)
-    if len(candidates) < n_words: return None
+    if len(candidates) < n_words:
+        return None
     words = tuple(rng.sample(candidates, n_words))
     instruction = f'Write a story that uses the words: {", ".join(words)}.'
     if rng.random() < first_sentence_rate and (first := opening_sentence(story)):
@@ -87,24 +104,44 @@ def encode_example(example: InstructionExample, tokenizer) -> tuple[list[int], i
     return prompt + tokenizer.encode_ordinary(example.story) + [tokenizer.eot_token], len(prompt)
 
 # %% ../nbs/10_finetuning.ipynb #63fa8bc3
-FIRST_SENTENCE_RATE = 0.25   # the fraction of training instructions that also give the story's first sentence
+FIRST_SENTENCE_RATE = 0.25  # the fraction of training instructions that also give the story's first sentence
 
-def make_examples(stories: Sequence[str], tokenizer, *, seed: int = 0, n_words: int = 3, first_sentence_rate: float = 0.0,
-                  max_tokens: int | None = None) -> list[InstructionExample]:
+
+def make_examples(
+    stories: Sequence[str],
+    tokenizer,
+    *,
+    seed: int = 0,
+    n_words: int = 3,
+    first_sentence_rate: float = 0.0,
+    max_tokens: int | None = None,
+) -> list[InstructionExample]:
     "Instruction examples for the `stories` that have `n_words` content words and whose tokens fit in `max_tokens`, reproducible from `seed`."
     rng = random.Random(seed)
     examples = [make_instruction(s, tokenizer, rng, n_words, first_sentence_rate) for s in stories]
-    return [e for e in examples if e is not None and (max_tokens is None or len(encode_example(e, tokenizer)[0]) <= max_tokens)]
+    return [
+        e
+        for e in examples
+        if e is not None and (max_tokens is None or len(encode_example(e, tokenizer)[0]) <= max_tokens)
+    ]
 
-def instruction_data(train_stories: Sequence[str], valid_stories: Sequence[str], tokenizer, context_length: int,
-                     n_held_out: int = 100, seed: int = 0) -> tuple[list[InstructionExample], list[InstructionExample]]:
+
+def instruction_data(
+    train_stories: Sequence[str],
+    valid_stories: Sequence[str],
+    tokenizer,
+    context_length: int,
+    n_held_out: int = 100,
+    seed: int = 0,
+) -> tuple[list[InstructionExample], list[InstructionExample]]:
     "Training examples from `train_stories` (some giving the first sentence too) and `n_held_out` word-only prompts from `valid_stories`, all fitting the context."
-    fits = context_length + 1   # inputs and targets are the tokens shifted by one
+    fits = context_length + 1  # inputs and targets are the tokens shifted by one
     train = make_examples(train_stories, tokenizer, seed=seed, first_sentence_rate=FIRST_SENTENCE_RATE, max_tokens=fits)
     return train, make_examples(valid_stories, tokenizer, seed=seed + 1, max_tokens=fits)[:n_held_out]
 
 # %% ../nbs/10_finetuning.ipynb #4f37087a
-IGNORE_INDEX = -100   # a target the loss skips: GPT.forward calls cross_entropy with ignore_index=-100
+IGNORE_INDEX = -100  # a target the loss skips: GPT.forward calls cross_entropy with ignore_index=-100
+
 
 def collate(encoded: Sequence[tuple[list[int], int]], pad_id: int) -> tuple[torch.Tensor, torch.Tensor]:
     "Inputs and targets (batch, longest - 1) from `encode_example`s, right-padded with `pad_id`; targets are `IGNORE_INDEX` on the prompt and the padding."
@@ -113,8 +150,10 @@ def collate(encoded: Sequence[tuple[list[int], int]], pad_id: int) -> tuple[torc
     y = torch.full((len(encoded), T), IGNORE_INDEX, dtype=torch.long)
     for row, (ids, n_prompt) in enumerate(encoded):
         ids = torch.tensor(ids)
-        x[row, :len(ids) - 1] = ids[:-1]
-        y[row, n_prompt - 1:len(ids) - 1] = ids[n_prompt:]   # from the last prompt token on, each position predicts a response token
+        x[row, : len(ids) - 1] = ids[:-1]
+        y[row, n_prompt - 1 : len(ids) - 1] = ids[
+            n_prompt:
+        ]  # from the last prompt token on, each position predicts a response token
     return x, y
 
 # %% ../nbs/10_finetuning.ipynb #6b5dae95
@@ -124,7 +163,7 @@ def response_loss(model: GPT, tokenizer, examples: Sequence[InstructionExample],
     device, nats, count = model_device(model), 0.0, 0
     with eval_mode(model):
         for i in range(0, len(examples), batch_size):
-            x, y = collate([encode_example(e, tokenizer) for e in examples[i:i + batch_size]], tokenizer.eot_token)
+            x, y = collate([encode_example(e, tokenizer) for e in examples[i : i + batch_size]], tokenizer.eot_token)
             _, loss = model(x.to(device), y.to(device))
             n = (y != IGNORE_INDEX).sum().item()
             nats, count = nats + loss.item() * n, count + n
@@ -133,15 +172,18 @@ def response_loss(model: GPT, tokenizer, examples: Sequence[InstructionExample],
 # %% ../nbs/10_finetuning.ipynb #8e118912
 class LoRALinear(nn.Module):
     "A frozen `nn.Linear` plus a trainable low-rank update: `base(x) + (alpha / rank) * x Aᵀ Bᵀ`, B starting at zero."
+
     def __init__(self, base: nn.Linear, rank: int = 8, alpha: float = 16.0):
         super().__init__()
-        if isinstance(rank, bool) or not isinstance(rank, int) or rank < 1: raise ValueError(f'rank must be a positive integer, got {rank!r}')
-        if not (isinstance(alpha, (int, float)) and 0 < alpha < math.inf): raise ValueError(f'alpha must be a number > 0, got {alpha!r}')
+        if isinstance(rank, bool) or not isinstance(rank, int) or rank < 1:
+            raise ValueError(f'rank must be a positive integer, got {rank!r}')
+        if not (isinstance(alpha, (int, float)) and 0 < alpha < math.inf):
+            raise ValueError(f'alpha must be a number > 0, got {alpha!r}')
         self.base, self.rank, self.alpha, self.scaling = base.requires_grad_(False), rank, alpha, alpha / rank
         w = base.weight
         self.lora_A = nn.Parameter(torch.empty(rank, base.in_features, device=w.device, dtype=w.dtype))
         self.lora_B = nn.Parameter(torch.zeros(base.out_features, rank, device=w.device, dtype=w.dtype))
-        nn.init.kaiming_uniform_(self.lora_A, a=math.sqrt(5))   # nn.Linear's initialisation of its weight
+        nn.init.kaiming_uniform_(self.lora_A, a=math.sqrt(5))  # nn.Linear's initialisation of its weight
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.base(x) + F.linear(F.linear(x, self.lora_A), self.lora_B) * self.scaling
@@ -150,25 +192,32 @@ class LoRALinear(nn.Module):
     def merge(self) -> nn.Linear:
         "A plain `nn.Linear` computing the same function: the update folded into the weight."
         b = self.base
-        merged = nn.Linear(b.in_features, b.out_features, bias=b.bias is not None, device=b.weight.device, dtype=b.weight.dtype)
+        merged = nn.Linear(
+            b.in_features, b.out_features, bias=b.bias is not None, device=b.weight.device, dtype=b.weight.dtype
+        )
         merged.weight.copy_(b.weight + self.lora_B @ self.lora_A * self.scaling)
-        if b.bias is not None: merged.bias.copy_(b.bias)
+        if b.bias is not None:
+            merged.bias.copy_(b.bias)
         return merged
 
 # %% ../nbs/10_finetuning.ipynb #5db990fb
-LORA_TARGETS = ('attn.qkv', 'attn.proj', 'mlp.fc', 'mlp.proj')   # the linear layers of a block
+LORA_TARGETS = ('attn.qkv', 'attn.proj', 'mlp.fc', 'mlp.proj')  # the linear layers of a block
+
 
 def add_lora(model: GPT, rank: int = 8, alpha: float = 16.0, targets: Sequence[str] = LORA_TARGETS) -> GPT:
     "Freeze `model` and wrap the linear layers `targets` of every block in a `LoRALinear`; in place, returned."
-    if unknown := set(targets) - set(LORA_TARGETS): raise ValueError(f'unknown LoRA targets {sorted(unknown)}; choose from {LORA_TARGETS}')
+    if unknown := set(targets) - set(LORA_TARGETS):
+        raise ValueError(f'unknown LoRA targets {sorted(unknown)}; choose from {LORA_TARGETS}')
     model.requires_grad_(False)
     for block in model.blocks:
         for target in targets:
             parent_name, name = target.split('.')
             parent = getattr(block, parent_name)
-            if isinstance(getattr(parent, name), LoRALinear): raise ValueError(f'{target} already has LoRA; merge_lora first')
+            if isinstance(getattr(parent, name), LoRALinear):
+                raise ValueError(f'{target} already has LoRA; merge_lora first')
             setattr(parent, name, LoRALinear(getattr(parent, name), rank, alpha))
     return model
+
 
 def merge_lora(model: GPT) -> GPT:
     "Replace every `LoRALinear` of `model` by its merged `nn.Linear`: an ordinary GPT again, every weight trainable; in place, returned."
@@ -178,45 +227,58 @@ def merge_lora(model: GPT) -> GPT:
             setattr(model.get_submodule(parent_name), attr, module.merge())
     return model.requires_grad_(True)
 
+
 def count_parameters(model: nn.Module) -> tuple[int, int]:
     "The trainable and the total parameters of `model` (a tied weight counted once)."
     params = list(model.parameters())
     return sum(p.numel() for p in params if p.requires_grad), sum(p.numel() for p in params)
 
 # %% ../nbs/10_finetuning.ipynb #b32ea455
-LORA_LR, FULL_LR = 3e-3, 1e-3   # peak learning rates of LoRA and of full fine-tuning, tuned on the shipped model
+LORA_LR, FULL_LR = 3e-3, 1e-3  # peak learning rates of LoRA and of full fine-tuning, tuned on the shipped model
+
 
 @dataclass
 class FinetuneResult:
     "What `finetune` returns."
-    model: GPT       # the fine-tuned model, LoRA merged: an ordinary GPT
-    history: dict    # per step: 'step', 'loss' (nats per response token), 'lr'
-    steps: int       # optimiser steps taken
-    seconds: float   # wall-clock time of the steps
-    trainable: int   # parameters trained
-    status: str      # 'finished', or 'interrupted' by Ctrl-C
 
-def finetune(model: GPT, tokenizer, examples: Sequence[InstructionExample], *,
-             lora_rank: int = 0,               # 0: full fine-tuning; else LoRA of this rank on every block's linear layers
-             lora_alpha: float = 16.0,         # LoRA's update is scaled by lora_alpha / lora_rank
-             lr: float | None = None,          # peak learning rate; None: LORA_LR with LoRA, else FULL_LR
-             batch_size: int = 8,              # examples per step
-             max_steps: int | None = None,     # stop after this many steps,
-             minutes: float | None = None,     # or this many minutes, whichever comes first
-             grad_clip: float = 1.0,           # clip the gradient norm to this
-             seed: int = 0,                    # LoRA's initialisation and the order of the examples
-             log: Callable[[str], None] | None = print,  # where progress lines go (None: nowhere)
-             log_seconds: float = 30.0,        # a progress line this often
-            ) -> FinetuneResult:
+    model: GPT  # the fine-tuned model, LoRA merged: an ordinary GPT
+    history: dict  # per step: 'step', 'loss' (nats per response token), 'lr'
+    steps: int  # optimiser steps taken
+    seconds: float  # wall-clock time of the steps
+    trainable: int  # parameters trained
+    status: str  # 'finished', or 'interrupted' by Ctrl-C
+
+
+def finetune(
+    model: GPT,
+    tokenizer,
+    examples: Sequence[InstructionExample],
+    *,
+    lora_rank: int = 0,  # 0: full fine-tuning; else LoRA of this rank on every block's linear layers
+    lora_alpha: float = 16.0,  # LoRA's update is scaled by lora_alpha / lora_rank
+    lr: float | None = None,  # peak learning rate; None: LORA_LR with LoRA, else FULL_LR
+    batch_size: int = 8,  # examples per step
+    max_steps: int | None = None,  # stop after this many steps,
+    minutes: float | None = None,  # or this many minutes, whichever comes first
+    grad_clip: float = 1.0,  # clip the gradient norm to this
+    seed: int = 0,  # LoRA's initialisation and the order of the examples
+    log: Callable[[str], None] | None = print,  # where progress lines go (None: nowhere)
+    log_seconds: float = 30.0,  # a progress line this often
+) -> FinetuneResult:
     "Fine-tune `model` in place on `examples`, the loss on the responses only: every weight, or LoRA merged back at the end."
-    if max_steps is None and minutes is None: raise ValueError('give max_steps or minutes (or both)')
+    if max_steps is None and minutes is None:
+        raise ValueError('give max_steps or minutes (or both)')
     encoded = [encode_example(e, tokenizer) for e in examples]
-    if not encoded: raise ValueError('there are no examples to fine-tune on')
+    if not encoded:
+        raise ValueError('there are no examples to fine-tune on')
     if (longest := max(len(ids) for ids, _ in encoded)) > model.config.context_length + 1:
-        raise ValueError(f'an example has {longest} tokens, more than the model reads ({model.config.context_length} + 1); '
-                         'make the examples with max_tokens=context_length + 1')
+        raise ValueError(
+            f'an example has {longest} tokens, more than the model reads ({model.config.context_length} + 1); '
+            'make the examples with max_tokens=context_length + 1'
+        )
     torch.manual_seed(seed)
-    if lora_rank: add_lora(model, lora_rank, lora_alpha)
+    if lora_rank:
+        add_lora(model, lora_rank, lora_alpha)
     lr = lr if lr is not None else LORA_LR if lora_rank else FULL_LR
     [optimizer] = configure_optimizer(model, lr, weight_decay=0.0)
     trainable, total = count_parameters(model)
@@ -226,39 +288,52 @@ def finetune(model: GPT, tokenizer, examples: Sequence[InstructionExample], *,
     model.train()
     try:
         with interrupt_flag() as interrupt:
-            if log: log(f'{f"LoRA rank {lora_rank}, alpha {lora_alpha:g}" if lora_rank else "full fine-tuning"}: '
-                        f'{trainable:,} trainable parameters of {total:,} ({trainable / total:.1%}); {len(encoded):,} examples, '
-                        f'batch {batch_size}, peak learning rate {lr:g}')
+            if log:
+                log(
+                    f'{f"LoRA rank {lora_rank}, alpha {lora_alpha:g}" if lora_rank else "full fine-tuning"}: '
+                    f'{trainable:,} trainable parameters of {total:,} ({trainable / total:.1%}); {len(encoded):,} examples, '
+                    f'batch {batch_size}, peak learning rate {lr:g}'
+                )
             start = last_log = time.perf_counter()
             while max_steps is None or step < max_steps:
                 elapsed = time.perf_counter() - start
                 progress = max((step + 1) / max_steps if max_steps else 0.0, elapsed / budget if budget else 0.0)
-                for group in optimizer.param_groups: group['lr'] = lr_at(progress, group['peak_lr'])
+                for group in optimizer.param_groups:
+                    group['lr'] = lr_at(progress, group['peak_lr'])
                 epoch, i = divmod(step, per_epoch)
                 order = torch.randperm(len(encoded), generator=torch.Generator().manual_seed(step_seed(seed, epoch)))
-                x, y = collate([encoded[j] for j in order[i * batch_size:(i + 1) * batch_size]], tokenizer.eot_token)
+                x, y = collate([encoded[j] for j in order[i * batch_size : (i + 1) * batch_size]], tokenizer.eot_token)
                 _, loss = model(x.to(device), y.to(device))
                 if not math.isfinite(loss.item()):
-                    raise NonFiniteLossError(f'the loss became {loss.item()} at step {step + 1}; try a lower learning rate (now {lr:g})')
+                    raise NonFiniteLossError(
+                        f'the loss became {loss.item()} at step {step + 1}; try a lower learning rate (now {lr:g})'
+                    )
                 loss.backward()
                 nn.utils.clip_grad_norm_(params, grad_clip)
                 optimizer.step()
                 optimizer.zero_grad(set_to_none=True)
                 step += 1
-                history['step'].append(step); history['loss'].append(loss.item()); history['lr'].append(optimizer.param_groups[0]['lr'])
+                history['step'].append(step)
+                history['loss'].append(loss.item())
+                history['lr'].append(optimizer.param_groups[0]['lr'])
                 now = time.perf_counter()
                 if log and now - last_log >= log_seconds:
-                    log(f'step {step:,} ({(now - start) / 60:.1f} min): loss {loss.item():.3f}, learning rate {history["lr"][-1]:.2e}')
+                    log(
+                        f'step {step:,} ({(now - start) / 60:.1f} min): loss {loss.item():.3f}, learning rate {history["lr"][-1]:.2e}'
+                    )
                     last_log = now
                 if interrupt['stop']:
                     status = 'interrupted'
                     break
-                if budget and now - start >= budget: break
+                if budget and now - start >= budget:
+                    break
         seconds = time.perf_counter() - start
     finally:
         model.eval()
-        if lora_rank: merge_lora(model)
-    if log: log(f'{status} after {step:,} steps ({seconds / 60:.1f} min)')
+        if lora_rank:
+            merge_lora(model)
+    if log:
+        log(f'{status} after {step:,} steps ({seconds / 60:.1f} min)')
     return FinetuneResult(model, history, step, seconds, trainable, status)
 
 # %% ../nbs/10_finetuning.ipynb #afb5e913
@@ -267,42 +342,80 @@ def words_used(text: str, words: Sequence[str]) -> int:
     found = {w.lower() for w in words_of(text)}
     return sum(w in found for w in words)
 
+
 def uses_all_words(text: str, words: Sequence[str]) -> bool:
     "Whether `text` uses every one of `words` as a whole word, in any case."
     return words_used(text, words) == len(words)
 
-def follow_instructions(model: GPT, tokenizer, examples: Sequence[InstructionExample], max_new_tokens: int = 200,
-                        temperature: float = 0.8, top_k: int | None = 40, seed: int = 0, batch_size: int = 50) -> list[str]:
+
+def follow_instructions(
+    model: GPT,
+    tokenizer,
+    examples: Sequence[InstructionExample],
+    max_new_tokens: int = 200,
+    temperature: float = 0.8,
+    top_k: int | None = 40,
+    seed: int = 0,
+    batch_size: int = 50,
+) -> list[str]:
     "The story `model` writes for each example's prompt, sampled `batch_size` prompts at a time, reproducibly from `seed`."
-    return [story for i in range(0, len(examples), batch_size)
-            for story in generate_text(model, tokenizer, [e.prompt for e in examples[i:i + batch_size]], max_new_tokens,
-                                       temperature=temperature, top_k=top_k, seed=seed + i)]
+    return [
+        story
+        for i in range(0, len(examples), batch_size)
+        for story in generate_text(
+            model,
+            tokenizer,
+            [e.prompt for e in examples[i : i + batch_size]],
+            max_new_tokens,
+            temperature=temperature,
+            top_k=top_k,
+            seed=seed + i,
+        )
+    ]
+
 
 def all_words_rate(stories: Sequence[str], examples: Sequence[InstructionExample]) -> float:
     "The fraction of `stories` that use all the words their example asked for."
     return sum(uses_all_words(s, e.words) for s, e in zip(stories, examples, strict=True)) / len(examples)
 
+
 def words_used_rate(stories: Sequence[str], examples: Sequence[InstructionExample]) -> float:
     "The fraction of all the words asked for that the stories use, each word counted on its own."
-    return (sum(words_used(s, e.words) for s, e in zip(stories, examples, strict=True))
-            / sum(len(e.words) for e in examples))
+    return sum(words_used(s, e.words) for s, e in zip(stories, examples, strict=True)) / sum(
+        len(e.words) for e in examples
+    )
 
 # %% ../nbs/10_finetuning.ipynb #57613822
-def instruction_metrics(model: GPT, tokenizer, held_out: Sequence[InstructionExample], eval_text: tuple | None = None,
-                        samples: int = 1, **sampling) -> dict:
+def instruction_metrics(
+    model: GPT,
+    tokenizer,
+    held_out: Sequence[InstructionExample],
+    eval_text: tuple | None = None,
+    samples: int = 1,
+    **sampling,
+) -> dict:
     "All-words and words-used rates over `samples` stories per `held_out` prompt, the response loss on the prompts, bits per byte on `eval_text` (`eval_tokens`' ids and bytes), and the stories written."
-    if isinstance(samples, bool) or not isinstance(samples, int) or samples < 1: raise ValueError(f'samples must be an integer >= 1, got {samples!r}')
-    asked = list(held_out) * samples   # each copy of a prompt is a row of its own, sampled afresh
+    if isinstance(samples, bool) or not isinstance(samples, int) or samples < 1:
+        raise ValueError(f'samples must be an integer >= 1, got {samples!r}')
+    asked = list(held_out) * samples  # each copy of a prompt is a row of its own, sampled afresh
     stories = follow_instructions(model, tokenizer, asked, **sampling)
     bits = evaluate(model, *eval_text, model.config.context_length)['bits_per_byte'] if eval_text else None
-    return dict(all_words=all_words_rate(stories, asked), words_used=words_used_rate(stories, asked), prompts=len(held_out),
-                samples=samples, response_loss=response_loss(model, tokenizer, held_out), bits_per_byte=bits, stories=stories)
+    return dict(
+        all_words=all_words_rate(stories, asked),
+        words_used=words_used_rate(stories, asked),
+        prompts=len(held_out),
+        samples=samples,
+        response_loss=response_loss(model, tokenizer, held_out),
+        bits_per_byte=bits,
+        stories=stories,
+    )
+
 
 def metrics_table(rows: dict[str, dict]) -> str:
     "A plain-text table of `instruction_metrics` results, one row per named model."
     lines = [f'{"model":<34}{"uses all words":>18}{"words used":>12}{"response loss":>15}{"bits/byte":>11}']
     for name, m in rows.items():
-        n = len(m['stories'])   # prompts x samples
+        n = len(m['stories'])  # prompts x samples
         rate = f'{round(m["all_words"] * n)}/{n} ({m["all_words"]:.1%})'
         bits = '-' if m['bits_per_byte'] is None else f'{m["bits_per_byte"]:.3f}'
         lines.append(f'{name:<34}{rate:>18}{m["words_used"]:>12.1%}{m["response_loss"]:>15.3f}{bits:>11}')
@@ -312,8 +425,12 @@ def metrics_table(rows: dict[str, dict]) -> str:
 def rise_p_value(after: int, n_after: int, before: int, n_before: int) -> float:
     "One-sided Fisher exact test: the chance of `after` or more successes in `n_after` trials, had all `after + before` successes of the two sets of trials fallen among them at random."
     for name, value in dict(after=after, n_after=n_after, before=before, n_before=n_before).items():
-        if isinstance(value, bool) or not isinstance(value, int) or value < 0: raise ValueError(f'{name} must be an integer >= 0, got {value!r}')
-    if after > n_after or before > n_before: raise ValueError(f'successes cannot outnumber trials: {after} of {n_after}, {before} of {n_before}')
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            raise ValueError(f'{name} must be an integer >= 0, got {value!r}')
+    if after > n_after or before > n_before:
+        raise ValueError(f'successes cannot outnumber trials: {after} of {n_after}, {before} of {n_before}')
     trials, successes = n_after + n_before, after + before
-    ways = lambda k: math.comb(successes, k) * math.comb(trials - successes, n_after - k)   # k of the successes among the n_after
+    ways = lambda k: (
+        math.comb(successes, k) * math.comb(trials - successes, n_after - k)
+    )  # k of the successes among the n_after
     return sum(ways(k) for k in range(after, min(successes, n_after) + 1)) / math.comb(trials, n_after)

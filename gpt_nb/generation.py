@@ -48,7 +48,9 @@ def apply_top_p(
     top_probs, order = probs.topk(min(candidates, probs.size(-1)), dim=-1)  # most likely first
     if top_probs.size(-1) < probs.size(-1) and not bool((top_probs.sum(-1) >= top_p).all()):
         top_probs, order = probs.sort(dim=-1, descending=True, stable=True)  # the nucleus is bigger: sort them all
-    keep_sorted = top_probs.cumsum(-1) - top_probs < top_p  # the probability of the tokens ranked above is short of top_p
+    keep_sorted = (
+        top_probs.cumsum(-1) - top_probs < top_p
+    )  # the probability of the tokens ranked above is short of top_p
     keep_sorted[..., 0] = True  # the top token always, even for a top_p too small to compare (1e-300 in float32 is 0)
     keep = torch.zeros_like(probs, dtype=torch.bool).scatter_(-1, order, keep_sorted)
     return logits.masked_fill(~keep, float('-inf'))
@@ -81,6 +83,7 @@ def greedy_token(logits: torch.Tensor) -> torch.Tensor:
     if logits.device.type == 'cpu' and logits.dtype in (torch.float32, torch.float64) and not logits.requires_grad:
         return torch.from_numpy(logits.numpy().argmax(-1)).long()  # NumPy's SIMD argmax: ~10x faster here
     return logits.argmax(-1)
+
 
 def sample_from_probs(
     probs: torch.Tensor,  # (batch, vocab) probabilities (each row sums to 1, up to rounding)
@@ -118,12 +121,17 @@ def sample_next_token(
 ) -> torch.Tensor:
     "Pick one token id per row: greedy when `temperature` is 0, else sample from the filtered distribution."
     if not bool(logits.isfinite().all()):
-        raise FloatingPointError('the model gave non-finite logits (NaN or infinity) for the next token: its weights are '
-                                 'probably corrupt (NaN) or overflowed; nothing can be sampled from them')
-    if temperature == 0: return greedy_token(logits)
+        raise FloatingPointError(
+            'the model gave non-finite logits (NaN or infinity) for the next token: its weights are '
+            'probably corrupt (NaN) or overflowed; nothing can be sampled from them'
+        )
+    if temperature == 0:
+        return greedy_token(logits)
     logits = apply_temperature(logits, temperature)
-    if top_k is not None: logits = apply_top_k(logits, top_k)
-    if top_p is not None and top_p < 1: logits = apply_top_p(logits, top_p)
+    if top_k is not None:
+        logits = apply_top_k(logits, top_k)
+    if top_p is not None and top_p < 1:
+        logits = apply_top_p(logits, top_p)
     return sample_from_probs(logits.softmax(-1), generator)
 
 # %% ../nbs/06_generation.ipynb #30fef3c0
@@ -132,21 +140,32 @@ from .model import GPT, eval_mode
 
 # %% ../nbs/06_generation.ipynb #03fc51e6
 def _next_token_logits(
-    model: GPT, seq: torch.Tensor, mask: torch.Tensor | None, length: int, cache=None,
+    model: GPT,
+    seq: torch.Tensor,
+    mask: torch.Tensor | None,
+    length: int,
+    cache=None,
 ) -> torch.Tensor:
     "Logits (batch, vocab) for the token after `seq[:, :length]`, feeding only what `cache` lacks."
     context = model.config.context_length
-    if cache is not None and length <= context: start = cache.length  # prefill, then one position per step
-    else: start, cache = max(0, length - context), None  # sliding window: the model reads the last `context` tokens
-    logits, _ = model(seq[:, start:length], attention_mask=None if mask is None else mask[:, start:length],
-                      cache=cache, last_only=True)
-    return logits[:, -1].double()   # float64: sampling stays finite even at a temperature or penalty of 1e-300
+    if cache is not None and length <= context:
+        start = cache.length  # prefill, then one position per step
+    else:
+        start, cache = max(0, length - context), None  # sliding window: the model reads the last `context` tokens
+    logits, _ = model(
+        seq[:, start:length],
+        attention_mask=None if mask is None else mask[:, start:length],
+        cache=cache,
+        last_only=True,
+    )
+    return logits[:, -1].double()  # float64: sampling stays finite even at a temperature or penalty of 1e-300
 
 # %% ../nbs/06_generation.ipynb #c06c463c
 def _check_prompt(model: GPT, idx, attention_mask) -> None:
     "The model's own input checks (any length: generation slides over long prompts), plus left padding."
     model.check_inputs(idx, attention_mask=attention_mask, any_length=True, check_ids=True)
-    if attention_mask is None: return
+    if attention_mask is None:
+        return
     real = attention_mask.bool()
     if not real[:, -1].all() or (real[:, :-1] & ~real[:, 1:]).any():
         raise ValueError('attention_mask must be left padding: each row is False then True and ends with a real token')
@@ -177,15 +196,18 @@ def stream_generate(
     check_sampling_args(temperature, top_k, top_p, repetition_penalty)
     if isinstance(max_new_tokens, bool) or not isinstance(max_new_tokens, int) or max_new_tokens < 0:
         raise ValueError(f'max_new_tokens must be an integer >= 0, got {max_new_tokens!r}')
-    if seed is not None and generator is not None: raise ValueError('pass seed or generator, not both')
+    if seed is not None and generator is not None:
+        raise ValueError('pass seed or generator, not both')
     vocab_size = model.config.vocab_size
     _check_prompt(model, idx, attention_mask)
     B, T = idx.shape
-    stops = torch.tensor(_default_stop_tokens(model) if stop_tokens is None else list(stop_tokens),
-                         dtype=torch.long, device=idx.device)
-    if seed is not None: generator = torch.Generator(idx.device).manual_seed(seed)
+    stops = torch.tensor(
+        _default_stop_tokens(model) if stop_tokens is None else list(stop_tokens), dtype=torch.long, device=idx.device
+    )
+    if seed is not None:
+        generator = torch.Generator(idx.device).manual_seed(seed)
     context = model.config.context_length
-    capacity = T + min(max_new_tokens, 2 * context)   # memory stays bounded however many tokens are asked for
+    capacity = T + min(max_new_tokens, 2 * context)  # memory stays bounded however many tokens are asked for
     seq = idx.new_empty(B, capacity)
     seq[:, :T] = idx
     mask = None
@@ -199,21 +221,25 @@ def stream_generate(
     length = T
     with eval_mode(model):
         for _ in range(max_new_tokens):
-            if length == capacity:   # full, far past the context: keep the last `context` tokens, all the model reads
-                seq[:, :context] = seq[:, length - context:length].clone()
-                if mask is not None: mask[:, :context] = mask[:, length - context:length].clone()
-                length, cache = context, None   # from here on the model slides over the window, uncached
+            if length == capacity:  # full, far past the context: keep the last `context` tokens, all the model reads
+                seq[:, :context] = seq[:, length - context : length].clone()
+                if mask is not None:
+                    mask[:, :context] = mask[:, length - context : length].clone()
+                length, cache = context, None  # from here on the model slides over the window, uncached
             logits = _next_token_logits(model, seq, mask, length, cache)
-            if seen is not None: logits = apply_repetition_penalty(logits, seen, repetition_penalty)
+            if seen is not None:
+                logits = apply_repetition_penalty(logits, seen, repetition_penalty)
             token = sample_next_token(logits, temperature, top_k, top_p, generator)
             if len(stops):
                 token = token.masked_fill(finished, stops[0])  # finished rows are padded with the stop token
                 finished |= torch.isin(token, stops)
             seq[:, length] = token
             length += 1
-            if seen is not None: seen[rows, token] = True
+            if seen is not None:
+                seen[rows, token] = True
             yield token
-            if len(stops) and finished.all(): return
+            if len(stops) and finished.all():
+                return
 
 # %% ../nbs/06_generation.ipynb #22456ad8
 def generate(
@@ -233,13 +259,14 @@ def left_pad(
     device: torch.device | str | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     "Left-pad token lists into a (batch, time) tensor and its bool attention mask (True on real tokens)."
-    if not sequences or not all(len(s) for s in sequences): raise ValueError('every prompt needs at least one token')
+    if not sequences or not all(len(s) for s in sequences):
+        raise ValueError('every prompt needs at least one token')
     T = max(len(s) for s in sequences)
     idx = torch.full((len(sequences), T), pad_id, dtype=torch.long)
     mask = torch.zeros(len(sequences), T, dtype=torch.bool)
     for row, s in enumerate(sequences):
-        idx[row, T - len(s):] = torch.tensor(list(s), dtype=torch.long)
-        mask[row, T - len(s):] = True
+        idx[row, T - len(s) :] = torch.tensor(list(s), dtype=torch.long)
+        mask[row, T - len(s) :] = True
     return idx.to(device), mask.to(device)
 
 # %% ../nbs/06_generation.ipynb #0c83ca38
@@ -250,14 +277,17 @@ def encode_prompts(
 ) -> tuple[torch.Tensor, torch.Tensor]:
     "Encode `prompts` (an empty one becomes `<|endoftext|>`) into a left-padded batch and its attention mask."
     bad = [p for p in prompts if not isinstance(p, str)]
-    if bad: raise TypeError(f'prompts must be strings, got {type(bad[0]).__name__}: {bad[0]!r}')
+    if bad:
+        raise TypeError(f'prompts must be strings, got {type(bad[0]).__name__}: {bad[0]!r}')
     ids = [tokenizer.encode(p, allowed_special='all') or [tokenizer.eot_token] for p in prompts]
     return left_pad(ids, tokenizer.eot_token, device)
+
 
 def _text_stop_tokens(tokenizer, sampling: dict) -> list[int]:
     "The stop tokens asked for in `sampling` (removing them from it), by default the tokenizer's `<|endoftext|>`."
     stops = sampling.pop('stop_tokens', None)
     return [tokenizer.eot_token] if stops is None else list(stops)
+
 
 def _until_stop(tokens: list[int], stops: Sequence[int]) -> list[int]:
     "`tokens` up to, not including, the first stop token."
@@ -272,13 +302,14 @@ def generate_text(
     **sampling,  # temperature, top_k, top_p, repetition_penalty, stop_tokens, seed, generator, use_cache
 ) -> str | list[str]:
     "The text generated after `prompt` (a list of texts for a list of prompts), up to the first stop token."
-    if isinstance(prompt, str): return generate_text(model, tokenizer, [prompt], max_new_tokens, **sampling)[0]
+    if isinstance(prompt, str):
+        return generate_text(model, tokenizer, [prompt], max_new_tokens, **sampling)[0]
     if not isinstance(prompt, Sequence) or not prompt:
         raise TypeError(f'prompt must be a string or a non-empty list of strings, got {prompt!r}')
     stops = _text_stop_tokens(tokenizer, sampling)
     idx, mask = encode_prompts(tokenizer, prompt, model_device(model))
     out = generate(model, idx, max_new_tokens, stop_tokens=stops, attention_mask=mask, **sampling)
-    return [tokenizer.decode(_until_stop(row, stops)) for row in out[:, idx.shape[1]:].tolist()]
+    return [tokenizer.decode(_until_stop(row, stops)) for row in out[:, idx.shape[1] :].tolist()]
 
 # %% ../nbs/06_generation.ipynb #b5ede7c3
 def decode_stream(
@@ -288,8 +319,10 @@ def decode_stream(
     "Decode `tokens` one at a time into text pieces, holding back the bytes of a character split across tokens."
     decoder = codecs.getincrementaldecoder('utf-8')(errors='replace')
     for token in tokens:
-        if piece := decoder.decode(tokenizer.decode_single_token_bytes(token)): yield piece
-    if tail := decoder.decode(b'', final=True): yield tail
+        if piece := decoder.decode(tokenizer.decode_single_token_bytes(token)):
+            yield piece
+    if tail := decoder.decode(b'', final=True):
+        yield tail
 
 # %% ../nbs/06_generation.ipynb #8764665b
 def stream_text(
@@ -302,8 +335,11 @@ def stream_text(
     "Yield the text generated after `prompt` piece by piece, as soon as it is generated, up to the first stop token."
     stops = _text_stop_tokens(tokenizer, sampling)
     idx, _ = encode_prompts(tokenizer, [prompt], model_device(model))
+
     def new_tokens():
         for token in stream_generate(model, idx, max_new_tokens, stop_tokens=stops, **sampling):
-            if token.item() in stops: return
+            if token.item() in stops:
+                return
             yield token.item()
+
     yield from decode_stream(tokenizer, new_tokens())

@@ -19,53 +19,93 @@ from .config import GPTConfig
 from .model import GPT
 
 # %% ../nbs/05_gpt2_weights.ipynb #89f8a013
-_HF_NAMES = {'embed.tok.weight': 'wte.weight', 'embed.pos.weight': 'wpe.weight', 'ln_f.': 'ln_f.', 'blocks.': 'h.',
-             '.ln1.': '.ln_1.', '.ln2.': '.ln_2.', '.attn.qkv.': '.attn.c_attn.', '.attn.proj.': '.attn.c_proj.',
-             '.mlp.fc.': '.mlp.c_fc.', '.mlp.proj.': '.mlp.c_proj.'}
-_HF_TRANSPOSED = ('.c_attn.weight', '.c_proj.weight', '.c_fc.weight')   # Conv1D stores (in, out)
+_HF_NAMES = {
+    'embed.tok.weight': 'wte.weight',
+    'embed.pos.weight': 'wpe.weight',
+    'ln_f.': 'ln_f.',
+    'blocks.': 'h.',
+    '.ln1.': '.ln_1.',
+    '.ln2.': '.ln_2.',
+    '.attn.qkv.': '.attn.c_attn.',
+    '.attn.proj.': '.attn.c_proj.',
+    '.mlp.fc.': '.mlp.c_fc.',
+    '.mlp.proj.': '.mlp.c_proj.',
+}
+_HF_TRANSPOSED = ('.c_attn.weight', '.c_proj.weight', '.c_fc.weight')  # Conv1D stores (in, out)
+
 
 def _to_hf_name(name: str) -> str:
-    for ours, theirs in _HF_NAMES.items(): name = name.replace(ours, theirs)
+    for ours, theirs in _HF_NAMES.items():
+        name = name.replace(ours, theirs)
     return name
 
 # %% ../nbs/05_gpt2_weights.ipynb #0bfeb95c
 def _hf_config_to_gpt(hf: dict) -> GPTConfig:
     "A `GPTConfig` from a Hugging Face GPT-2 `config.json`, refusing variants this model does not implement."
-    if hf.get('model_type') != 'gpt2': raise ValueError(f"expected a GPT-2 config (model_type 'gpt2'), got {hf.get('model_type')!r}")
-    unsupported = {k: hf[k] for k, ok in (('activation_function', 'gelu_new'), ('n_inner', None),
-                   ('scale_attn_by_inverse_layer_idx', False), ('reorder_and_upcast_attn', False)) if hf.get(k, ok) != ok}
-    if hf.get('n_inner') == 4 * hf['n_embd']: unsupported.pop('n_inner', None)
-    if unsupported: raise ValueError(f'this GPT-2 variant is not supported: {unsupported}')
-    return GPTConfig(vocab_size=hf['vocab_size'], context_length=hf['n_positions'], n_layer=hf['n_layer'],
-                     n_head=hf['n_head'], d_model=hf['n_embd'], bias=True)
+    if hf.get('model_type') != 'gpt2':
+        raise ValueError(f"expected a GPT-2 config (model_type 'gpt2'), got {hf.get('model_type')!r}")
+    unsupported = {
+        k: hf[k]
+        for k, ok in (
+            ('activation_function', 'gelu_new'),
+            ('n_inner', None),
+            ('scale_attn_by_inverse_layer_idx', False),
+            ('reorder_and_upcast_attn', False),
+        )
+        if hf.get(k, ok) != ok
+    }
+    if hf.get('n_inner') == 4 * hf['n_embd']:
+        unsupported.pop('n_inner', None)
+    if unsupported:
+        raise ValueError(f'this GPT-2 variant is not supported: {unsupported}')
+    return GPTConfig(
+        vocab_size=hf['vocab_size'],
+        context_length=hf['n_positions'],
+        n_layer=hf['n_layer'],
+        n_head=hf['n_head'],
+        d_model=hf['n_embd'],
+        bias=True,
+    )
+
 
 def _check_gpt2(config: GPTConfig) -> None:
     "A ValueError unless `config` is GPT-2's architecture (chapter 09's options at their defaults; `bias` may be off)."
     if changes := config.changes_from_gpt2():
-        raise ValueError(f'this model is not a GPT-2 architecture ({", ".join(f"{k}={v!r}" for k, v in changes.items())}): '
-                         'Hugging Face GPT-2 weights cannot hold it; save it with gpt_nb.checkpoint.save_checkpoint instead')
+        raise ValueError(
+            f'this model is not a GPT-2 architecture ({", ".join(f"{k}={v!r}" for k, v in changes.items())}): '
+            'Hugging Face GPT-2 weights cannot hold it; save it with gpt_nb.checkpoint.save_checkpoint instead'
+        )
+
 
 def _load_hf_state(directory: Path) -> dict:
     "The tensors of a Hugging Face checkpoint directory, without a 'transformer.' prefix."
     if (directory / 'model.safetensors').exists():
         from safetensors.torch import load_file
+
         state = load_file(directory / 'model.safetensors')
     elif (directory / 'pytorch_model.bin').exists():
         state = torch.load(directory / 'pytorch_model.bin', map_location='cpu', weights_only=True)
-    else: raise FileNotFoundError(f'{directory} holds neither model.safetensors nor pytorch_model.bin')
+    else:
+        raise FileNotFoundError(f'{directory} holds neither model.safetensors nor pytorch_model.bin')
     return {k.removeprefix('transformer.'): v for k, v in state.items()}
+
 
 def _resolve_pretrained(name_or_path: str | os.PathLike) -> Path:
     "A local directory for a path or a Hugging Face hub id (downloading when the network allows)."
     path = Path(name_or_path).expanduser()
-    if path.is_dir(): return path
+    if path.is_dir():
+        return path
     if path.exists() or str(name_or_path).startswith(('.', '/', '~')):
         raise FileNotFoundError(f'{name_or_path} is not a directory holding a Hugging Face GPT-2 model')
     from huggingface_hub import snapshot_download
-    try: return Path(snapshot_download(str(name_or_path), allow_patterns=['config.json', '*.safetensors']))
+
+    try:
+        return Path(snapshot_download(str(name_or_path), allow_patterns=['config.json', '*.safetensors']))
     except Exception as e:
-        raise OSError(f'could not get {name_or_path!r} from the Hugging Face hub or its local cache '
-                      f'({type(e).__name__}); are you offline? Pass a local directory instead') from None
+        raise OSError(
+            f'could not get {name_or_path!r} from the Hugging Face hub or its local cache '
+            f'({type(e).__name__}); are you offline? Pass a local directory instead'
+        ) from None
 
 # %% ../nbs/05_gpt2_weights.ipynb #619a80a5
 def from_pretrained(name_or_path: str | os.PathLike) -> GPT:
@@ -74,12 +114,15 @@ def from_pretrained(name_or_path: str | os.PathLike) -> GPT:
     config = _hf_config_to_gpt(json.loads((directory / 'config.json').read_text()))
     _check_gpt2(config)
     state = _load_hf_state(directory)
-    with torch.device('meta'): model = GPT(config)
+    with torch.device('meta'):
+        model = GPT(config)
     ours = {}
     for name, p in model.state_dict().items():
-        if name == 'lm_head.weight': continue   # tied to the token embedding
+        if name == 'lm_head.weight':
+            continue  # tied to the token embedding
         hf_name = _to_hf_name(name)
-        if hf_name not in state: raise ValueError(f'{directory} has no tensor {hf_name!r} (needed for {name})')
+        if hf_name not in state:
+            raise ValueError(f'{directory} has no tensor {hf_name!r} (needed for {name})')
         t = state[hf_name]
         ours[name] = t.t() if hf_name.endswith(_HF_TRANSPOSED) else t
         if ours[name].shape != p.shape:
@@ -88,26 +131,45 @@ def from_pretrained(name_or_path: str | os.PathLike) -> GPT:
     model.lm_head.weight = model.embed.tok.weight
     return model.eval()
 
+
 def save_pretrained(model: GPT, directory: str | os.PathLike) -> Path:
     "Write the model as a Hugging Face GPT-2 directory (config.json + model.safetensors)."
     from safetensors.torch import save_file
-    directory = Path(directory); directory.mkdir(parents=True, exist_ok=True)
+
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
     c = model.config
     _check_gpt2(c)
     state = {}
     for name, t in model.state_dict().items():
-        if name == 'lm_head.weight': continue
+        if name == 'lm_head.weight':
+            continue
         hf_name = _to_hf_name(name)
         state['transformer.' + hf_name] = (t.t() if hf_name.endswith(_HF_TRANSPOSED) else t).detach().contiguous().cpu()
-    if not c.bias:   # GPT-2 always has biases: zeros are the same function
+    if not c.bias:  # GPT-2 always has biases: zeros are the same function
         for name, m in model.named_modules():
             if isinstance(m, (nn.Linear, LayerNorm)) and name != 'lm_head':
                 state['transformer.' + _to_hf_name(name + '.bias')] = torch.zeros(m.weight.shape[0])
     save_file(state, directory / 'model.safetensors', metadata={'format': 'pt'})
-    hf = dict(model_type='gpt2', architectures=['GPT2LMHeadModel'], vocab_size=c.vocab_size, n_positions=c.context_length,
-              n_embd=c.d_model, n_layer=c.n_layer, n_head=c.n_head, n_inner=None, activation_function='gelu_new',
-              layer_norm_epsilon=1e-5, resid_pdrop=c.dropout, embd_pdrop=c.dropout, attn_pdrop=c.dropout,
-              initializer_range=0.02, bos_token_id=c.vocab_size - 1, eos_token_id=c.vocab_size - 1,
-              tie_word_embeddings=True, scale_attn_weights=True)
+    hf = dict(
+        model_type='gpt2',
+        architectures=['GPT2LMHeadModel'],
+        vocab_size=c.vocab_size,
+        n_positions=c.context_length,
+        n_embd=c.d_model,
+        n_layer=c.n_layer,
+        n_head=c.n_head,
+        n_inner=None,
+        activation_function='gelu_new',
+        layer_norm_epsilon=1e-5,
+        resid_pdrop=c.dropout,
+        embd_pdrop=c.dropout,
+        attn_pdrop=c.dropout,
+        initializer_range=0.02,
+        bos_token_id=c.vocab_size - 1,
+        eos_token_id=c.vocab_size - 1,
+        tie_word_embeddings=True,
+        scale_attn_weights=True,
+    )
     (directory / 'config.json').write_text(json.dumps(hf, indent=2))
     return directory

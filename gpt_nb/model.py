@@ -22,6 +22,7 @@ from .embeddings import Embeddings
 # %% ../nbs/05_gpt_model.ipynb #44bfe39b
 class GPT(nn.Module):
     "A GPT-2 style decoder-only transformer language model."
+
     def __init__(self, config: GPTConfig):
         super().__init__()
         self.config = c = config
@@ -29,56 +30,93 @@ class GPT(nn.Module):
         self.blocks = nn.ModuleList(Block(c) for _ in range(c.n_layer))
         self.ln_f = make_norm(c)
         self.lm_head = nn.Linear(c.d_model, c.vocab_size, bias=False)
-        if c.tie_embeddings: self.lm_head.weight = self.embed.tok.weight   # weight tying (GPT-2; chapter 09 unties it)
+        if c.tie_embeddings:
+            self.lm_head.weight = self.embed.tok.weight  # weight tying (GPT-2; chapter 09 unties it)
         self.apply(self._init_weights)
         for name, p in self.named_parameters():
-            if name.endswith('proj.weight'): nn.init.normal_(p, 0.0, 0.02 / math.sqrt(2 * c.n_layer))
+            if name.endswith('proj.weight'):
+                nn.init.normal_(p, 0.0, 0.02 / math.sqrt(2 * c.n_layer))
 
     @staticmethod
     def _init_weights(module: nn.Module):
-        if isinstance(module, (nn.Linear, nn.Embedding)): nn.init.normal_(module.weight, 0.0, 0.02)
-        if isinstance(module, nn.Linear) and module.bias is not None: nn.init.zeros_(module.bias)
+        if isinstance(module, (nn.Linear, nn.Embedding)):
+            nn.init.normal_(module.weight, 0.0, 0.02)
+        if isinstance(module, nn.Linear) and module.bias is not None:
+            nn.init.zeros_(module.bias)
 
-    def forward(self, idx: torch.Tensor, targets: torch.Tensor | None = None, *,
-                attention_mask: torch.Tensor | None = None, cache: KVCache | None = None, last_only: bool = False,
-                attention_weights: list | None = None):
+    def forward(
+        self,
+        idx: torch.Tensor,
+        targets: torch.Tensor | None = None,
+        *,
+        attention_mask: torch.Tensor | None = None,
+        cache: KVCache | None = None,
+        last_only: bool = False,
+        attention_weights: list | None = None,
+    ):
         "Logits (batch, T, vocab) — or (batch, 1, vocab) with `last_only` — and the loss when `targets` are given."
         start = self.check_inputs(idx, targets, attention_mask, cache)
         positions, mask = self._positions_and_mask(idx, attention_mask, cache, start)
         x = self.embed(idx, positions)
         for i, block in enumerate(self.blocks):
-            if attention_weights is None: x = block(x, mask, cache, i, positions=positions)
-            else:   # the explicit path, keeping each layer's weights (batch, n_head, T, S): chapter 08 reads them
+            if attention_weights is None:
+                x = block(x, mask, cache, i, positions=positions)
+            else:  # the explicit path, keeping each layer's weights (batch, n_head, T, S): chapter 08 reads them
                 x, weights = block(x, mask, cache, i, need_weights=True, positions=positions)
                 attention_weights.append(weights)
-        if cache is not None: cache.advance(idx.shape[1])
+        if cache is not None:
+            cache.advance(idx.shape[1])
         x = self.ln_f(x)
-        if targets is None: return self.lm_head(x[:, -1:] if last_only else x), None
+        if targets is None:
+            return self.lm_head(x[:, -1:] if last_only else x), None
         logits = self.lm_head(x)
         return logits, F.cross_entropy(logits.flatten(0, 1), targets.flatten(), ignore_index=-100)
 
-    def check_inputs(self, idx, targets=None, attention_mask=None, cache=None, *, any_length: bool = False,
-                     check_ids: bool | None = None) -> int:
+    def check_inputs(
+        self,
+        idx,
+        targets=None,
+        attention_mask=None,
+        cache=None,
+        *,
+        any_length: bool = False,
+        check_ids: bool | None = None,
+    ) -> int:
         """Validate the inputs of `forward` (and of generation and analysis, which call this too); return how many
         positions the cache already holds. `any_length`: a prompt that generation slides the context over;
         `check_ids`: whether to check the token ids are in the vocabulary (default: on the CPU, where it costs no sync)."""
-        if not isinstance(idx, torch.Tensor) or idx.dim() != 2 or idx.dtype not in (torch.int64, torch.int32) or not idx.shape[1]:
-            raise TypeError(f'idx must be an int64 tensor of shape (batch, time) with time >= 1, got '
-                            f'{type(idx).__name__} {getattr(idx, "dtype", "")} {tuple(getattr(idx, "shape", ()))}')
+        if (
+            not isinstance(idx, torch.Tensor)
+            or idx.dim() != 2
+            or idx.dtype not in (torch.int64, torch.int32)
+            or not idx.shape[1]
+        ):
+            raise TypeError(
+                f'idx must be an int64 tensor of shape (batch, time) with time >= 1, got '
+                f'{type(idx).__name__} {getattr(idx, "dtype", "")} {tuple(getattr(idx, "shape", ()))}'
+            )
         start = 0 if cache is None else cache.length
         if not any_length and start + idx.shape[1] > self.config.context_length:
             where = f'{start} cached + {idx.shape[1]} new' if start else f'{idx.shape[1]}'
-            raise ValueError(f'sequence length {where} exceeds context_length {self.config.context_length}; '
-                             f'crop the input to its last {self.config.context_length} tokens')
+            raise ValueError(
+                f'sequence length {where} exceeds context_length {self.config.context_length}; '
+                f'crop the input to its last {self.config.context_length} tokens'
+            )
         if check_ids if check_ids is not None else idx.device.type == 'cpu':
             lo, hi = torch.aminmax(idx)
             if lo < 0 or hi >= self.config.vocab_size:
-                raise ValueError(f'token ids must be in [0, {self.config.vocab_size}), got min {lo.item()} max '
-                                 f'{hi.item()}: does the tokenizer match the model?')
+                raise ValueError(
+                    f'token ids must be in [0, {self.config.vocab_size}), got min {lo.item()} max '
+                    f'{hi.item()}: does the tokenizer match the model?'
+                )
         if targets is not None and targets.shape != idx.shape:
             raise ValueError(f'targets shape {tuple(targets.shape)} must equal idx shape {tuple(idx.shape)}')
-        if attention_mask is not None and (not isinstance(attention_mask, torch.Tensor) or attention_mask.shape != idx.shape):
-            raise ValueError(f'attention_mask shape {tuple(getattr(attention_mask, "shape", ()))} must equal idx shape {tuple(idx.shape)}')
+        if attention_mask is not None and (
+            not isinstance(attention_mask, torch.Tensor) or attention_mask.shape != idx.shape
+        ):
+            raise ValueError(
+                f'attention_mask shape {tuple(getattr(attention_mask, "shape", ()))} must equal idx shape {tuple(idx.shape)}'
+            )
         if cache is not None and cache.k.shape[1] != idx.shape[0]:
             raise ValueError(f'cache was made for batch size {cache.k.shape[1]}, got a batch of {idx.shape[0]}')
         return start
@@ -88,16 +126,20 @@ class GPT(nn.Module):
         T = idx.shape[1]
         if attention_mask is not None:
             attention_mask = attention_mask.bool()
-            if cache is not None: cache.mask[:, start:start + T] = attention_mask
+            if cache is not None:
+                cache.mask[:, start : start + T] = attention_mask
         padded = attention_mask is not None and not bool(attention_mask.all())
-        if cache is not None: padded = cache.padded = cache.padded or padded
+        if cache is not None:
+            padded = cache.padded = cache.padded or padded
         if not padded:
             positions = torch.arange(start, start + T, device=idx.device)
             return positions, (causal_mask(T, start + T, idx.device) if start and T > 1 else None)
-        keys = cache.mask[:, :start + T] if cache is not None else attention_mask
-        positions = (keys.cumsum(-1)[:, start:] - 1).clamp(min=0)   # real tokens before each new one
+        keys = cache.mask[:, : start + T] if cache is not None else attention_mask
+        positions = (keys.cumsum(-1)[:, start:] - 1).clamp(min=0)  # real tokens before each new one
         # causal, real keys only; each query also sees itself, so a padding row never has every key masked
-        own_key = torch.arange(start + T, device=idx.device) == torch.arange(start, start + T, device=idx.device)[:, None]
+        own_key = (
+            torch.arange(start + T, device=idx.device) == torch.arange(start, start + T, device=idx.device)[:, None]
+        )
         mask = causal_mask(T, start + T, idx.device) & keys[:, None, :] | own_key
         return positions, mask[:, None]
 
@@ -109,13 +151,16 @@ class GPT(nn.Module):
     def num_params(self, non_embedding: bool = False) -> int:
         "Parameter count (tied weights once); `non_embedding` leaves out the token and position tables (an untied output layer stays)."
         n = sum(p.numel() for p in self.parameters())
-        if not non_embedding: return n
+        if not non_embedding:
+            return n
         return n - sum(t.weight.numel() for t in (self.embed.tok, self.embed.pos) if t is not None)
 
     def flops_per_token(self, context_length: int | None = None) -> int:
         "Training FLOPs per token (forward + backward): 6 per matmul weight, plus attention (PaLM appendix B)."
         c, T = self.config, context_length or self.config.context_length
-        matmul_params = self.num_params(non_embedding=True) + (c.vocab_size * c.d_model if c.tie_embeddings else 0)   # + a tied output layer
+        matmul_params = self.num_params(non_embedding=True) + (
+            c.vocab_size * c.d_model if c.tie_embeddings else 0
+        )  # + a tied output layer
         return 6 * matmul_params + 12 * c.n_layer * c.d_model * T
 
 # %% ../nbs/05_gpt_model.ipynb #4d0b7b3e
@@ -124,8 +169,10 @@ def eval_mode(model: nn.Module):
     "Run the `with` block with `model` in eval mode (no dropout), then restore the mode it was in, even after an error."
     was_training = model.training
     model.eval()
-    try: yield model
-    finally: model.train(was_training)
+    try:
+        yield model
+    finally:
+        model.train(was_training)
 
 # %% ../nbs/05_gpt_model.ipynb #d81f7b4a
 def preset_table() -> list[dict]:
@@ -133,15 +180,26 @@ def preset_table() -> list[dict]:
     rows = []
     for name in PRESETS:
         cfg = GPTConfig.from_preset(name)
-        with torch.device('meta'): m = GPT(cfg)
-        rows.append(dict(preset=name, n_layer=cfg.n_layer, n_head=cfg.n_head, d_model=cfg.d_model,
-                         context_length=cfg.context_length, params=m.num_params(),
-                         non_embedding=m.num_params(non_embedding=True), flops_per_token=m.flops_per_token()))
+        with torch.device('meta'):
+            m = GPT(cfg)
+        rows.append(
+            dict(
+                preset=name,
+                n_layer=cfg.n_layer,
+                n_head=cfg.n_head,
+                d_model=cfg.d_model,
+                context_length=cfg.context_length,
+                params=m.num_params(),
+                non_embedding=m.num_params(non_embedding=True),
+                flops_per_token=m.flops_per_token(),
+            )
+        )
     return rows
 
 # %% ../nbs/05_gpt_model.ipynb #28b8b7a9
 def format_params(n: int) -> str:
     "A parameter count the way papers write it: 124M, 1.6B, 175B."
     for unit, div in (('B', 1e9), ('M', 1e6), ('K', 1e3)):
-        if n >= div: return f'{n / div:.3g}{unit}'
+        if n >= div:
+            return f'{n / div:.3g}{unit}'
     return str(n)

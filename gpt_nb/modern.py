@@ -25,6 +25,7 @@ from .training import TrainResult, train
 # %% ../nbs/09_modern_gpt.ipynb #1e5a8192
 class RMSNorm(nn.Module):
     "Root-mean-square normalisation over the last dimension with a learned scale: LayerNorm without the mean and the bias."
+
     def __init__(self, d_model: int, eps: float = 1e-6):
         super().__init__()
         self.weight = nn.Parameter(torch.ones(d_model))
@@ -40,14 +41,18 @@ def rope_angles(positions: torch.Tensor, head_dim: int, base: float = 10000.0) -
     angles = positions.float()[..., None] * theta
     return angles.cos(), angles.sin()
 
+
 def apply_rope(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
     "`x` (batch, heads, T, head_dim) with each pair (x[i], x[i + head_dim/2]) rotated by the angles of `rope_angles`."
-    if cos.dim() == 3: cos, sin = cos[:, None], sin[:, None]   # per-row positions (left padding): broadcast over heads
+    if cos.dim() == 3:
+        cos, sin = cos[:, None], sin[:, None]  # per-row positions (left padding): broadcast over heads
     x1, x2 = x.float().chunk(2, dim=-1)
     return torch.cat([x1 * cos - x2 * sin, x1 * sin + x2 * cos], dim=-1).type_as(x)
 
+
 class Rotary(nn.Module):
     "Rotary position embedding of queries and keys; it has no weights, so it adds nothing to the state dict."
+
     def __init__(self, head_dim: int, base: float = 10000.0):
         super().__init__()
         self.head_dim, self.base = head_dim, base
@@ -61,12 +66,14 @@ def swiglu_hidden(d_model: int) -> int:
     "SwiGLU's hidden width: three d × h matrices hold as many weights as GPT-2's two d × 4d when h = 8d / 3."
     return round(8 * d_model / 3)
 
+
 class SwiGLU(nn.Module):
     "The gated MLP of PaLM and Llama, proj(silu(x W_gate) * (x W_up)), parameter-matched to GPT-2's MLP."
-    def __init__(self, config: GPTConfig):   # reads d_model, dropout, bias
+
+    def __init__(self, config: GPTConfig):  # reads d_model, dropout, bias
         super().__init__()
         h = swiglu_hidden(config.d_model)
-        self.fc = nn.Linear(config.d_model, 2 * h, bias=config.bias)   # W_gate and W_up, fused
+        self.fc = nn.Linear(config.d_model, 2 * h, bias=config.bias)  # W_gate and W_up, fused
         self.proj = nn.Linear(h, config.d_model, bias=config.bias)
         self.drop = nn.Dropout(config.dropout)
 
@@ -74,21 +81,41 @@ class SwiGLU(nn.Module):
         gate, up = self.fc(x).chunk(2, dim=-1)
         return self.drop(self.proj(F.silu(gate) * up))
 
+
 class ReLU2MLP(MLP):
     "GPT-2's MLP (chapter 04) with relu(x)² in place of GELU: the same weights, a cheaper and sparser activation."
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.drop(self.proj(F.relu(self.fc(x)).square()))
 
 # %% ../nbs/09_modern_gpt.ipynb #72f59ecc
-MODERN = ARCHITECTURES['modern']   # defined with the config (chapter 00), so that training can ask for it: --architecture modern
+MODERN = ARCHITECTURES[
+    'modern'
+]  # defined with the config (chapter 00), so that training can ask for it: --architecture modern
 
-VARIANTS = {'gpt2': ARCHITECTURES['gpt2'], 'rmsnorm': dict(norm='rmsnorm'), 'rope': ARCHITECTURES['gpt2-rope'], 'swiglu': dict(mlp='swiglu'),
-            'relu2': dict(mlp='relu2'), 'qk_norm': dict(qk_norm=True), 'untied': dict(tie_embeddings=False),
-            'no_bias': dict(bias=False), 'modern': MODERN}
+VARIANTS = {
+    'gpt2': ARCHITECTURES['gpt2'],
+    'rmsnorm': dict(norm='rmsnorm'),
+    'rope': ARCHITECTURES['gpt2-rope'],
+    'swiglu': dict(mlp='swiglu'),
+    'relu2': dict(mlp='relu2'),
+    'qk_norm': dict(qk_norm=True),
+    'untied': dict(tie_embeddings=False),
+    'no_bias': dict(bias=False),
+    'modern': MODERN,
+}
 
 # %% ../nbs/09_modern_gpt.ipynb #15ce324c
-def train_architecture(options: dict, tokenizer, init_path: str | os.PathLike, *, preset: str = 'tiny', context_length: int = 256,
-                       seed: int = 1337, **settings) -> TrainResult:
+def train_architecture(
+    options: dict,
+    tokenizer,
+    init_path: str | os.PathLike,
+    *,
+    preset: str = 'tiny',
+    context_length: int = 256,
+    seed: int = 1337,
+    **settings,
+) -> TrainResult:
     "Train a new GPT of `preset` with the `GPTConfig` fields `options` (e.g. `MODERN`): save its initial weights to `init_path`, then `train(init_from=init_path, **settings)`."
     torch.manual_seed(seed)
     config = GPTConfig.from_preset(preset, vocab_size=tokenizer.n_vocab, context_length=context_length, **options)

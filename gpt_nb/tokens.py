@@ -33,14 +33,23 @@ def default_cache_dir() -> Path:
     "Where token caches and trained tokenizers are kept: `$GPT_NB_CACHE`, else `.gpt_nb_cache` in the working directory."
     return Path(os.environ.get('GPT_NB_CACHE') or '.gpt_nb_cache')
 
+
 def token_dtype(vocab_size: int) -> type:
     "The smallest unsigned integer type that holds every token id of a `vocab_size` vocabulary."
     return np.uint16 if vocab_size <= 1 << 16 else np.uint32
 
-def _key(*parts) -> str: return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()[:20]
 
-def tokenize_split(split: StorySplit, enc: tiktoken.Encoding, cache_dir: str | os.PathLike | None = None,
-                   batch_size: int = 1024, verbose: bool = True) -> np.memmap:
+def _key(*parts) -> str:
+    return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()[:20]
+
+
+def tokenize_split(
+    split: StorySplit,
+    enc: tiktoken.Encoding,
+    cache_dir: str | os.PathLike | None = None,
+    batch_size: int = 1024,
+    verbose: bool = True,
+) -> np.memmap:
     "`split`'s stories as one memory-mapped array of token ids, `<|endoftext|>` after each story; cached on disk."
     cache = Path(cache_dir or default_cache_dir()) / 'tokens'
     cache.mkdir(parents=True, exist_ok=True)
@@ -48,77 +57,124 @@ def tokenize_split(split: StorySplit, enc: tiktoken.Encoding, cache_dir: str | o
     path, meta_path = cache / f'{key}.bin', cache / f'{key}.json'
     if not (meta_path.exists() and path.exists()):
         dtype, stats = token_dtype(enc.n_vocab), dict(stories=0, bytes=0, tokens=0)
+
         def write(f):
-            small = split.size is not None and split.size < 10_000   # done in a blink: no progress bar
-            bar = tqdm(total=split.size, unit='story', desc=f'tokenizing ({enc.name})', disable=not verbose or small, leave=False)
+            small = split.size is not None and split.size < 10_000  # done in a blink: no progress bar
+            bar = tqdm(
+                total=split.size,
+                unit='story',
+                desc=f'tokenizing ({enc.name})',
+                disable=not verbose or small,
+                leave=False,
+            )
             for batch in split.batches(batch_size):
                 ids = enc.encode_ordinary_batch(batch)
-                for story_ids in ids: story_ids.append(enc.eot_token)
+                for story_ids in ids:
+                    story_ids.append(enc.eot_token)
                 flat = np.fromiter((t for story_ids in ids for t in story_ids), dtype=dtype)
                 f.write(flat.tobytes())
-                stats['stories'] += len(batch); stats['tokens'] += len(flat)
+                stats['stories'] += len(batch)
+                stats['tokens'] += len(flat)
                 stats['bytes'] += sum(len(s.encode('utf-8')) for s in batch)
                 bar.update(len(batch))
             bar.close()
+
         atomic_write(path, write)
         meta = dict(stats, dtype=np.dtype(dtype).name, tokenizer=enc.name, data=split.fingerprint)
         atomic_write(meta_path, lambda f: f.write(json.dumps(meta, indent=1).encode()))
-        if verbose: print(f'tokenized {stats["stories"]:,} stories into {stats["tokens"]:,} {enc.name} tokens -> {path}')
+        if verbose:
+            print(f'tokenized {stats["stories"]:,} stories into {stats["tokens"]:,} {enc.name} tokens -> {path}')
     meta = json.loads(meta_path.read_text())
-    if meta['tokens'] == 0: raise ValueError(f'no text to tokenize in {split.fingerprint}')
+    if meta['tokens'] == 0:
+        raise ValueError(f'no text to tokenize in {split.fingerprint}')
     return np.memmap(path, dtype=meta['dtype'], mode='r')
 
 # %% ../nbs/07_tokens.ipynb #b16308c6
-BPE_TRAIN_BYTES = 32 * 2**20   # a BPE learns its merges from at most this much training text
+BPE_TRAIN_BYTES = 32 * 2**20  # a BPE learns its merges from at most this much training text
+
 
 def parse_tokenizer_spec(spec: str) -> int | None:
     "None for 'gpt2', N for 'bpe:N'; a `ValueError` for anything else."
-    if spec == 'gpt2': return None
+    if spec == 'gpt2':
+        return None
     m = re.fullmatch(r'bpe:(\d+)', spec) if isinstance(spec, str) else None
-    if not m: raise ValueError(f"tokenizer must be 'gpt2' or 'bpe:N' (a BPE with N tokens trained on the data, e.g. 'bpe:4096'), got {spec!r}")
+    if not m:
+        raise ValueError(
+            f"tokenizer must be 'gpt2' or 'bpe:N' (a BPE with N tokens trained on the data, e.g. 'bpe:4096'), got {spec!r}"
+        )
     n = int(m.group(1))
-    if not 257 <= n <= 1 << 16: raise ValueError(f'tokenizer {spec!r}: N must be between 257 and 65536, got {n}')
+    if not 257 <= n <= 1 << 16:
+        raise ValueError(f'tokenizer {spec!r}: N must be between 257 and 65536, got {n}')
     return n
 
-def get_tokenizer(spec: str, train: StorySplit, cache_dir: str | os.PathLike | None = None,
-                  max_bytes: int = BPE_TRAIN_BYTES, verbose: bool = True) -> tiktoken.Encoding:
+
+def get_tokenizer(
+    spec: str,
+    train: StorySplit,
+    cache_dir: str | os.PathLike | None = None,
+    max_bytes: int = BPE_TRAIN_BYTES,
+    verbose: bool = True,
+) -> tiktoken.Encoding:
     "The tokenizer named by `spec`: GPT-2's ('gpt2'), or a BPE with N tokens trained on `train` ('bpe:N'), cached."
     vocab_size = parse_tokenizer_spec(spec)
-    if vocab_size is None: return get_encoding('gpt2')
+    if vocab_size is None:
+        return get_encoding('gpt2')
     cache = Path(cache_dir or default_cache_dir()) / 'tokenizers'
     path = cache / f'bpe{vocab_size}-{_key("bpe/1", train.fingerprint, vocab_size, max_bytes)}.json'
-    if path.exists(): return encoding_from_description(json.loads(path.read_text()))
+    if path.exists():
+        return encoding_from_description(json.loads(path.read_text()))
     texts = train.head(max_bytes)
-    if verbose: print(f'training a {vocab_size:,}-token BPE on {len(texts):,} stories ({sum(len(t) for t in texts) / 1e6:.1f} MB)...')
+    if verbose:
+        print(
+            f'training a {vocab_size:,}-token BPE on {len(texts):,} stories ({sum(len(t) for t in texts) / 1e6:.1f} MB)...'
+        )
     enc = train_bpe(texts, vocab_size, name=f'bpe_{vocab_size}')
     cache.mkdir(parents=True, exist_ok=True)
     atomic_write(path, lambda f: f.write(json.dumps(describe_encoding(enc)).encode()))
     return enc
 
 # %% ../nbs/07_tokens.ipynb #6eaba93a
-def get_batch(tokens: np.ndarray, batch_size: int, context_length: int, *,
-              generator: torch.Generator | None = None, rank: int = 0, world_size: int = 1,
-              device: str | torch.device = 'cpu') -> tuple[torch.Tensor, torch.Tensor]:
+def get_batch(
+    tokens: np.ndarray,
+    batch_size: int,
+    context_length: int,
+    *,
+    generator: torch.Generator | None = None,
+    rank: int = 0,
+    world_size: int = 1,
+    device: str | torch.device = 'cpu',
+) -> tuple[torch.Tensor, torch.Tensor]:
     "Inputs and targets (batch_size, context_length) int64: random windows of `tokens`, targets shifted by one."
     n_starts = len(tokens) - context_length
-    if n_starts < 1: raise ValueError(f'{len(tokens):,} tokens are too few for windows of context_length + 1 = {context_length + 1}')
-    starts = torch.randint(n_starts, (batch_size * world_size,), generator=generator)[rank * batch_size:(rank + 1) * batch_size]
-    windows = torch.from_numpy(np.stack([tokens[s:s + context_length + 1] for s in starts.tolist()]).astype(np.int64))
+    if n_starts < 1:
+        raise ValueError(f'{len(tokens):,} tokens are too few for windows of context_length + 1 = {context_length + 1}')
+    starts = torch.randint(n_starts, (batch_size * world_size,), generator=generator)[
+        rank * batch_size : (rank + 1) * batch_size
+    ]
+    windows = torch.from_numpy(np.stack([tokens[s : s + context_length + 1] for s in starts.tolist()]).astype(np.int64))
     device = torch.device(device)
-    if device.type == 'cuda': windows = windows.pin_memory().to(device, non_blocking=True)
-    else: windows = windows.to(device)
+    if device.type == 'cuda':
+        windows = windows.pin_memory().to(device, non_blocking=True)
+    else:
+        windows = windows.to(device)
     return windows[:, :-1], windows[:, 1:]
 
 # %% ../nbs/07_tokens.ipynb #f61a49dd
-MIN_WINDOWS = 8   # the training tokens should hold at least this many windows
+MIN_WINDOWS = 8  # the training tokens should hold at least this many windows
+
 
 def fit_context_length(context_length: int, n_tokens: int, verbose: bool = True) -> int:
     "`context_length`, or a power of two small enough that `n_tokens` hold `MIN_WINDOWS` windows; says when it shrinks."
-    if n_tokens >= MIN_WINDOWS * (context_length + 1): return context_length
+    if n_tokens >= MIN_WINDOWS * (context_length + 1):
+        return context_length
     fitted = 2 ** int(math.log2(max(n_tokens // MIN_WINDOWS - 1, 1)))
-    if fitted < 8: raise ValueError(f'the training data has only {n_tokens:,} tokens; at least {MIN_WINDOWS * 9} are needed')
-    if verbose: print(f'context_length {context_length} is too long for {n_tokens:,} training tokens '
-                      f'(fewer than {MIN_WINDOWS} windows): using context_length {fitted}')
+    if fitted < 8:
+        raise ValueError(f'the training data has only {n_tokens:,} tokens; at least {MIN_WINDOWS * 9} are needed')
+    if verbose:
+        print(
+            f'context_length {context_length} is too long for {n_tokens:,} training tokens '
+            f'(fewer than {MIN_WINDOWS} windows): using context_length {fitted}'
+        )
     return fitted
 
 # %% ../nbs/07_tokens.ipynb #dec97b9e
@@ -126,5 +182,6 @@ def eval_tokens(stories: Iterable[str], enc: tiktoken.Encoding) -> tuple[np.ndar
     "`<|endoftext|>`, story, `<|endoftext|>`, story, ..., `<|endoftext|>` as token ids, and the bytes they encode (UTF-8 + 1 per story)."
     stories = list(stories)
     ids = [enc.eot_token]
-    for story_ids in enc.encode_ordinary_batch(stories): ids += story_ids + [enc.eot_token]
+    for story_ids in enc.encode_ordinary_batch(stories):
+        ids += story_ids + [enc.eot_token]
     return np.array(ids, dtype=np.int64), sum(len(s.encode('utf-8')) + 1 for s in stories)

@@ -37,84 +37,138 @@ __all__ = ['CPU_RECIPE', 'GPU_RECIPE', 'TrainConfig', 'resolve_defaults', 'check
 @dataclass
 class TrainConfig:
     "Everything that defines a training run; a setting left as None is filled in for the device by `resolve_defaults`."
-    preset: str = 'tiny'                 # model architecture, a name from PRESETS: tiny, gpt2, gpt2-medium, gpt2-large, gpt2-xl, gpt3
-    n_layer: int | None = None           # transformer blocks (None: the preset's)
-    n_head: int | None = None            # attention heads per block (None: the preset's)
-    d_model: int | None = None           # width of the residual stream (None: the preset's)
-    architecture: str = 'gpt2'           # a new model's layers, a name from ARCHITECTURES: 'gpt2' (GPT-2 exactly), 'gpt2-rope' (with rotary positions) or 'modern' (RMSNorm, RoPE, ReLU², QK-norm, untied head, no biases: chapter 09)
-    dropout: float | None = None         # dropout probability while training; None: the device's recipe
-    data: str | None = None              # None: TinyStories from the Hub if reachable (a slice of it on a CPU), else the bundled excerpt; 'bundled', 'hub', 'generated' or a path
-    max_stories: int | None = None       # train on at most this many stories of the data
-    tokenizer: str | None = None         # 'gpt2', or 'bpe:N' (a BPE with N tokens trained on the training stories); None: the device's recipe
-    context_length: int | None = None    # tokens per training window; None: the preset's, at most the device recipe's
-    batch_size: int | None = None        # sequences per micro-batch and process; None: the device's recipe
-    grad_accum: int = 1                  # micro-batches per optimiser step
-    epochs: float | None = None          # passes over the training tokens; None: 1, unless max_steps or minutes is set
-    max_steps: int | None = None         # optimiser steps (overrides epochs)
-    minutes: float | None = None         # a wall-clock budget: stop after this many minutes, the schedule following the time spent
-    optimizer: str | None = None         # 'adamw', or 'muon' (Muon for the blocks' weight matrices, AdamW for the rest); None: the device's recipe
-    lr: float = 3e-3                     # peak learning rate of AdamW
-    muon_lr: float = 0.02                # peak learning rate of Muon
-    min_lr_ratio: float = 0.0            # the cosine decays to lr * min_lr_ratio
-    warmup_steps: int | None = None      # steps of linear warmup; None: the first 10% of the run
-    weight_decay: float = 0.1            # weight decay of the weight matrices (AdamW's and Muon's)
-    betas: tuple = (0.9, 0.95)           # AdamW's averaging coefficients
-    grad_clip: float = 1.0               # clip the gradient norm to this (0: no clipping)
-    eval_interval: int | None = None     # also evaluate every this many steps
-    eval_minutes: float = 2.0            # evaluate at least this often, in minutes (and at the end)
-    eval_stories: int = EVAL_STORIES     # validation stories to evaluate on
-    sample_prompt: str = 'Once upon a time'   # a sample is generated from this at every evaluation ('' for none)
-    sample_tokens: int = 80              # tokens in that sample
+
+    preset: str = 'tiny'  # model architecture, a name from PRESETS: tiny, gpt2, gpt2-medium, gpt2-large, gpt2-xl, gpt3
+    n_layer: int | None = None  # transformer blocks (None: the preset's)
+    n_head: int | None = None  # attention heads per block (None: the preset's)
+    d_model: int | None = None  # width of the residual stream (None: the preset's)
+    architecture: str = 'gpt2'  # a new model's layers, a name from ARCHITECTURES: 'gpt2' (GPT-2 exactly), 'gpt2-rope' (with rotary positions) or 'modern' (RMSNorm, RoPE, ReLU², QK-norm, untied head, no biases: chapter 09)
+    dropout: float | None = None  # dropout probability while training; None: the device's recipe
+    data: str | None = (
+        None  # None: TinyStories from the Hub if reachable (a slice of it on a CPU), else the bundled excerpt; 'bundled', 'hub', 'generated' or a path
+    )
+    max_stories: int | None = None  # train on at most this many stories of the data
+    tokenizer: str | None = (
+        None  # 'gpt2', or 'bpe:N' (a BPE with N tokens trained on the training stories); None: the device's recipe
+    )
+    context_length: int | None = None  # tokens per training window; None: the preset's, at most the device recipe's
+    batch_size: int | None = None  # sequences per micro-batch and process; None: the device's recipe
+    grad_accum: int = 1  # micro-batches per optimiser step
+    epochs: float | None = None  # passes over the training tokens; None: 1, unless max_steps or minutes is set
+    max_steps: int | None = None  # optimiser steps (overrides epochs)
+    minutes: float | None = (
+        None  # a wall-clock budget: stop after this many minutes, the schedule following the time spent
+    )
+    optimizer: str | None = (
+        None  # 'adamw', or 'muon' (Muon for the blocks' weight matrices, AdamW for the rest); None: the device's recipe
+    )
+    lr: float = 3e-3  # peak learning rate of AdamW
+    muon_lr: float = 0.02  # peak learning rate of Muon
+    min_lr_ratio: float = 0.0  # the cosine decays to lr * min_lr_ratio
+    warmup_steps: int | None = None  # steps of linear warmup; None: the first 10% of the run
+    weight_decay: float = 0.1  # weight decay of the weight matrices (AdamW's and Muon's)
+    betas: tuple = (0.9, 0.95)  # AdamW's averaging coefficients
+    grad_clip: float = 1.0  # clip the gradient norm to this (0: no clipping)
+    eval_interval: int | None = None  # also evaluate every this many steps
+    eval_minutes: float = 2.0  # evaluate at least this often, in minutes (and at the end)
+    eval_stories: int = EVAL_STORIES  # validation stories to evaluate on
+    sample_prompt: str = 'Once upon a time'  # a sample is generated from this at every evaluation ('' for none)
+    sample_tokens: int = 80  # tokens in that sample
     out_dir: str | None = 'checkpoints'  # where best_model.pt, last.pt and loss_curve.png go; None: nowhere
-    resume: bool = False                 # continue the run saved in out_dir/last.pt
-    init_from: str | None = None         # start from a checkpoint file or Hugging Face GPT-2 weights ('gpt2' or a folder)
-    device: str = 'auto'                 # 'auto', 'cpu', 'cuda', 'cuda:N' or 'mps'
-    precision: str = 'auto'              # 'auto' (bf16, else fp16, on CUDA; else fp32), 'fp32', 'bf16' or 'fp16'
-    compile: bool = False                # torch.compile the model
-    seed: int = 1337                     # seed of the initial weights, the batches and dropout
-    progress: bool = True                # show a progress bar
-    cache_dir: str | None = None         # token and tokenizer cache; None: $GPT_NB_CACHE or .gpt_nb_cache
+    resume: bool = False  # continue the run saved in out_dir/last.pt
+    init_from: str | None = None  # start from a checkpoint file or Hugging Face GPT-2 weights ('gpt2' or a folder)
+    device: str = 'auto'  # 'auto', 'cpu', 'cuda', 'cuda:N' or 'mps'
+    precision: str = 'auto'  # 'auto' (bf16, else fp16, on CUDA; else fp32), 'fp32', 'bf16' or 'fp16'
+    compile: bool = False  # torch.compile the model
+    seed: int = 1337  # seed of the initial weights, the batches and dropout
+    progress: bool = True  # show a progress bar
+    cache_dir: str | None = None  # token and tokenizer cache; None: $GPT_NB_CACHE or .gpt_nb_cache
 
-    def __post_init__(self): check_train_config(self)
+    def __post_init__(self):
+        check_train_config(self)
 
-CPU_RECIPE = dict(tokenizer='bpe:4096', context_length=256, batch_size=8, optimizer='muon', dropout=0.0)   # the best measured on a 2-core CPU
-GPU_RECIPE = dict(tokenizer='gpt2', context_length=None, batch_size=32, optimizer='adamw', dropout=0.0)   # context: the preset's
+
+CPU_RECIPE = dict(
+    tokenizer='bpe:4096', context_length=256, batch_size=8, optimizer='muon', dropout=0.0
+)  # the best measured on a 2-core CPU
+GPU_RECIPE = dict(
+    tokenizer='gpt2', context_length=None, batch_size=32, optimizer='adamw', dropout=0.0
+)  # context: the preset's
+
 
 def resolve_defaults(c: TrainConfig, device: torch.device) -> TrainConfig:
     "`c` with the batch size, optimiser and (for a new model) tokenizer and dropout left as None taken from the recipe for `device`."
     recipe = GPU_RECIPE if device.type == 'cuda' else CPU_RECIPE
     fill = dict(batch_size=recipe['batch_size'], optimizer=recipe['optimizer'])
-    if not (c.resume or c.init_from): fill |= dict(tokenizer=recipe['tokenizer'], dropout=recipe['dropout'])   # a continued model keeps its own
+    if not (c.resume or c.init_from):
+        fill |= dict(tokenizer=recipe['tokenizer'], dropout=recipe['dropout'])  # a continued model keeps its own
     return dataclasses.replace(c, **{k: v for k, v in fill.items() if getattr(c, k) is None})
+
 
 def check_train_config(c: TrainConfig) -> None:
     "Raise a `ValueError` naming the first unusable setting of `c`."
+
     def positive(name, allow_none=False, integer=True):
         v = getattr(c, name)
-        if v is None and allow_none: return
-        ok = isinstance(v, int) and not isinstance(v, bool) if integer else isinstance(v, (int, float)) and not isinstance(v, bool)
+        if v is None and allow_none:
+            return
+        ok = (
+            isinstance(v, int) and not isinstance(v, bool)
+            if integer
+            else isinstance(v, (int, float)) and not isinstance(v, bool)
+        )
         if not ok or not v > 0 or not math.isfinite(v):
             raise ValueError(f'{name} must be a positive {"integer" if integer else "number"}, got {v!r}')
-    if c.preset not in PRESETS: raise ValueError(f'preset must be one of {", ".join(PRESETS)}, got {c.preset!r}')
-    if c.architecture not in ARCHITECTURES: raise ValueError(f'architecture must be one of {", ".join(ARCHITECTURES)}, got {c.architecture!r}')
-    if c.tokenizer is not None: parse_tokenizer_spec(c.tokenizer)
-    for name in ('grad_accum', 'eval_stories', 'sample_tokens'): positive(name)
-    for name in ('n_layer', 'n_head', 'd_model', 'max_stories', 'batch_size', 'context_length', 'max_steps', 'eval_interval'):
+
+    if c.preset not in PRESETS:
+        raise ValueError(f'preset must be one of {", ".join(PRESETS)}, got {c.preset!r}')
+    if c.architecture not in ARCHITECTURES:
+        raise ValueError(f'architecture must be one of {", ".join(ARCHITECTURES)}, got {c.architecture!r}')
+    if c.tokenizer is not None:
+        parse_tokenizer_spec(c.tokenizer)
+    for name in ('grad_accum', 'eval_stories', 'sample_tokens'):
+        positive(name)
+    for name in (
+        'n_layer',
+        'n_head',
+        'd_model',
+        'max_stories',
+        'batch_size',
+        'context_length',
+        'max_steps',
+        'eval_interval',
+    ):
         positive(name, allow_none=True)
-    for name in ('epochs', 'minutes'): positive(name, allow_none=True, integer=False)
-    for name in ('lr', 'muon_lr', 'eval_minutes'): positive(name, integer=False)
-    if c.optimizer is not None and c.optimizer not in OPTIMIZERS: raise ValueError(f'optimizer must be one of {OPTIMIZERS}, got {c.optimizer!r}')
+    for name in ('epochs', 'minutes'):
+        positive(name, allow_none=True, integer=False)
+    for name in ('lr', 'muon_lr', 'eval_minutes'):
+        positive(name, integer=False)
+    if c.optimizer is not None and c.optimizer not in OPTIMIZERS:
+        raise ValueError(f'optimizer must be one of {OPTIMIZERS}, got {c.optimizer!r}')
     if c.warmup_steps is not None and (not isinstance(c.warmup_steps, int) or c.warmup_steps < 0):
         raise ValueError(f'warmup_steps must be an integer >= 0, got {c.warmup_steps!r}')
-    if not 0 <= c.min_lr_ratio <= 1: raise ValueError(f'min_lr_ratio must be in [0, 1], got {c.min_lr_ratio!r}')
-    if c.dropout is not None and not 0 <= c.dropout < 1: raise ValueError(f'dropout must be in [0, 1), got {c.dropout!r}')
+    if not 0 <= c.min_lr_ratio <= 1:
+        raise ValueError(f'min_lr_ratio must be in [0, 1], got {c.min_lr_ratio!r}')
+    if c.dropout is not None and not 0 <= c.dropout < 1:
+        raise ValueError(f'dropout must be in [0, 1), got {c.dropout!r}')
     for name in ('weight_decay', 'grad_clip'):
-        if not 0 <= getattr(c, name) < math.inf: raise ValueError(f'{name} must be a number >= 0, got {getattr(c, name)!r}')
-    if c.precision not in PRECISIONS: raise ValueError(f'precision must be one of {PRECISIONS}, got {c.precision!r}')
-    if c.resume and c.init_from: raise ValueError('resume and init_from cannot be combined: resume continues a run, init_from starts a new one')
-    if c.resume and not c.out_dir: raise ValueError('resume needs out_dir, the folder holding last.pt')
-    for name, most, what in [('grad_accum', 4096, 'micro-batches per optimizer step'), ('sample_tokens', 100_000, 'tokens in each sample'),
-                             ('max_stories' if c.data == 'generated' else '', 1_000_000, "generated stories (data='generated' is for tests)")]:
+        if not 0 <= getattr(c, name) < math.inf:
+            raise ValueError(f'{name} must be a number >= 0, got {getattr(c, name)!r}')
+    if c.precision not in PRECISIONS:
+        raise ValueError(f'precision must be one of {PRECISIONS}, got {c.precision!r}')
+    if c.resume and c.init_from:
+        raise ValueError('resume and init_from cannot be combined: resume continues a run, init_from starts a new one')
+    if c.resume and not c.out_dir:
+        raise ValueError('resume needs out_dir, the folder holding last.pt')
+    for name, most, what in [
+        ('grad_accum', 4096, 'micro-batches per optimizer step'),
+        ('sample_tokens', 100_000, 'tokens in each sample'),
+        (
+            'max_stories' if c.data == 'generated' else '',
+            1_000_000,
+            "generated stories (data='generated' is for tests)",
+        ),
+    ]:
         if name and getattr(c, name) is not None and getattr(c, name) > most:
             raise ValueError(f'{name} must be at most {most:,} {what}, got {getattr(c, name):,}')
 
@@ -123,37 +177,48 @@ def training_memory(c: TrainConfig) -> tuple[int, str]:
     "Roughly how many bytes a run of `c` (defaults resolved) needs, and the setting that needs most of them."
     shape = {**PRESETS[c.preset], **{k: getattr(c, k) for k in ('n_layer', 'n_head', 'd_model') if getattr(c, k)}}
     n_layer, d = shape['n_layer'], shape['d_model']
-    T = min(c.context_length or shape.get('context_length', GPTConfig.context_length), 16_384)   # longer ones shrink to fit the data
+    T = min(
+        c.context_length or shape.get('context_length', GPTConfig.context_length), 16_384
+    )  # longer ones shrink to fit the data
     vocab = parse_tokenizer_spec(c.tokenizer or 'gpt2') or get_encoding('gpt2').n_vocab
-    state = 4 * 4 * (12 * n_layer * d * d + (vocab + T) * d)   # fp32 weights, gradients, two optimizer moments
+    state = 4 * 4 * (12 * n_layer * d * d + (vocab + T) * d)  # fp32 weights, gradients, two optimizer moments
     activations = 4 * c.batch_size * T * (34 * n_layer * d + 3 * vocab)
-    culprit = ('d_model' if c.d_model else 'n_layer' if c.n_layer else 'preset') if state > activations else 'batch_size'
+    culprit = (
+        ('d_model' if c.d_model else 'n_layer' if c.n_layer else 'preset') if state > activations else 'batch_size'
+    )
     return state + activations, culprit
 
 # %% ../nbs/07_train_config.ipynb #cdca24a3
 @dataclass
 class Distributed:
     "This process's place in a (possibly one-process) group."
+
     rank: int = 0
     local_rank: int = 0
     world_size: int = 1
 
     @property
-    def is_main(self) -> bool: return self.rank == 0
+    def is_main(self) -> bool:
+        return self.rank == 0
+
     def barrier(self):
-        if self.world_size > 1: dist.barrier()
+        if self.world_size > 1:
+            dist.barrier()
+
 
 def setup_distributed(device: str = 'auto') -> tuple[Distributed, torch.device]:
     "Join the process group when started by torchrun (NCCL on GPUs, gloo on CPU); the device this process uses."
     world_size = int(os.environ.get('WORLD_SIZE', 1))
     dev = resolve_device(device)
-    if world_size == 1: return Distributed(), dev
+    if world_size == 1:
+        return Distributed(), dev
     rank, local_rank = int(os.environ['RANK']), int(os.environ.get('LOCAL_RANK', 0))
     if dev.type == 'cuda':
         dev = torch.device('cuda', local_rank)
         torch.cuda.set_device(dev)
-    elif dev.type != 'cpu': raise ValueError(f'distributed training runs on CUDA (NCCL) or the CPU (gloo), not {dev.type}')
-    if not dist.is_initialized():   # a long timeout: rank 0 may download and tokenize a dataset while the others wait
+    elif dev.type != 'cpu':
+        raise ValueError(f'distributed training runs on CUDA (NCCL) or the CPU (gloo), not {dev.type}')
+    if not dist.is_initialized():  # a long timeout: rank 0 may download and tokenize a dataset while the others wait
         dist.init_process_group('nccl' if dev.type == 'cuda' else 'gloo', timeout=datetime.timedelta(hours=1))
     return Distributed(rank, local_rank, world_size), dev
 
@@ -162,18 +227,28 @@ def step_seed(*parts: int) -> int:
     "A well-mixed 63-bit seed from integers such as (seed, step, micro-batch)."
     return int(np.random.SeedSequence([int(p) for p in parts]).generate_state(1, np.uint64)[0] >> 1)
 
+
 def rng_state() -> dict:
     "The states of torch's, numpy's and Python's global random generators, in a form `torch.load(weights_only=True)` accepts."
     np_state = np.random.get_state()
-    return dict(torch=torch.get_rng_state(), cuda=torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
-                numpy=dict(keys=torch.from_numpy(np_state[1].astype(np.int64)), pos=int(np_state[2]),
-                           has_gauss=int(np_state[3]), gauss=float(np_state[4])),
-                python=random.getstate())
+    return dict(
+        torch=torch.get_rng_state(),
+        cuda=torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+        numpy=dict(
+            keys=torch.from_numpy(np_state[1].astype(np.int64)),
+            pos=int(np_state[2]),
+            has_gauss=int(np_state[3]),
+            gauss=float(np_state[4]),
+        ),
+        python=random.getstate(),
+    )
+
 
 def set_rng_state(state: dict) -> None:
     "Restore what `rng_state` saved."
     torch.set_rng_state(state['torch'])
-    if state['cuda'] and torch.cuda.is_available(): torch.cuda.set_rng_state_all(state['cuda'])
+    if state['cuda'] and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state['cuda'])
     n = state['numpy']
     np.random.set_state(('MT19937', n['keys'].numpy().astype(np.uint32), n['pos'], n['has_gauss'], n['gauss']))
     random.setstate(state['python'])
@@ -182,15 +257,23 @@ def set_rng_state(state: dict) -> None:
 class NonFiniteLossError(RuntimeError):
     "The training loss became infinite or NaN."
 
+
 @contextlib.contextmanager
 def interrupt_flag():
     "A context yielding a dict whose 'stop' becomes True on the first Ctrl-C (SIGINT or SIGTERM); the second Ctrl-C interrupts."
     flag = {'stop': False}
-    if threading.current_thread() is not threading.main_thread(): yield flag; return   # signals reach only the main thread
+    if threading.current_thread() is not threading.main_thread():
+        yield flag
+        return  # signals reach only the main thread
+
     def handler(signum, frame):
-        if flag['stop'] and signum == signal.SIGINT: raise KeyboardInterrupt
+        if flag['stop'] and signum == signal.SIGINT:
+            raise KeyboardInterrupt
         flag['stop'] = True
+
     previous = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
-    try: yield flag
+    try:
+        yield flag
     finally:
-        for s, h in previous.items(): signal.signal(s, h)
+        for s, h in previous.items():
+            signal.signal(s, h)

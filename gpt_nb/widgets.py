@@ -12,8 +12,15 @@ import io
 from matplotlib.figure import Figure
 
 from gpt_nb.attention_analysis import (
-    DEFAULT_TEXT, AttentionMaps, attention_entropy, first_token_score, maps_and_notes, mean_attention_distance,
-    offset_score, plot_head)
+    DEFAULT_TEXT,
+    AttentionMaps,
+    attention_entropy,
+    first_token_score,
+    maps_and_notes,
+    mean_attention_distance,
+    offset_score,
+    plot_head,
+)
 from .generation import stream_text
 from .model import GPT
 
@@ -24,9 +31,12 @@ __all__ = ['playground', 'figure_png', 'attention_explorer']
 def playground(model: GPT, tokenizer, prompt: str = 'Once upon a time'):
     "An ipywidgets panel (prompt, temperature, top-k, top-p, length, Generate) that streams generated text."
     import ipywidgets as widgets
+
     style = dict(description_width='110px')
     prompt_box = widgets.Textarea(prompt, description='prompt', style=style, layout=dict(width='95%'))
-    temperature = widgets.FloatSlider(0.8, min=0.0, max=2.0, step=0.05, description='temperature (0=greedy)', style=style)
+    temperature = widgets.FloatSlider(
+        0.8, min=0.0, max=2.0, step=0.05, description='temperature (0=greedy)', style=style
+    )
     top_k = widgets.IntSlider(50, min=0, max=500, description='top-k (0=off)', style=style)
     top_p = widgets.FloatSlider(1.0, min=0.05, max=1.0, step=0.05, description='top-p', style=style)
     length = widgets.IntSlider(60, min=1, max=500, description='new tokens', style=style)
@@ -37,9 +47,17 @@ def playground(model: GPT, tokenizer, prompt: str = 'Once upon a time'):
         output.clear_output()
         with output:
             print(prompt_box.value, end='', flush=True)
-            for piece in stream_text(model, tokenizer, prompt_box.value, length.value, temperature=temperature.value,
-                                     top_k=top_k.value or None, top_p=top_p.value):
+            for piece in stream_text(
+                model,
+                tokenizer,
+                prompt_box.value,
+                length.value,
+                temperature=temperature.value,
+                top_k=top_k.value or None,
+                top_p=top_p.value,
+            ):
                 print(piece, end='', flush=True)
+
     button.on_click(on_click)
     return widgets.VBox([prompt_box, temperature, top_k, top_p, length, button, output])
 
@@ -50,35 +68,48 @@ def figure_png(fig: Figure, dpi: int = 80) -> bytes:
     fig.savefig(buffer, format='png', dpi=dpi)
     return buffer.getvalue()
 
+
 def _head_line(maps: AttentionMaps, layer: int, head: int | None) -> str:
     "The statistics of one head (or of the layer's mean pattern) on this text, as one line."
-    if len(maps.ids) < 2: return 'statistics need at least 2 tokens'
+    if len(maps.ids) < 2:
+        return 'statistics need at least 2 tokens'
     pattern = maps.weights[layer].mean(0) if head is None else maps.weights[layer, head]
-    return (f'entropy {attention_entropy(pattern):.2f} · distance {mean_attention_distance(pattern):.1f} tokens · '
-            f'previous token {offset_score(pattern, 1):.2f} · first token {first_token_score(pattern):.2f}')
+    return (
+        f'entropy {attention_entropy(pattern):.2f} · distance {mean_attention_distance(pattern):.1f} tokens · '
+        f'previous token {offset_score(pattern, 1):.2f} · first token {first_token_score(pattern):.2f}'
+    )
+
 
 def attention_explorer(model: GPT, tokenizer, text: str = DEFAULT_TEXT):
     "An ipywidgets panel: type a text, pick a layer and a head (or their mean), see the heatmap and the head's statistics."
     import html
     import ipywidgets as widgets
+
     c = model.config
-    text_box = widgets.Textarea(text, description='text', continuous_update=False, layout=dict(width='95%', height='64px'))
+    text_box = widgets.Textarea(
+        text, description='text', continuous_update=False, layout=dict(width='95%', height='64px')
+    )
     layer = widgets.IntSlider(0, min=0, max=c.n_layer - 1, description='layer')
-    head = widgets.Dropdown(options=[('mean over heads', None)] + [(str(h), h) for h in range(c.n_head)], value=0,
-                            description='head')
+    head = widgets.Dropdown(
+        options=[('mean over heads', None)] + [(str(h), h) for h in range(c.n_head)], value=0, description='head'
+    )
     info, image = widgets.HTML(), widgets.Image(format='png')
     current = {}
 
     def update(change=None):
         if change is None or change['owner'] is text_box:
-            try: current['maps'], current['notes'] = maps_and_notes(model, tokenizer, text_box.value)
+            try:
+                current['maps'], current['notes'] = maps_and_notes(model, tokenizer, text_box.value)
             except ValueError as e:
                 info.value = f'<b>{html.escape(str(e))}</b>'
                 return
         maps = current['maps']
-        info.value = '<br>'.join(html.escape(line) for line in [*current['notes'], _head_line(maps, layer.value, head.value)])
+        info.value = '<br>'.join(
+            html.escape(line) for line in [*current['notes'], _head_line(maps, layer.value, head.value)]
+        )
         image.value = figure_png(plot_head(maps, layer.value, head.value))
 
-    for control in (text_box, layer, head): control.observe(update, names='value')
+    for control in (text_box, layer, head):
+        control.observe(update, names='value')
     update()
     return widgets.VBox([text_box, widgets.HBox([layer, head]), info, image])

@@ -5,31 +5,42 @@
 A prelude prepares a hostile condition in the child before the script runs:
   kill-mid-save   the first checkpoint save writes part of its bytes, then the process kills itself with SIGKILL
 """
+
 import faulthandler, importlib.metadata, os, signal, sys
 
 
 def kill_mid_save():
     import torch
+
     real_save = torch.save
+
     def save(obj, f, *args, **kwargs):
         real_save(obj, f, *args, **kwargs)
-        if hasattr(f, 'truncate'):      # leave half a file behind, as a kill in the middle of writing would
-            f.flush(); f.truncate(max(1, f.tell() // 2)); f.flush()
+        if hasattr(f, 'truncate'):  # leave half a file behind, as a kill in the middle of writing would
+            f.flush()
+            f.truncate(max(1, f.tell() // 2))
+            f.flush()
         os.kill(os.getpid(), signal.SIGKILL)
+
     torch.save = save
 
 
 PRELUDES = {'kill-mid-save': kill_mid_save}
 
 if __name__ == '__main__':
-    faulthandler.register(signal.SIGUSR1, all_threads=True)   # a probe that times out asks for the stacks before it kills
+    faulthandler.register(
+        signal.SIGUSR1, all_threads=True
+    )  # a probe that times out asks for the stacks before it kills
     # Ctrl-C as in a terminal: a suite started in the background by a shell without job control (a script's
     # `make test &`) runs with SIGINT ignored, as do its children, and Python then installs no KeyboardInterrupt handler
     signal.signal(signal.SIGINT, signal.default_int_handler)
-    import resource   # not the address-space cap the test process may have had while it started this one
+    import resource  # not the address-space cap the test process may have had while it started this one
+
     resource.setrlimit(resource.RLIMIT_AS, (resource.getrlimit(resource.RLIMIT_AS)[1],) * 2)
     args = sys.argv[1:]
-    if args[0] == '--prelude': PRELUDES[args[1]](); args = args[2:]
+    if args[0] == '--prelude':
+        PRELUDES[args[1]]()
+        args = args[2:]
     name, argv = args[0], args[1:]
     main = next(ep for ep in importlib.metadata.entry_points(group='console_scripts') if ep.name == name).load()
     sys.argv = [name, *argv]

@@ -14,6 +14,7 @@ one batch of child processes started in the background at the beginning of the s
 
     pytest -q tests -n0
 """
+
 import errno, hashlib, json, math, os, shlex, shutil, signal, threading, time
 from pathlib import Path
 
@@ -27,12 +28,17 @@ from conftest import SESSION_TMP, Child, Result, child_command, run_cli
 # (Each name is looked up in the modules listed, first the ones the refactor is moving it to.)
 import importlib
 
+
 def _api(name: str, *modules: str):
     for module in modules:
-        try: found = importlib.import_module(module)
-        except ImportError: continue
-        if hasattr(found, name): return getattr(found, name)
+        try:
+            found = importlib.import_module(module)
+        except ImportError:
+            continue
+        if hasattr(found, name):
+            return getattr(found, name)
     raise ImportError(f'{name} is in none of {modules}')
+
 
 load_checkpoint = _api('load_checkpoint', 'gpt_nb.checkpoint', 'gpt_nb.model')
 save_checkpoint = _api('save_checkpoint', 'gpt_nb.checkpoint', 'gpt_nb.model')
@@ -44,46 +50,91 @@ load_stories = _api('load_stories', 'gpt_nb.data')
 generate_stories = _api('generate_stories', 'gpt_nb.data')
 ENDOFTEXT = '<|endoftext|>'
 
-QUICKSTART, TRAIN, GENERATE, ANALYZE, FINETUNE = ('gpt-nb-quickstart', 'gpt-nb-train-tiny-stories', 'gpt-nb-generate-text',
-                                                  'gpt-nb-analyze-attention', 'gpt-nb-finetune')
+QUICKSTART, TRAIN, GENERATE, ANALYZE, FINETUNE = (
+    'gpt-nb-quickstart',
+    'gpt-nb-train-tiny-stories',
+    'gpt-nb-generate-text',
+    'gpt-nb-analyze-attention',
+    'gpt-nb-finetune',
+)
 IS_ROOT = os.geteuid() == 0
-needs_non_root = pytest.mark.skipif(IS_ROOT, reason='runs as root: chmod cannot make a file unreadable or a folder unwritable')
+needs_non_root = pytest.mark.skipif(
+    IS_ROOT, reason='runs as root: chmod cannot make a file unreadable or a folder unwritable'
+)
 
 # ------------------------------------------------------------------------------------------- tiny runs
 # A model small enough that training it takes a fraction of a second: 1 layer, 2 heads, width 16, a 300-token BPE.
-MODEL = ['--n-layer', 1, '--n-head', 2, '--d-model', 16, '--context-length', 32, '--tokenizer', 'bpe:300', '--dropout', 0]
-RUN = ['--data', 'generated', '--max-stories', 20, '--batch-size', 2, '--optimizer', 'adamw', '--eval-stories', 4,
-       '--sample-tokens', 4, '--device', 'cpu', '--seed', 1]
-TINY = MODEL + RUN                     # a full description of the base run (add --max-steps and --out-dir)
+MODEL = [
+    '--n-layer',
+    1,
+    '--n-head',
+    2,
+    '--d-model',
+    16,
+    '--context-length',
+    32,
+    '--tokenizer',
+    'bpe:300',
+    '--dropout',
+    0,
+]
+RUN = [
+    '--data',
+    'generated',
+    '--max-stories',
+    20,
+    '--batch-size',
+    2,
+    '--optimizer',
+    'adamw',
+    '--eval-stories',
+    4,
+    '--sample-tokens',
+    4,
+    '--device',
+    'cpu',
+    '--seed',
+    1,
+]
+TINY = MODEL + RUN  # a full description of the base run (add --max-steps and --out-dir)
 GEN = ['--max-new-tokens', 3, '--device', 'cpu', '--seed', 0]
 TEXT = 'Once upon a time there was a little dog named Max. Max liked to play.'
 
 
-def sha(path: Path) -> str: return hashlib.sha256(path.read_bytes()).hexdigest()
+def sha(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
 
 def snapshot(folder: Path) -> dict:
     "Every file under `folder` (relative name -> sha256)."
     return {str(p.relative_to(folder)): sha(p) for p in sorted(folder.rglob('*')) if p.is_file()}
 
+
 def leftovers(folder: Path) -> list[str]:
     "Temporary files left under `folder`: half-written saves and write probes."
     return [str(p) for p in Path(folder).rglob('*') if p.name.endswith('.tmp') or p.name.startswith('.write-test')]
+
 
 def assert_untouched(folder: Path, before: dict):
     "`folder` holds exactly what it held (byte for byte), every checkpoint in it loads, and no temporary file is left."
     assert not leftovers(folder), f'left behind: {leftovers(folder)}'
     after = snapshot(folder)
     assert after == before, f'changed: {sorted(k for k in set(before) | set(after) if before.get(k) != after.get(k))}'
-    for p in Path(folder).glob('*.pt'): load_checkpoint(p)
+    for p in Path(folder).glob('*.pt'):
+        load_checkpoint(p)
+
 
 def assert_loadable(folder: Path):
     assert not leftovers(folder), f'left behind: {leftovers(folder)}'
-    for p in Path(folder).glob('*.pt'): load_checkpoint(p)
+    for p in Path(folder).glob('*.pt'):
+        load_checkpoint(p)
+
 
 def _mentions(text: str, mentions) -> list:
     "The entries of `mentions` (a str, or a tuple of alternatives) that `text` does not contain (case-insensitive)."
     text = text.lower()
     return [m for m in mentions if not any(alt.lower() in text for alt in ((m,) if isinstance(m, str) else m))]
+
 
 def assert_clean(r: Result):
     "No traceback, and at most one error line, which ends stderr."
@@ -91,6 +142,7 @@ def assert_clean(r: Result):
     errors = [l for l in r.lines if 'error:' in l.lower()]
     assert len(errors) <= 1, f'{len(errors)} error lines: {errors}'
     assert not errors or errors[0] == r.message, f'the error is not the last line of stderr: {r.lines[-3:]}'
+
 
 def assert_refused(r: Result, code, *mentions):
     "Exit status `code` (or one of a tuple), a one-line message ending stderr that contains each of `mentions`."
@@ -100,9 +152,11 @@ def assert_refused(r: Result, code, *mentions):
     missing = _mentions(r.message, mentions)
     assert not missing, f'the message {r.message!r} does not mention {missing}'
 
+
 def assert_ok(r: Result):
     assert r.code == 0, r.summary()
     assert_clean(r)
+
 
 def train(out_dir, *argv, timeout=60, **kw) -> Result:
     return run_cli(TRAIN, *TINY, '--out-dir', out_dir, *argv, timeout=timeout, **kw)
@@ -110,42 +164,70 @@ def train(out_dir, *argv, timeout=60, **kw) -> Result:
 
 class Pipe:
     "A stdout whose reader goes away after `limit` characters (as with `| head -c limit`), or a full disk (ENOSPC)."
+
     def __init__(self, limit: int = 20, error: int = errno.EPIPE):
         self.limit, self.error, self.written, self.fd = limit, error, 0, os.open(os.devnull, os.O_WRONLY)
+
     def write(self, s):
-        if self.written >= self.limit: raise OSError(self.error, os.strerror(self.error))
+        if self.written >= self.limit:
+            raise OSError(self.error, os.strerror(self.error))
         self.written += len(s)
         return len(s)
+
     def flush(self):
-        if self.written >= self.limit: raise OSError(self.error, os.strerror(self.error))
-    def fileno(self): return self.fd    # a private /dev/null: a `dup2` onto it harms nobody
-    def isatty(self): return False
+        if self.written >= self.limit:
+            raise OSError(self.error, os.strerror(self.error))
+
+    def fileno(self):
+        return self.fd  # a private /dev/null: a `dup2` onto it harms nobody
+
+    def isatty(self):
+        return False
+
     encoding, errors = 'utf-8', 'strict'
-    def close(self): os.close(self.fd)
+
+    def close(self):
+        os.close(self.fd)
 
 
 def full_disk(monkeypatch, where: str):
     "Make saving fail as on a full disk: 'torch.save' (after writing part of the file), 'fsync' or 'savefig'."
-    def error(): return OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    def error():
+        return OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
     if where == 'torch.save':
+
         def save(obj, f, *a, **k):
-            if hasattr(f, 'write'): f.write(b'PK\x03\x04 half a checkpoint')
+            if hasattr(f, 'write'):
+                f.write(b'PK\x03\x04 half a checkpoint')
             raise error()
+
         monkeypatch.setattr(torch, 'save', save)
     elif where == 'fsync':
-        def fsync(fd): raise error()
+
+        def fsync(fd):
+            raise error()
+
         monkeypatch.setattr(os, 'fsync', fsync)
     elif where == 'savefig':
         import matplotlib.figure
-        def savefig(self, *a, **k): raise error()
+
+        def savefig(self, *a, **k):
+            raise error()
+
         monkeypatch.setattr(matplotlib.figure.Figure, 'savefig', savefig)
 
 
 def unwritable(monkeypatch, where: str):
     "Make a write fail with EACCES, as in a folder that became read-only: at 'savefig' or at the rename of a save."
-    def error(*a, **k): raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), str(a[1] if len(a) > 1 else a[0]))
+
+    def error(*a, **k):
+        raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), str(a[1] if len(a) > 1 else a[0]))
+
     if where == 'savefig':
         import matplotlib.figure
+
         monkeypatch.setattr(matplotlib.figure.Figure, 'savefig', error)
     elif where == 'replace':
         monkeypatch.setattr(os, 'replace', error)
@@ -158,18 +240,25 @@ def base(session_tmp) -> Path:
     out = session_tmp / 'base'
     cwd = os.getcwd()
     os.chdir(session_tmp)
-    try: r = run_cli(TRAIN, *TINY, '--max-steps', 2, '--out-dir', out)
-    finally: os.chdir(cwd)
-    if r.code != 0 or not (out / 'last.pt').is_file(): pytest.fail(f'the base run failed: {r.summary()}\n{r.err[-3000:]}')
+    try:
+        r = run_cli(TRAIN, *TINY, '--max-steps', 2, '--out-dir', out)
+    finally:
+        os.chdir(cwd)
+    if r.code != 0 or not (out / 'last.pt').is_file():
+        pytest.fail(f'the base run failed: {r.summary()}\n{r.err[-3000:]}')
     return out
 
+
 @pytest.fixture(scope='session')
-def ckpt(base) -> Path: return base / 'best_model.pt'
+def ckpt(base) -> Path:
+    return base / 'best_model.pt'
+
 
 @pytest.fixture
 def run_dir(base, tmp_path) -> Path:
     "A private copy of the base run's folder."
     return Path(shutil.copytree(base, tmp_path / 'run'))
+
 
 @pytest.fixture(scope='session')
 def stories_txt(session_tmp) -> Path:
@@ -178,68 +267,105 @@ def stories_txt(session_tmp) -> Path:
     path.write_text(f'\n{ENDOFTEXT}\n'.join(generate_stories(40, seed=3)) + '\n')
     return path
 
+
 def finetune_args(out_dir, *argv):
     "A fine-tuning run of the shipped model on a few stories that takes a second (1 step, no evaluation)."
-    return ['--data', SESSION_TMP / 'stories.txt', '--max-steps', 1, '--eval-prompts', 0,
-            '--batch-size', 2, '--eval-stories', 2, '--device', 'cpu', '--lora-rank', 2, '--out-dir', out_dir, *argv]
+    return [
+        '--data',
+        SESSION_TMP / 'stories.txt',
+        '--max-steps',
+        1,
+        '--eval-prompts',
+        0,
+        '--batch-size',
+        2,
+        '--eval-stories',
+        2,
+        '--device',
+        'cpu',
+        '--lora-rank',
+        2,
+        '--out-dir',
+        out_dir,
+        *argv,
+    ]
 
 
 # ================================================================================================
 # C1  Checkpoints that load but do not fit: validated once, at load; the message names the file and the fault
 # ================================================================================================
 def _set(part, **values):
-    def tamper(p): p[part].update(values)
+    def tamper(p):
+        p[part].update(values)
+
     return tamper
+
 
 def _pop(part, key=None):
-    def tamper(p): p.pop(part) if key is None else p[part].pop(key)
+    def tamper(p):
+        p.pop(part) if key is None else p[part].pop(key)
+
     return tamper
 
+
 def _replace(part, value):
-    def tamper(p): p[part] = value
+    def tamper(p):
+        p[part] = value
+
     return tamper
+
 
 def _weights(fill, names=None):
     def tamper(p):
         for k, v in p['model'].items():
-            if v.is_floating_point() and (names is None or k in names): v.fill_(fill)
+            if v.is_floating_point() and (names is None or k in names):
+                v.fill_(fill)
+
     return tamper
+
 
 def _weight(name, value):
-    def tamper(p): p['model'][name] = value
+    def tamper(p):
+        p['model'][name] = value
+
     return tamper
 
-def _ranks_not_base64(p): p['tokenizer']['mergeable_ranks'][0] = '***not base64***'
 
-TAMPERED = {   # name: (change to the payload, what the message must mention besides the file name)
-    'no-config':            (_pop('config'), ('config',)),
-    'no-model':             (_pop('model'), ('model', 'weights')),
-    'no-tokenizer':         (_pop('tokenizer'), ('tokenizer',)),
-    'config-layers':        (_set('config', n_layer=2), ('n_layer', 'layer', 'blocks.1')),
-    'config-width':         (_set('config', d_model=32), ('d_model', 'width', 'shape', 'size')),
-    'config-vocab':         (_set('config', vocab_size=500), ('vocab', 'shape', 'size')),
-    'config-context':       (_set('config', context_length=64), ('context', 'position', 'shape', 'size')),
-    'config-heads':         (_set('config', n_head=3), ('n_head', 'head')),
+def _ranks_not_base64(p):
+    p['tokenizer']['mergeable_ranks'][0] = '***not base64***'
+
+
+TAMPERED = {  # name: (change to the payload, what the message must mention besides the file name)
+    'no-config': (_pop('config'), ('config',)),
+    'no-model': (_pop('model'), ('model', 'weights')),
+    'no-tokenizer': (_pop('tokenizer'), ('tokenizer',)),
+    'config-layers': (_set('config', n_layer=2), ('n_layer', 'layer', 'blocks.1')),
+    'config-width': (_set('config', d_model=32), ('d_model', 'width', 'shape', 'size')),
+    'config-vocab': (_set('config', vocab_size=500), ('vocab', 'shape', 'size')),
+    'config-context': (_set('config', context_length=64), ('context', 'position', 'shape', 'size')),
+    'config-heads': (_set('config', n_head=3), ('n_head', 'head')),
     'config-unknown-field': (_set('config', flash=True), ('flash', 'config')),
-    'config-not-a-dict':    (_replace('config', 'tiny'), ('config',)),
-    'weight-missing':       (_pop('model', 'blocks.0.attn.qkv.weight'), ('qkv', 'missing')),
-    'weight-unexpected':    (_weight('blocks.7.mlp.fc.weight', torch.zeros(64, 16)), ('blocks.7', 'unexpected')),
-    'weight-shape':         (_weight('ln_f.weight', torch.ones(17)), ('ln_f', 'shape', 'size')),
-    'weight-not-a-tensor':  (_weight('ln_f.weight', [1.0] * 16), ('ln_f', 'tensor')),
-    'weights-nan':          (_weights(math.nan), ('nan', 'finite')),
-    'weight-inf':           (_weights(math.inf, {'blocks.0.mlp.fc.weight'}), ('inf', 'finite')),
-    'tokenizer-malformed':  (_replace('tokenizer', {'name': 'bpe_300', 'pat_str': 5}), ('tokenizer',)),
-    'tokenizer-unknown':    (_replace('tokenizer', {'name': 'gpt5'}), ('tokenizer', 'gpt5')),
+    'config-not-a-dict': (_replace('config', 'tiny'), ('config',)),
+    'weight-missing': (_pop('model', 'blocks.0.attn.qkv.weight'), ('qkv', 'missing')),
+    'weight-unexpected': (_weight('blocks.7.mlp.fc.weight', torch.zeros(64, 16)), ('blocks.7', 'unexpected')),
+    'weight-shape': (_weight('ln_f.weight', torch.ones(17)), ('ln_f', 'shape', 'size')),
+    'weight-not-a-tensor': (_weight('ln_f.weight', [1.0] * 16), ('ln_f', 'tensor')),
+    'weights-nan': (_weights(math.nan), ('nan', 'finite')),
+    'weight-inf': (_weights(math.inf, {'blocks.0.mlp.fc.weight'}), ('inf', 'finite')),
+    'tokenizer-malformed': (_replace('tokenizer', {'name': 'bpe_300', 'pat_str': 5}), ('tokenizer',)),
+    'tokenizer-unknown': (_replace('tokenizer', {'name': 'gpt5'}), ('tokenizer', 'gpt5')),
     'tokenizer-not-base64': (_ranks_not_base64, ('tokenizer', 'base64')),
-    'tokenizer-too-big':    (_replace('tokenizer', {'name': 'gpt2'}), ('tokenizer', 'vocab')),
-    'extra-not-a-dict':     (_replace('extra', 5), ('extra',)),
+    'tokenizer-too-big': (_replace('tokenizer', {'name': 'gpt2'}), ('tokenizer', 'vocab')),
+    'extra-not-a-dict': (_replace('extra', 5), ('extra',)),
 }
+
 
 @pytest.fixture(scope='session')
 def tampered(ckpt, session_tmp):
     "tampered(name) -> a copy of the base checkpoint changed as TAMPERED[name] says, named '<name>.pt'."
     folder = session_tmp / 'tampered'
     folder.mkdir(exist_ok=True)
+
     def make(name: str) -> Path:
         path = folder / f'{name}.pt'
         if not path.exists():
@@ -247,7 +373,9 @@ def tampered(ckpt, session_tmp):
             TAMPERED[name][0](payload)
             torch.save(payload, path)
         return path
+
     return make
+
 
 def _no_outputs(folder: Path):
     assert not folder.exists() or not any(folder.iterdir()), f'a refused command wrote {sorted(os.listdir(folder))}'
@@ -256,9 +384,10 @@ def _no_outputs(folder: Path):
 @pytest.mark.parametrize('case', TAMPERED)
 def test_c1_load_checkpoint_api(case, tampered):
     path = tampered(case)
-    with pytest.raises(ValueError) as e:   # CheckpointError is a ValueError; KeyError/RuntimeError/TypeError are not
+    with pytest.raises(ValueError) as e:  # CheckpointError is a ValueError; KeyError/RuntimeError/TypeError are not
         load_checkpoint(path)
     assert not _mentions(str(e.value), [path.name, TAMPERED[case][1]]), f'{type(e.value).__name__}: {e.value}'
+
 
 @pytest.mark.parametrize('case', TAMPERED)
 def test_c1_generate(case, tampered):
@@ -267,6 +396,7 @@ def test_c1_generate(case, tampered):
     assert_refused(r, 2, path.name, TAMPERED[case][1])
     assert not r.out.strip(), f'text was generated from a broken checkpoint: {r.out[:80]!r}'
 
+
 @pytest.mark.parametrize('case', TAMPERED)
 def test_c1_analyze(case, tampered, tmp_path):
     path = tampered(case)
@@ -274,7 +404,16 @@ def test_c1_analyze(case, tampered, tmp_path):
     assert_refused(r, 2, path.name, TAMPERED[case][1])
     _no_outputs(tmp_path / 'figs')
 
-SOME_TAMPERED = ['no-config', 'config-layers', 'weight-shape', 'weights-nan', 'tokenizer-malformed', 'tokenizer-too-big']
+
+SOME_TAMPERED = [
+    'no-config',
+    'config-layers',
+    'weight-shape',
+    'weights-nan',
+    'tokenizer-malformed',
+    'tokenizer-too-big',
+]
+
 
 @pytest.mark.parametrize('case', SOME_TAMPERED)
 def test_c1_train_init_from(case, tampered, tmp_path):
@@ -282,6 +421,7 @@ def test_c1_train_init_from(case, tampered, tmp_path):
     r = run_cli(TRAIN, *RUN, '--max-steps', 2, '--init-from', path, '--out-dir', tmp_path / 'out')
     assert_refused(r, 2, path.name, TAMPERED[case][1])
     assert not list((tmp_path / 'out').glob('*.pt')) if (tmp_path / 'out').exists() else True
+
 
 @pytest.mark.parametrize('case', SOME_TAMPERED + ['extra-not-a-dict'])
 def test_c1_train_resume(case, tampered, run_dir):
@@ -291,12 +431,14 @@ def test_c1_train_resume(case, tampered, run_dir):
     assert_refused(r, 2, 'last.pt', TAMPERED[case][1])
     assert not leftovers(run_dir) and snapshot(run_dir) == before, 'the run folder changed'
 
+
 @pytest.mark.parametrize('case', SOME_TAMPERED)
 def test_c1_finetune(case, tampered, tmp_path, stories_txt):
     path = tampered(case)
     r = run_cli(FINETUNE, '--checkpoint', path, *finetune_args(tmp_path / 'ft'))
     assert_refused(r, 2, path.name, TAMPERED[case][1])
     _no_outputs(tmp_path / 'ft')
+
 
 def test_c1_resume_without_optimizer_state(run_dir):
     "A last.pt saved by something other than training (no optimiser state) cannot be resumed: say so, naming the file."
@@ -312,7 +454,7 @@ def test_c1_resume_without_optimizer_state(run_dir):
 # ================================================================================================
 # C2  Numeric extremes in sampling: numerically safe, never an id outside the vocabulary
 # ================================================================================================
-EXTREME_OK = {   # generate-text flags that must work (exit 0, text generated)
+EXTREME_OK = {  # generate-text flags that must work (exit 0, text generated)
     'temperature-1e-300': ['--temperature', '1e-300'],
     'temperature-denormal': ['--temperature', '5e-324'],
     'temperature-1e300': ['--temperature', '1e300'],
@@ -321,8 +463,18 @@ EXTREME_OK = {   # generate-text flags that must work (exit 0, text generated)
     'repetition-penalty-1e300': ['--repetition-penalty', '1e300'],
     'top-p-1e-300': ['--top-p', '1e-300'],
     'top-k-1e12': ['--top-k', str(10**12)],
-    'all-extremes-at-once': ['--temperature', '1e-300', '--top-p', '1e-300', '--repetition-penalty', '1e300', '--top-k', '1'],
+    'all-extremes-at-once': [
+        '--temperature',
+        '1e-300',
+        '--top-p',
+        '1e-300',
+        '--repetition-penalty',
+        '1e300',
+        '--top-k',
+        '1',
+    ],
 }
+
 
 @pytest.mark.parametrize('case', EXTREME_OK)
 def test_c2_generate_extreme_settings(case, ckpt):
@@ -330,13 +482,15 @@ def test_c2_generate_extreme_settings(case, ckpt):
     assert_ok(r)
     assert r.out.startswith('Once')
 
-EXTREME_REFUSED = {   # flag values outside their range: exit 2 naming the flag
+
+EXTREME_REFUSED = {  # flag values outside their range: exit 2 naming the flag
     'temperature-negative-tiny': (['--temperature', '-1e-300'], '--temperature'),
     'top-p-above-1': (['--top-p', '1.0000001'], '--top-p'),
     'top-p-zero': (['--top-p', '0'], '--top-p'),
     'top-k-zero': (['--top-k', '0'], '--top-k'),
     'repetition-penalty-zero': (['--repetition-penalty', '0'], '--repetition-penalty'),
 }
+
 
 @pytest.mark.parametrize('case', EXTREME_REFUSED)
 def test_c2_generate_out_of_range(case, ckpt):
@@ -345,34 +499,48 @@ def test_c2_generate_out_of_range(case, ckpt):
     assert_refused(r, 2, flag)
     assert not r.out
 
-@pytest.mark.parametrize('argv', [['--temperature', 'inf'], ['--repetition-penalty', 'inf']], ids=['temperature-inf', 'penalty-inf'])
+
+@pytest.mark.parametrize(
+    'argv', [['--temperature', 'inf'], ['--repetition-penalty', 'inf']], ids=['temperature-inf', 'penalty-inf']
+)
 def test_c2_generate_infinite_settings(argv, ckpt):
     "Infinity may mean its limit (uniform / never repeat) or be refused; either way no traceback and no bad id."
     r = run_cli(GENERATE, '--checkpoint', ckpt, *GEN, *argv)
     assert_clean(r)
     assert r.code in (0, 2), r.summary()
-    if r.code == 2: assert not _mentions(r.message, [argv[0]])
+    if r.code == 2:
+        assert not _mentions(r.message, [argv[0]])
+
 
 V = 300
+
+
 def _logits(kind):
     x = torch.randn(2, V, generator=torch.Generator().manual_seed(0))
-    if kind == 'all-nan': x[:] = math.nan
-    elif kind == 'all-neg-inf': x[:] = -math.inf
-    elif kind == 'one-row-nan': x[1] = math.nan
-    elif kind == 'pos-inf': x[0, 7] = math.inf
+    if kind == 'all-nan':
+        x[:] = math.nan
+    elif kind == 'all-neg-inf':
+        x[:] = -math.inf
+    elif kind == 'one-row-nan':
+        x[1] = math.nan
+    elif kind == 'pos-inf':
+        x[0, 7] = math.inf
     return x
+
 
 @pytest.mark.parametrize('kind', ['all-nan', 'all-neg-inf', 'one-row-nan', 'pos-inf'])
 @pytest.mark.parametrize('temperature', [1.0, 0.0], ids=['sampled', 'greedy'])
 def test_c2_sampler_non_finite_logits(kind, temperature):
     "Non-finite logits are an error that says so, never an id outside [0, vocab)."
-    try: token = sample_next_token(_logits(kind), temperature=temperature, top_k=50, top_p=0.9)
+    try:
+        token = sample_next_token(_logits(kind), temperature=temperature, top_k=50, top_p=0.9)
     except (ValueError, ArithmeticError) as e:
         assert not _mentions(str(e), [('finite', 'nan', 'inf')]), str(e)
         return
     pytest.fail(f'returned ids {token.tolist()} for {kind} logits instead of an error (vocabulary {V})')
 
-SAFE_SAMPLING = {   # (logits, sampling settings): a valid id, and the argmax where the settings leave no choice
+
+SAFE_SAMPLING = {  # (logits, sampling settings): a valid id, and the argmax where the settings leave no choice
     'float32-extremes': (lambda: torch.tensor([[-3e38, 3e38, 0.0] + [-3e38] * 5]), dict(temperature=1.0), 1),
     'temperature-1e-300': (lambda: torch.randn(4, V), dict(temperature=1e-300), 'argmax'),
     'temperature-1e300': (lambda: torch.randn(4, V), dict(temperature=1e300), None),
@@ -380,32 +548,46 @@ SAFE_SAMPLING = {   # (logits, sampling settings): a valid id, and the argmax wh
     'top-k-huge': (lambda: torch.randn(4, V), dict(top_k=10**12), None),
     'float16-temperature-1e-8': (lambda: torch.randn(4, V).half(), dict(temperature=1e-8), 'argmax'),
     'bfloat16-temperature-1e300': (lambda: torch.randn(4, V).bfloat16(), dict(temperature=1e300), None),
-    'some-neg-inf': (lambda: torch.where(torch.arange(V) == 5, 1.0, -math.inf).expand(3, V).clone(), dict(temperature=1.0), 5),
+    'some-neg-inf': (
+        lambda: torch.where(torch.arange(V) == 5, 1.0, -math.inf).expand(3, V).clone(),
+        dict(temperature=1.0),
+        5,
+    ),
 }
+
 
 @pytest.mark.parametrize('case', SAFE_SAMPLING)
 def test_c2_sampler_extremes(case):
     make, settings, expected = SAFE_SAMPLING[case]
     logits = make()
     torch.manual_seed(0)
-    try: token = sample_next_token(logits, **settings)
+    try:
+        token = sample_next_token(logits, **settings)
     except (ValueError, ArithmeticError) as e:
-        if case == 'some-neg-inf' and not _mentions(str(e), [('finite', 'inf')]): return   # a clear refusal is fine here
+        if case == 'some-neg-inf' and not _mentions(str(e), [('finite', 'inf')]):
+            return  # a clear refusal is fine here
         raise
-    assert token.shape == (logits.size(0),) and int(token.min()) >= 0 and int(token.max()) < logits.size(-1), token.tolist()
-    if expected == 'argmax': assert token.tolist() == logits.float().argmax(-1).tolist()
-    elif expected is not None: assert set(token.tolist()) == {expected}
+    assert token.shape == (logits.size(0),) and int(token.min()) >= 0 and int(token.max()) < logits.size(-1), (
+        token.tolist()
+    )
+    if expected == 'argmax':
+        assert token.tolist() == logits.float().argmax(-1).tolist()
+    elif expected is not None:
+        assert set(token.tolist()) == {expected}
+
 
 def test_c2_generate_api_nan_model():
     "generate() with a model whose weights are NaN raises a clear error instead of returning ids out of range."
     torch.manual_seed(0)
     model = GPT(GPTConfig(vocab_size=V, context_length=16, n_layer=1, n_head=2, d_model=16))
     with torch.no_grad():
-        for p in model.parameters(): p.fill_(math.nan)
+        for p in model.parameters():
+            p.fill_(math.nan)
     with pytest.raises((ValueError, ArithmeticError)) as e:
         out = generate(model, torch.tensor([[1, 2, 3]]), 5, temperature=1.0, seed=0)
         pytest.fail(f'generated {out.tolist()} from NaN weights')
     assert not _mentions(str(e.value), [('finite', 'nan')])
+
 
 def test_c2_train_lr_huge_stops_cleanly(run_dir):
     "--lr 1e30 ruins the weights: the non-finite-loss stop (exit 1, naming the learning rate), checkpoints untouched."
@@ -420,7 +602,7 @@ def test_c2_train_lr_huge_stops_cleanly(run_dir):
 #     sizes that cannot fit in memory are refused with an estimate
 # ================================================================================================
 MEMORY = ('memory', 'GB', 'GiB', 'TB', 'TiB')
-UNUSABLE = {   # name: (script, argv, what the message must mention, time limit)
+UNUSABLE = {  # name: (script, argv, what the message must mention, time limit)
     'train-seed-2**64': (TRAIN, TINY + ['--seed', 2**64 + 1], ['--seed'], 60),
     'generate-seed-2**64': (GENERATE, GEN[:-2] + ['--seed', 2**64], ['--seed'], 60),
     'quickstart-seed-2**70': (QUICKSTART, ['--seed', 2**70, '--max-new-tokens', 2], ['--seed'], 60),
@@ -430,11 +612,20 @@ UNUSABLE = {   # name: (script, argv, what the message must mention, time limit)
     'train-batch-size-1e9': (TRAIN, TINY + ['--max-steps', 1, '--batch-size', 10**9], ['--batch-size', MEMORY], 20),
     'train-grad-accum-1e9': (TRAIN, TINY + ['--max-steps', 1, '--grad-accum', 10**9], ['--grad-accum'], 6),
     'train-preset-gpt3': (TRAIN, RUN + ['--tokenizer', 'bpe:300', '--preset', 'gpt3', '--max-steps', 1], [MEMORY], 30),
-    'train-width-1M': (TRAIN, TINY[2:] + ['--n-layer', 1, '--d-model', 2**20, '--max-steps', 1], ['--d-model', MEMORY], 30),
-    'train-generated-stories-1e12': (TRAIN, MODEL + RUN[2:] + ['--data', 'generated', '--max-stories', 10**12],
-                                     ['--max-stories'], 6),
+    'train-width-1M': (
+        TRAIN,
+        TINY[2:] + ['--n-layer', 1, '--d-model', 2**20, '--max-steps', 1],
+        ['--d-model', MEMORY],
+        30,
+    ),
+    'train-generated-stories-1e12': (
+        TRAIN,
+        MODEL + RUN[2:] + ['--data', 'generated', '--max-stories', 10**12],
+        ['--max-stories'],
+        6,
+    ),
     'train-sample-tokens-1e12': (TRAIN, TINY + ['--max-steps', 1, '--sample-tokens', 10**12], ['--sample-tokens'], 20),
-    'train-data-empty': (TRAIN, TINY[:-len(RUN)] + RUN[2:] + ['--data', ''], ['--data'], 60),
+    'train-data-empty': (TRAIN, TINY[: -len(RUN)] + RUN[2:] + ['--data', ''], ['--data'], 60),
     'train-data-blank': (TRAIN, MODEL + RUN[2:] + ['--data', '   '], ['--data'], 60),
     'train-out-dir-empty': (TRAIN, TINY + ['--out-dir', ''], ['--out-dir'], 60),
     'train-tokenizer-bpe-huge': (TRAIN, TINY + ['--tokenizer', f'bpe:{10**9}'], ['--tokenizer'], 60),
@@ -442,7 +633,12 @@ UNUSABLE = {   # name: (script, argv, what the message must mention, time limit)
     'train-eval-interval-0': (TRAIN, TINY + ['--eval-interval', 0], ['--eval-interval'], 60),
     'train-warmup-negative': (TRAIN, TINY + ['--warmup-steps', -1], ['--warmup-steps'], 60),
     'train-device-cuda7': (TRAIN, TINY + ['--device', 'cuda:7'], ['--device'], 60),
-    'generate-max-new-tokens-negative': (GENERATE, ['--max-new-tokens', -5, '--device', 'cpu'], ['--max-new-tokens'], 60),
+    'generate-max-new-tokens-negative': (
+        GENERATE,
+        ['--max-new-tokens', -5, '--device', 'cpu'],
+        ['--max-new-tokens'],
+        60,
+    ),
     'generate-num-samples-0': (GENERATE, ['--num-samples', 0, '--device', 'cpu'], ['--num-samples'], 60),
     'analyze-layer-too-big': (ANALYZE, ['--layer', 5, '--device', 'cpu'], ['--layer'], 60),
     'analyze-head-negative': (ANALYZE, ['--head', -1, '--device', 'cpu'], ['--head'], 60),
@@ -452,25 +648,45 @@ UNUSABLE = {   # name: (script, argv, what the message must mention, time limit)
     'quickstart-max-new-tokens-0': (QUICKSTART, ['--max-new-tokens', 0], ['--max-new-tokens'], 60),
     'quickstart-preset-gpt3': (QUICKSTART, ['--preset', 'gpt3'], ['--preset'], 60),
 }
-_FT_EXTRA = {'finetune-seed-2**70': ['--seed', 2**70], 'finetune-lora-rank-1e9': ['--lora-rank', 10**9],
-             'finetune-batch-size-0': ['--batch-size', 0]}
+_FT_EXTRA = {
+    'finetune-seed-2**70': ['--seed', 2**70],
+    'finetune-lora-rank-1e9': ['--lora-rank', 10**9],
+    'finetune-batch-size-0': ['--batch-size', 0],
+}
+
 
 @pytest.mark.parametrize('case', UNUSABLE)
 def test_c3_unusable_values(case, ckpt, tmp_path, stories_txt):
     script, argv, mentions, limit = UNUSABLE[case]
-    if argv == 'FT': argv = finetune_args(tmp_path / 'ft', *_FT_EXTRA[case])
-    elif script in (GENERATE, ANALYZE): argv = ['--checkpoint', ckpt, *argv]
-    if script == TRAIN and '--out-dir' not in argv: argv = [*argv, '--out-dir', tmp_path / 'out']
-    r = run_cli(script, *argv, timeout=limit, memory=1 << 30)   # 1 GiB more than now: an attempt to allocate fails fast
+    if argv == 'FT':
+        argv = finetune_args(tmp_path / 'ft', *_FT_EXTRA[case])
+    elif script in (GENERATE, ANALYZE):
+        argv = ['--checkpoint', ckpt, *argv]
+    if script == TRAIN and '--out-dir' not in argv:
+        argv = [*argv, '--out-dir', tmp_path / 'out']
+    r = run_cli(script, *argv, timeout=limit, memory=1 << 30)  # 1 GiB more than now: an attempt to allocate fails fast
     assert_refused(r, 2, *mentions)
     assert r.seconds < limit
     for folder in (tmp_path / 'out', tmp_path / 'ft'):
         assert not folder.exists() or not list(folder.glob('*.pt')), f'a refused run wrote {os.listdir(folder)}'
 
+
 def test_c3_context_length_1e9_fits_to_data(tmp_path):
     "A context longer than the data is shrunk to fit (and said), not allocated."
-    r = run_cli(TRAIN, *MODEL[:6], *MODEL[8:], *RUN, '--context-length', 10**9, '--max-steps', 1, '--out-dir', tmp_path / 'out',
-                timeout=60, memory=3 << 30)
+    r = run_cli(
+        TRAIN,
+        *MODEL[:6],
+        *MODEL[8:],
+        *RUN,
+        '--context-length',
+        10**9,
+        '--max-steps',
+        1,
+        '--out-dir',
+        tmp_path / 'out',
+        timeout=60,
+        memory=3 << 30,
+    )
     assert_ok(r)
     assert_loadable(tmp_path / 'out')
 
@@ -481,9 +697,12 @@ def test_c3_context_length_1e9_fits_to_data(tmp_path):
 def test_c4_analyze_closed_pipe(ckpt, tmp_path):
     "The reader of stdout goes away (| head -c 20): stop quietly, exit 0."
     pipe = Pipe(20)
-    r = run_cli(ANALYZE, '--checkpoint', ckpt, '--text', TEXT, '--out-dir', tmp_path / 'figs', '--device', 'cpu', stdout=pipe)
+    r = run_cli(
+        ANALYZE, '--checkpoint', ckpt, '--text', TEXT, '--out-dir', tmp_path / 'figs', '--device', 'cpu', stdout=pipe
+    )
     pipe.close()
     assert_ok(r)
+
 
 FULL_DISK_STDOUT = {
     'generate': (GENERATE, ['--max-new-tokens', 50, '--device', 'cpu', '--seed', 0]),
@@ -491,15 +710,18 @@ FULL_DISK_STDOUT = {
     'analyze': (ANALYZE, ['--text', TEXT, '--device', 'cpu']),
 }
 
+
 @pytest.mark.parametrize('case', FULL_DISK_STDOUT)
 def test_c4_stdout_full_disk(case, ckpt, tmp_path):
     "stdout is a file on a full disk (> /dev/full): exit 1 with a one-line message saying so."
     script, argv = FULL_DISK_STDOUT[case]
-    if script != QUICKSTART: argv = ['--checkpoint', ckpt, *argv]
+    if script != QUICKSTART:
+        argv = ['--checkpoint', ckpt, *argv]
     pipe = Pipe(0, errno.ENOSPC)
     r = run_cli(script, *argv, stdout=pipe)
     pipe.close()
     assert_refused(r, 1, ('no space', 'full'))
+
 
 def test_c4_resume_full_disk_at_save(run_dir, monkeypatch):
     "The disk fills while last.pt is saved: exit 1 naming the problem; the previous last.pt and best_model.pt intact."
@@ -510,6 +732,7 @@ def test_c4_resume_full_disk_at_save(run_dir, monkeypatch):
     assert_refused(r, 1, ('no space', 'full'), ('.pt', str(run_dir.name)))
     assert_untouched(run_dir, before)
 
+
 def test_c4_train_full_disk_at_fsync(tmp_path, monkeypatch):
     "The disk is full from the start (every fsync fails): exit 1, a one-line message, no temporary file anywhere."
     full_disk(monkeypatch, 'fsync')
@@ -517,6 +740,7 @@ def test_c4_train_full_disk_at_fsync(tmp_path, monkeypatch):
     monkeypatch.undo()
     assert_refused(r, 1, ('no space', 'full'))
     assert not leftovers(tmp_path), leftovers(tmp_path)
+
 
 def test_c4_train_full_disk_at_loss_curve(tmp_path, monkeypatch):
     "The checkpoints are saved, then loss_curve.png cannot be: exit 1 naming it; the checkpoints intact and loadable."
@@ -527,6 +751,7 @@ def test_c4_train_full_disk_at_loss_curve(tmp_path, monkeypatch):
     assert (tmp_path / 'out' / 'last.pt').is_file()
     assert_loadable(tmp_path / 'out')
 
+
 def test_c4_finetune_full_disk_at_save(tmp_path, monkeypatch, stories_txt):
     full_disk(monkeypatch, 'torch.save')
     r = run_cli(FINETUNE, *finetune_args(tmp_path / 'ft'))
@@ -534,11 +759,13 @@ def test_c4_finetune_full_disk_at_save(tmp_path, monkeypatch, stories_txt):
     assert_refused(r, 1, ('no space', 'full'))
     assert not leftovers(tmp_path) and not (tmp_path / 'ft' / 'best_model.pt').exists()
 
+
 def test_c4_analyze_full_disk_at_savefig(ckpt, tmp_path, monkeypatch):
     full_disk(monkeypatch, 'savefig')
     r = run_cli(ANALYZE, '--checkpoint', ckpt, '--text', TEXT, '--out-dir', tmp_path / 'figs', '--device', 'cpu')
     monkeypatch.undo()
     assert_refused(r, 1, ('no space', 'full'))
+
 
 def test_c4_train_out_dir_becomes_unwritable(tmp_path, monkeypatch):
     "The out-dir turns read-only during the run (loss_curve.png refused): exit 1 naming the folder; checkpoints kept."
@@ -547,6 +774,7 @@ def test_c4_train_out_dir_becomes_unwritable(tmp_path, monkeypatch):
     monkeypatch.undo()
     assert_refused(r, 1, ('permission', 'denied', 'cannot be written', 'not writable'), ('out', 'loss_curve'))
     assert_loadable(tmp_path / 'out')
+
 
 def test_c4_resume_rename_refused(run_dir, monkeypatch):
     "Renaming the finished save over last.pt is refused (EACCES): exit 1; old checkpoints intact, no temporary file."
@@ -557,17 +785,20 @@ def test_c4_resume_rename_refused(run_dir, monkeypatch):
     assert_refused(r, 1, ('permission', 'denied', 'cannot be written', 'not writable'))
     assert_untouched(run_dir, before)
 
+
 def test_c4_analyze_out_dir_becomes_unwritable(ckpt, tmp_path, monkeypatch):
     unwritable(monkeypatch, 'savefig')
     r = run_cli(ANALYZE, '--checkpoint', ckpt, '--text', TEXT, '--out-dir', tmp_path / 'figs', '--device', 'cpu')
     monkeypatch.undo()
     assert_refused(r, 1, ('permission', 'denied', 'cannot be written', 'not writable'), 'figs')
 
+
 OUT_DIR_IS_A_FILE = {
     'train': (TRAIN, lambda ck, out: [*TINY, '--max-steps', 2, '--out-dir', out]),
     'analyze': (ANALYZE, lambda ck, out: ['--checkpoint', ck, '--text', TEXT, '--device', 'cpu', '--out-dir', out]),
     'finetune': (FINETUNE, lambda ck, out: finetune_args(out)),
 }
+
 
 @pytest.mark.parametrize('case', OUT_DIR_IS_A_FILE)
 def test_c4_out_dir_is_a_file(case, ckpt, tmp_path, stories_txt):
@@ -579,6 +810,7 @@ def test_c4_out_dir_is_a_file(case, ckpt, tmp_path, stories_txt):
     assert_refused(r, 2, '--out-dir')
     assert target.read_text() == 'keep me'
 
+
 @needs_non_root
 @pytest.mark.parametrize('case', OUT_DIR_IS_A_FILE)
 def test_c4_out_dir_read_only(case, ckpt, tmp_path, stories_txt):
@@ -586,9 +818,12 @@ def test_c4_out_dir_read_only(case, ckpt, tmp_path, stories_txt):
     locked = tmp_path / 'locked'
     locked.mkdir()
     locked.chmod(0o500)
-    try: r = run_cli(script, *argv(ckpt, locked / 'out'))
-    finally: locked.chmod(0o700)
+    try:
+        r = run_cli(script, *argv(ckpt, locked / 'out'))
+    finally:
+        locked.chmod(0o700)
     assert_refused(r, 2, '--out-dir')
+
 
 def test_c4_checkpoint_is_a_directory(tmp_path):
     (tmp_path / 'model.pt').mkdir()
@@ -599,28 +834,43 @@ def test_c4_checkpoint_is_a_directory(tmp_path):
 # ================================================================================================
 # C5  Data files: the reader names the file (and the line) it cannot read; small data is used, not lost
 # ================================================================================================
-def _stories(n=12, seed=5): return generate_stories(n, seed=seed)
+def _stories(n=12, seed=5):
+    return generate_stories(n, seed=seed)
 
-def _jsonl(lines): return ''.join(l + '\n' for l in lines)
+
+def _jsonl(lines):
+    return ''.join(l + '\n' for l in lines)
+
 
 def _with_line(lines, number, text):
-    lines = list(lines); lines[number - 1] = text; return lines
+    lines = list(lines)
+    lines[number - 1] = text
+    return lines
+
 
 _GOOD_LINES = [json.dumps({'text': s}) for s in _stories()]
-BAD_DATA = {   # file name: (content, what the message must mention besides the file name)
+BAD_DATA = {  # file name: (content, what the message must mention besides the file name)
     'bad-json-line7.jsonl': (_jsonl(_with_line(_GOOD_LINES, 7, '{"text": "unterminated')), ('7',)),
     'null-text-line3.jsonl': (_jsonl(_with_line(_GOOD_LINES, 3, '{"text": null}')), ('3',)),
     'number-text-line4.jsonl': (_jsonl(_with_line(_GOOD_LINES, 4, '{"text": 42}')), ('4',)),
-    'invalid-utf8.txt': (ENDOFTEXT.join(_stories()).encode() + b'\n\xff\xfe broken \xc3\x28\n', (('utf-8', 'utf8', 'decode', 'encoding'),)),
-    'invalid-utf8.jsonl': (_jsonl(_GOOD_LINES).encode() + b'{"text": "\xff\xfe"}\n', (('utf-8', 'utf8', 'decode', 'encoding'),)),
+    'invalid-utf8.txt': (
+        ENDOFTEXT.join(_stories()).encode() + b'\n\xff\xfe broken \xc3\x28\n',
+        (('utf-8', 'utf8', 'decode', 'encoding'),),
+    ),
+    'invalid-utf8.jsonl': (
+        _jsonl(_GOOD_LINES).encode() + b'{"text": "\xff\xfe"}\n',
+        (('utf-8', 'utf8', 'decode', 'encoding'),),
+    ),
     'empty.txt': ('', (('empty', 'no stor', 'no text'),)),
     'blank.txt': ('\n   \n\t\n', (('empty', 'no stor', 'no text'),)),
     'random-bytes.txt': (bytes(range(256)) * 40, (('utf-8', 'utf8', 'decode', 'encoding', 'text'),)),
 }
 
+
 def _write(path: Path, content) -> Path:
     path.write_bytes(content if isinstance(content, bytes) else content.encode())
     return path
+
 
 @pytest.mark.parametrize('name', BAD_DATA)
 def test_c5_train_bad_data(name, tmp_path):
@@ -628,6 +878,7 @@ def test_c5_train_bad_data(name, tmp_path):
     r = run_cli(TRAIN, *MODEL, *RUN[2:], '--data', path, '--max-steps', 2, '--out-dir', tmp_path / 'out')
     assert_refused(r, 2, name, *BAD_DATA[name][1])
     assert not (tmp_path / 'out').exists() or not list((tmp_path / 'out').glob('*.pt'))
+
 
 @pytest.mark.parametrize('name', ['bad-json-line7.jsonl', 'invalid-utf8.txt', 'empty.txt'])
 def test_c5_finetune_bad_data(name, tmp_path, stories_txt):
@@ -638,19 +889,23 @@ def test_c5_finetune_bad_data(name, tmp_path, stories_txt):
     assert_refused(r, 2, name, *BAD_DATA[name][1])
     _no_outputs(tmp_path / 'ft')
 
+
 @pytest.mark.parametrize('name', ['bad-json-line7.jsonl', 'null-text-line3.jsonl', 'invalid-utf8.txt'])
 def test_c5_load_stories_api(name, tmp_path):
     "load_stories raises a ValueError naming the file (and line) rather than a decoder's or datasets' own error."
     path = _write(tmp_path / name, BAD_DATA[name][0])
     with pytest.raises(ValueError) as e:
         stories = load_stories(path, verbose=False)
-        list(stories.train); list(stories.valid)
+        list(stories.train)
+        list(stories.valid)
     assert not _mentions(str(e.value), [name, *BAD_DATA[name][1]]), f'{type(e.value).__name__}: {e.value}'
 
-SMALL_DATA = {   # a little data that must be used for training, not lost to the validation split
+
+SMALL_DATA = {  # a little data that must be used for training, not lost to the validation split
     'single-story.txt': ' '.join(_stories(6, seed=8)).replace('\n', ' '),
     'single-line.jsonl': json.dumps({'text': ' '.join(_stories(6, seed=9))}) + '\n',
 }
+
 
 @pytest.mark.parametrize('name', SMALL_DATA)
 def test_c5_single_story(name, tmp_path):
@@ -659,6 +914,7 @@ def test_c5_single_story(name, tmp_path):
     assert_ok(r)
     assert (tmp_path / 'out' / 'best_model.pt').is_file()
     assert_loadable(tmp_path / 'out')
+
 
 def test_c5_data_dot_ignores_own_cache(tmp_path, monkeypatch):
     "`--data .` twice: the second run must not train on the first run's .gpt_nb_cache/*.json (nor on anything hidden)."
@@ -672,6 +928,7 @@ def test_c5_data_dot_ignores_own_cache(tmp_path, monkeypatch):
     assert_ok(second)
     data_line = next((l for l in second.out.splitlines() if l.startswith('data:')), '')
     assert 'json' not in data_line.lower() and 'text' in data_line.lower(), data_line
+
 
 def test_c5_data_is_a_checkpoint(ckpt, tmp_path):
     r = run_cli(TRAIN, *MODEL, *RUN[2:], '--data', ckpt, '--max-steps', 2, '--out-dir', tmp_path / 'out')
@@ -690,11 +947,13 @@ def _stale(folder: Path, *names) -> list[Path]:
         paths.append(p)
     return paths
 
+
 def test_c6_train_cleans_stale_temp_files(run_dir):
     _stale(run_dir, 'last.pt', 'best_model.pt')
     r = run_cli(TRAIN, *TINY, '--max-steps', 3, '--resume', '--out-dir', run_dir)
     assert_ok(r)
     assert_loadable(run_dir)
+
 
 def test_c6_finetune_cleans_stale_temp_files(tmp_path, stories_txt):
     (tmp_path / 'ft').mkdir()
@@ -702,6 +961,7 @@ def test_c6_finetune_cleans_stale_temp_files(tmp_path, stories_txt):
     r = run_cli(FINETUNE, *finetune_args(tmp_path / 'ft'))
     assert_ok(r)
     assert_loadable(tmp_path / 'ft')
+
 
 def test_c6_fresh_run_cleans_stale_temp_files(tmp_path):
     (tmp_path / 'out').mkdir()
@@ -714,7 +974,7 @@ def test_c6_fresh_run_cleans_stale_temp_files(tmp_path):
 # ================================================================================================
 # C7  Flags that contradict the run being resumed: refused (exit 2) naming the flag; nothing changes
 # ================================================================================================
-RESUME = ['--resume', '--max-steps', 3, *RUN]   # the run's own data and batch settings, no architecture
+RESUME = ['--resume', '--max-steps', 3, *RUN]  # the run's own data and batch settings, no architecture
 CONTRADICTIONS = {
     'preset': ['--preset', 'gpt2'],
     'tokenizer-gpt2': ['--tokenizer', 'gpt2'],
@@ -727,6 +987,7 @@ CONTRADICTIONS = {
     'optimizer': ['--optimizer', 'muon'],
 }
 
+
 @pytest.mark.parametrize('case', CONTRADICTIONS)
 def test_c7_resume_contradiction(case, run_dir):
     before = snapshot(run_dir)
@@ -735,6 +996,7 @@ def test_c7_resume_contradiction(case, run_dir):
     assert_refused(r, 2, argv[0])
     assert_untouched(run_dir, before)
 
+
 @pytest.mark.parametrize('extra', [[], MODEL], ids=['no-architecture-flags', 'the-same-flags'])
 def test_c7_resume_consistent(extra, run_dir):
     "Flags that agree with the run (or are left out) resume it: exit 0, three steps done."
@@ -742,6 +1004,7 @@ def test_c7_resume_consistent(extra, run_dir):
     assert_ok(r)
     assert load_checkpoint(run_dir / 'last.pt').extra['step'] == 3
     assert_loadable(run_dir)
+
 
 def test_c7_resume_and_init_from(run_dir, ckpt):
     before = snapshot(run_dir)
@@ -756,16 +1019,41 @@ def test_c7_resume_and_init_from(run_dir, ckpt):
 def test_c8_generate_huge_stops_when_reader_goes(ckpt):
     "--max-new-tokens 1e12 | head: generation streams (no 1e12-token buffer) and stops quietly when the reader goes."
     pipe = Pipe(200)
-    r = run_cli(GENERATE, '--checkpoint', ckpt, '--max-new-tokens', 10**12, '--device', 'cpu', '--temperature', 0,
-                stdout=pipe, timeout=30, memory=2 << 30)   # greedy: this model never reaches <|endoftext|>
+    r = run_cli(
+        GENERATE,
+        '--checkpoint',
+        ckpt,
+        '--max-new-tokens',
+        10**12,
+        '--device',
+        'cpu',
+        '--temperature',
+        0,
+        stdout=pipe,
+        timeout=30,
+        memory=2 << 30,
+    )  # greedy: this model never reaches <|endoftext|>
     pipe.close()
     assert_ok(r)
 
+
 def test_c8_analyze_long_text_is_bounded(ckpt, tmp_path):
     "A text 3,000 times the model's context is cropped (and said), in bounded time and memory."
-    r = run_cli(ANALYZE, '--checkpoint', ckpt, '--text', TEXT * 1500, '--out-dir', tmp_path / 'figs', '--device', 'cpu',
-                timeout=30, memory=2 << 30)
+    r = run_cli(
+        ANALYZE,
+        '--checkpoint',
+        ckpt,
+        '--text',
+        TEXT * 1500,
+        '--out-dir',
+        tmp_path / 'figs',
+        '--device',
+        'cpu',
+        timeout=30,
+        memory=2 << 30,
+    )
     assert_ok(r)
+
 
 def test_c8_train_minutes_budget_is_kept(tmp_path):
     "--minutes bounds a run whose step count would be endless."
@@ -781,28 +1069,52 @@ def test_c8_train_minutes_budget_is_kept(tmp_path):
 # ================================================================================================
 class Evil:
     "Unpickling this runs a shell command: a safe loader must refuse it (and say that it refused)."
-    def __reduce__(self): return (os.system, ('touch PWNED',))
+
+    def __reduce__(self):
+        return (os.system, ('touch PWNED',))
+
 
 class Plain:
     "A harmless object of a class the safe loader does not know."
-    def __init__(self): self.x = 1
+
+    def __init__(self):
+        self.x = 1
+
 
 def _payload_with(ckpt, obj):
     payload = torch.load(ckpt, weights_only=True)
     payload['extra']['note'] = obj
     return payload
 
+
 REFUSED_PICKLE = ('refus', 'unsafe', 'not allowed', 'untrusted', 'arbitrary', 'not plain', 'pickle')
 NOT_A_CHECKPOINT = ('truncated', 'corrupt', 'not a pytorch', 'not a gpt_nb', 'incomplete', 'empty', 'not a checkpoint')
-BAD_FILES = {   # file name: (write it, words the message must contain (any), words it must not contain)
-    'evil-reduce.pt': (lambda p, ck: torch.save(_payload_with(ck, Evil()), p), REFUSED_PICKLE, ('truncated', 'corrupt')),
-    'custom-class.pt': (lambda p, ck: torch.save(_payload_with(ck, Plain()), p), REFUSED_PICKLE, ('truncated', 'corrupt')),
-    'truncated.pt': (lambda p, ck: p.write_bytes(ck.read_bytes()[:len(ck.read_bytes()) // 2]), ('truncated', 'corrupt', 'incomplete'), ()),
+BAD_FILES = {  # file name: (write it, words the message must contain (any), words it must not contain)
+    'evil-reduce.pt': (
+        lambda p, ck: torch.save(_payload_with(ck, Evil()), p),
+        REFUSED_PICKLE,
+        ('truncated', 'corrupt'),
+    ),
+    'custom-class.pt': (
+        lambda p, ck: torch.save(_payload_with(ck, Plain()), p),
+        REFUSED_PICKLE,
+        ('truncated', 'corrupt'),
+    ),
+    'truncated.pt': (
+        lambda p, ck: p.write_bytes(ck.read_bytes()[: len(ck.read_bytes()) // 2]),
+        ('truncated', 'corrupt', 'incomplete'),
+        (),
+    ),
     'random-bytes.pt': (lambda p, ck: p.write_bytes(os.urandom(4096)), NOT_A_CHECKPOINT, ('refus',)),
     'empty.pt': (lambda p, ck: p.write_bytes(b''), ('empty', 'truncated', 'corrupt', '0 bytes'), ('refus',)),
     'json.pt': (lambda p, ck: p.write_text('{"config": {}}'), NOT_A_CHECKPOINT, ('refus',)),
-    'bare-state-dict.pt': (lambda p, ck: torch.save(torch.load(ck, weights_only=True)['model'], p), ('not a gpt_nb', 'gpt_nb checkpoint'), ('corrupt',)),
+    'bare-state-dict.pt': (
+        lambda p, ck: torch.save(torch.load(ck, weights_only=True)['model'], p),
+        ('not a gpt_nb', 'gpt_nb checkpoint'),
+        ('corrupt',),
+    ),
 }
+
 
 @pytest.fixture
 def bad_file(ckpt, tmp_path):
@@ -811,7 +1123,9 @@ def bad_file(ckpt, tmp_path):
         path.parent.mkdir(exist_ok=True)
         BAD_FILES[name][0](path, ckpt)
         return path
+
     return make
+
 
 @pytest.mark.parametrize('script', [GENERATE, ANALYZE, TRAIN, 'api'])
 @pytest.mark.parametrize('name', BAD_FILES)
@@ -819,17 +1133,22 @@ def test_c9_checkpoint_messages(name, script, bad_file, tmp_path):
     path = bad_file(name)
     _, wanted, unwanted = BAD_FILES[name]
     if script == 'api':
-        with pytest.raises(ValueError) as e: load_checkpoint(path)
+        with pytest.raises(ValueError) as e:
+            load_checkpoint(path)
         message = str(e.value)
         assert not _mentions(message, [path.name, wanted]), message
     else:
-        argv = {GENERATE: ['--checkpoint', path, *GEN], ANALYZE: ['--checkpoint', path, '--text', TEXT, '--device', 'cpu'],
-                TRAIN: [*RUN, '--init-from', path, '--max-steps', 1, '--out-dir', tmp_path / 'out']}[script]
+        argv = {
+            GENERATE: ['--checkpoint', path, *GEN],
+            ANALYZE: ['--checkpoint', path, '--text', TEXT, '--device', 'cpu'],
+            TRAIN: [*RUN, '--init-from', path, '--max-steps', 1, '--out-dir', tmp_path / 'out'],
+        }[script]
         r = run_cli(script, *argv)
         assert_refused(r, 2, path.name, wanted)
         message = r.message
     assert not any(w in message.lower() for w in unwanted), f'misleading: {message!r}'
     assert not (tmp_path / 'PWNED').exists() and not Path('PWNED').exists(), 'the pickle ran its payload'
+
 
 @needs_non_root
 def test_c9_unreadable_checkpoint(ckpt, tmp_path):
@@ -840,40 +1159,65 @@ def test_c9_unreadable_checkpoint(ckpt, tmp_path):
     assert_refused(r, 2, 'private.pt', ('permission', 'cannot be read', 'not readable', 'denied'))
     assert 'corrupt' not in r.message.lower()
 
-NON_FINITE = {   # script: the float flags that must refuse nan (and inf) naming themselves
-    TRAIN: ['--lr', '--epochs', '--minutes', '--muon-lr', '--dropout', '--min-lr-ratio', '--weight-decay', '--grad-clip',
-            '--eval-minutes'],
+
+NON_FINITE = {  # script: the float flags that must refuse nan (and inf) naming themselves
+    TRAIN: [
+        '--lr',
+        '--epochs',
+        '--minutes',
+        '--muon-lr',
+        '--dropout',
+        '--min-lr-ratio',
+        '--weight-decay',
+        '--grad-clip',
+        '--eval-minutes',
+    ],
     GENERATE: ['--temperature', '--top-p', '--repetition-penalty'],
     FINETUNE: ['--lr', '--lora-alpha', '--minutes'],
 }
 
+
 @pytest.mark.parametrize('script,flag', [(s, f) for s, flags in NON_FINITE.items() for f in flags])
 def test_c9_nan_names_the_flag(script, flag, ckpt, tmp_path, stories_txt):
-    argv = {TRAIN: [*TINY, '--out-dir', tmp_path / 'out'], GENERATE: ['--checkpoint', ckpt, *GEN],
-            FINETUNE: finetune_args(tmp_path / 'ft')}[script]
+    argv = {
+        TRAIN: [*TINY, '--out-dir', tmp_path / 'out'],
+        GENERATE: ['--checkpoint', ckpt, *GEN],
+        FINETUNE: finetune_args(tmp_path / 'ft'),
+    }[script]
     r = run_cli(script, *argv, flag, 'nan')
     assert_refused(r, 2, flag)
+
 
 @pytest.mark.parametrize('flag', ['--lr', '--weight-decay', '--grad-clip'])
 def test_c9_train_inf_names_the_flag(flag, tmp_path):
     r = run_cli(TRAIN, *TINY, '--out-dir', tmp_path / 'out', flag, 'inf')
     assert_refused(r, 2, flag)
 
-UNDECODABLE = '\udcff\udcfe'   # what Python makes of the bytes ff fe in a command-line argument (surrogateescape)
 
-@pytest.mark.parametrize('script,argv,flag', [
-    (GENERATE, ['--prompt', f'Once {UNDECODABLE}'], '--prompt'),
-    (ANALYZE, ['--text', f'Once upon a time {UNDECODABLE} there'], '--text'),
-    (QUICKSTART, ['--prompt', f'Once {UNDECODABLE}'], '--prompt'),
-], ids=['generate-prompt', 'analyze-text', 'quickstart-prompt'])
+UNDECODABLE = '\udcff\udcfe'  # what Python makes of the bytes ff fe in a command-line argument (surrogateescape)
+
+
+@pytest.mark.parametrize(
+    'script,argv,flag',
+    [
+        (GENERATE, ['--prompt', f'Once {UNDECODABLE}'], '--prompt'),
+        (ANALYZE, ['--text', f'Once upon a time {UNDECODABLE} there'], '--text'),
+        (QUICKSTART, ['--prompt', f'Once {UNDECODABLE}'], '--prompt'),
+    ],
+    ids=['generate-prompt', 'analyze-text', 'quickstart-prompt'],
+)
 def test_c9_undecodable_argument(script, argv, flag, ckpt, tmp_path):
     "An argument that is not valid UTF-8: either used (with replacement characters) or refused naming the flag."
-    extra = {GENERATE: ['--checkpoint', ckpt, *GEN], ANALYZE: ['--checkpoint', ckpt, '--device', 'cpu', '--out-dir', tmp_path / 'f'],
-             QUICKSTART: ['--max-new-tokens', 2]}[script]
+    extra = {
+        GENERATE: ['--checkpoint', ckpt, *GEN],
+        ANALYZE: ['--checkpoint', ckpt, '--device', 'cpu', '--out-dir', tmp_path / 'f'],
+        QUICKSTART: ['--max-new-tokens', 2],
+    }[script]
     r = run_cli(script, *extra, *argv)
     assert_clean(r)
     assert r.code in (0, 2), r.summary()
-    if r.code == 2: assert not _mentions(r.message, [flag])
+    if r.code == 2:
+        assert not _mentions(r.message, [flag])
 
 
 # ================================================================================================
@@ -889,34 +1233,81 @@ class Scenario(threading.Thread):
         self.results, self.facts, self.error, self.children, self.stopped = {}, {}, None, [], False
 
     def start_child(self, cmd, cwd, **kw) -> Child:
-        if self.stopped: raise RuntimeError('the session is over')
+        if self.stopped:
+            raise RuntimeError('the session is over')
         self.children.append(Child(cmd, cwd, **kw))
         return self.children[-1]
 
     def run(self):
-        try: self._run()
-        except BaseException as e: self.error = e
+        try:
+            self._run()
+        except BaseException as e:
+            self.error = e
         finally:
-            for c in self.children: c.kill()
+            for c in self.children:
+                c.kill()
 
     def _run(self):
         root, ck = self.root, self.base / 'best_model.pt'
-        busy = root / 'busy'; busy.mkdir()
+        busy = root / 'busy'
+        busy.mkdir()
         killed = Path(shutil.copytree(self.base, root / 'killed'))
         self.facts['killed_before'] = snapshot(killed)
         prompt = 'Once upon a time there was a little dog named Max'
         head = lambda cmd: ['bash', '-c', f'{shlex.join(cmd)} | head -c 20; exit ${{PIPESTATUS[0]}}']
-        a = self.start_child(child_command(TRAIN, *TINY, '--max-steps', 10**7, '--eval-minutes', 100, '--out-dir', 'busy'), root)
-        g = self.start_child(child_command(GENERATE, '--checkpoint', ck, '--max-new-tokens', 10**9, '--device', 'cpu',
-                                           '--temperature', 0), root)
+        a = self.start_child(
+            child_command(TRAIN, *TINY, '--max-steps', 10**7, '--eval-minutes', 100, '--out-dir', 'busy'), root
+        )
+        g = self.start_child(
+            child_command(
+                GENERATE, '--checkpoint', ck, '--max-new-tokens', 10**9, '--device', 'cpu', '--temperature', 0
+            ),
+            root,
+        )
         q = self.start_child(child_command(QUICKSTART, '--max-new-tokens', 10**9, '--prompt', 'Zebra crossing'), root)
-        f = self.start_child(child_command(FINETUNE, '--data', self.stories, '--max-steps', 10**7, '--eval-prompts', 0,
-                                           '--batch-size', 2, '--eval-stories', 2, '--device', 'cpu', '--out-dir', 'ft'), root)
-        pg = self.start_child(head(child_command(GENERATE, '--checkpoint', ck, '--max-new-tokens', 100000, '--device', 'cpu',
-                                                 '--temperature', 0, '--prompt', prompt)), root)
+        f = self.start_child(
+            child_command(
+                FINETUNE,
+                '--data',
+                self.stories,
+                '--max-steps',
+                10**7,
+                '--eval-prompts',
+                0,
+                '--batch-size',
+                2,
+                '--eval-stories',
+                2,
+                '--device',
+                'cpu',
+                '--out-dir',
+                'ft',
+            ),
+            root,
+        )
+        pg = self.start_child(
+            head(
+                child_command(
+                    GENERATE,
+                    '--checkpoint',
+                    ck,
+                    '--max-new-tokens',
+                    100000,
+                    '--device',
+                    'cpu',
+                    '--temperature',
+                    0,
+                    '--prompt',
+                    prompt,
+                )
+            ),
+            root,
+        )
         pq = self.start_child(head(child_command(QUICKSTART, '--max-new-tokens', 40)), root)
-        k = self.start_child(child_command(TRAIN, *TINY, '--max-steps', 3, '--resume', '--out-dir', 'killed',
-                                           prelude='kill-mid-save'), root)
+        k = self.start_child(
+            child_command(TRAIN, *TINY, '--max-steps', 3, '--resume', '--out-dir', 'killed', prelude='kill-mid-save'),
+            root,
+        )
         # a second run into the folder of a run in progress
         self.facts['a_training'] = a.wait_for(lambda out: 'training:' in out, 120)
         b = self.start_child(child_command(TRAIN, *TINY, '--max-steps', 2, '--out-dir', 'busy'), root)
@@ -931,20 +1322,29 @@ class Scenario(threading.Thread):
         t0 = time.perf_counter()
         self.facts['q_streamed'] = q.wait_for(lambda out: 'Zebra crossing' in out.split('total', 1)[-1], 10)
         self.facts['q_stream_seconds'] = time.perf_counter() - t0
-        if self.facts['q_streamed']: q.wait_for(lambda out: False, 3)   # let it run on a little: is memory flat?
+        if self.facts['q_streamed']:
+            q.wait_for(lambda out: False, 3)  # let it run on a little: is memory flat?
         self.facts['q_rss'] = q.rss()
         q.signal(signal.SIGINT)
         self.facts['f_started'] = f.wait_for(lambda out: 'training examples' in out, 90)
         f.wait_for(lambda out: False, 1.5)
         f.signal(signal.SIGINT)
-        for name, child in [('train-sigint', a), ('generate-sigint', g), ('quickstart-sigint', q), ('finetune-sigint', f),
-                            ('generate-pipe', pg), ('quickstart-pipe', pq), ('kill-9', k)]:
+        for name, child in [
+            ('train-sigint', a),
+            ('generate-sigint', g),
+            ('quickstart-sigint', q),
+            ('finetune-sigint', f),
+            ('generate-pipe', pg),
+            ('quickstart-pipe', pq),
+            ('kill-9', k),
+        ]:
             self.results[name] = child.finish(60)
         self.facts['q_peak_rss'] = q.peak_rss
 
     def get(self, name: str) -> Result:
         self.join(400)
-        if self.error: raise self.error
+        if self.error:
+            raise self.error
         return self.results[name]
 
 
@@ -955,12 +1355,15 @@ def scenario(base, stories_txt, session_tmp):
     s.start()
     yield s
     s.stopped = True
-    for c in s.children: c.kill()
+    for c in s.children:
+        c.kill()
+
 
 @pytest.fixture(scope='session', autouse=True)
 def _start_processes_early(request):
     "Start the batch of child processes at the beginning of the session when its probes are selected."
-    if any('process' in item.name for item in request.session.items): request.getfixturevalue('scenario')
+    if any('process' in item.name for item in request.session.items):
+        request.getfixturevalue('scenario')
 
 
 def test_process_c4_generate_closed_pipe(scenario):
@@ -969,19 +1372,23 @@ def test_process_c4_generate_closed_pipe(scenario):
     assert_clean(r)
     assert r.code in (0, 141), r.summary()
 
+
 def test_process_c4_quickstart_closed_pipe(scenario):
     r = scenario.get('quickstart-pipe')
     assert_clean(r)
     assert r.code in (0, 141), r.summary()
+
 
 def test_process_c6_second_run_into_busy_out_dir(scenario):
     "A second run into the out-dir of a run in progress is refused (or waits), never silently overwrites it."
     r = scenario.get('second-run')
     assert scenario.facts['a_training'], 'the first run never started training'
     assert scenario.facts['a_alive_after_b'], 'the first run ended while the second one ran'
-    assert r.code != 0 or any(w in (r.out + r.err).lower() for w in ('lock', 'wait')), \
+    assert r.code != 0 or any(w in (r.out + r.err).lower() for w in ('lock', 'wait')), (
         f'both runs wrote {scenario.root / "busy"} and reported success: {r.summary()}'
+    )
     assert_refused(r, (1, 2), ('busy', 'lock', 'another', 'in use', 'running'))
+
 
 def test_process_c6_kill_9_mid_save_keeps_checkpoints(scenario):
     "kill -9 in the middle of a save: the previous last.pt and best_model.pt are byte-identical and load."
@@ -990,9 +1397,13 @@ def test_process_c6_kill_9_mid_save_keeps_checkpoints(scenario):
     folder = scenario.root / 'killed'
     after = snapshot(folder)
     before = scenario.facts['killed_before']
-    kept = lambda files: {k: v for k, v in files.items() if not k.endswith(('.tmp', '.gpt_nb.lock'))}   # the run's lock names its process
+    kept = lambda files: {
+        k: v for k, v in files.items() if not k.endswith(('.tmp', '.gpt_nb.lock'))
+    }  # the run's lock names its process
     assert kept(after) == kept(before)
-    for p in folder.glob('*.pt'): load_checkpoint(p)
+    for p in folder.glob('*.pt'):
+        load_checkpoint(p)
+
 
 def test_process_c6_next_save_cleans_what_kill_9_left(scenario):
     "The temporary file the killed save left is cleaned up by the next save into that folder."
@@ -1001,6 +1412,7 @@ def test_process_c6_next_save_cleans_what_kill_9_left(scenario):
     r = run_cli(TRAIN, *TINY, '--max-steps', 3, '--resume', '--out-dir', folder)
     assert_ok(r)
     assert_loadable(folder)
+
 
 def test_process_c8_train_ctrl_c(scenario):
     "Ctrl-C during training: saves last.pt, says how to continue, exits 130."
@@ -1012,11 +1424,13 @@ def test_process_c8_train_ctrl_c(scenario):
     assert ck.extra['train_config']['max_steps'] == 10**7, 'last.pt is not the interrupted run\'s'
     assert_loadable(scenario.root / 'busy')
 
+
 def test_process_c8_generate_ctrl_c(scenario):
     r = scenario.get('generate-sigint')
     assert scenario.facts['g_streamed'], f'no streamed text before Ctrl-C: {r.out[:200]!r}'
     assert_clean(r)
     assert r.code == 130, r.summary()
+
 
 def test_process_c8_quickstart_streams(scenario):
     "--max-new-tokens 1e9: the text appears as it is generated, not after a billion tokens."
@@ -1024,14 +1438,17 @@ def test_process_c8_quickstart_streams(scenario):
     assert scenario.facts['q_built'], f'the model was never built: {r.summary()}'
     assert scenario.facts['q_streamed'], f'nothing generated was printed within 10 s: stdout ends {r.out[-200:]!r}'
 
+
 def test_process_c8_quickstart_ctrl_c(scenario):
     r = scenario.get('quickstart-sigint')
     assert_clean(r)
     assert r.code == 130, r.summary()
 
+
 def test_process_c8_quickstart_memory_bounded(scenario):
     scenario.get('quickstart-sigint')
     assert 0 < scenario.facts['q_peak_rss'] < 1.5 * 2**30, f"peak RSS {scenario.facts['q_peak_rss'] / 2**20:.0f} MiB"
+
 
 def test_process_c8_finetune_ctrl_c(scenario):
     "Ctrl-C during fine-tuning: exit 130, no traceback, no half-written file (a saved model, if any, loads)."

@@ -6,6 +6,7 @@ Refreshes the Quarto config, then processes every notebook the way the site buil
 produced its page source in `_proc/`, and that the page shows the source of every definition the chapter teaches.
 nbdev 3 replaces a `#| export` cell by the `show_doc` signatures of its definitions, so its code is not on the page;
 a `#| exports` cell gets the same signatures followed by its code, folded open under "Exported source"."""
+
 import ast, os, warnings
 from pathlib import Path
 
@@ -26,22 +27,34 @@ def is_plumbing(node: ast.AST) -> bool:
     calls = {ast.unparse(n.func) for n in ast.walk(node) if isinstance(n, ast.Call)}
     modules = {a.name for n in ast.walk(node) if isinstance(n, ast.Import) for a in n.names}
     modules |= {n.module for n in ast.walk(node) if isinstance(n, ast.ImportFrom) and n.module}
-    return (node.name.startswith('_') or node.name.endswith('_main')
-            or bool(calls & {'ArgumentParser', 'argparse.ArgumentParser'})
-            or any(m.split('.')[0] == 'ipywidgets' for m in modules))
+    return (
+        node.name.startswith('_')
+        or node.name.endswith('_main')
+        or bool(calls & {'ArgumentParser', 'argparse.ArgumentParser'})
+        or any(m.split('.')[0] == 'ipywidgets' for m in modules)
+    )
 
 
 def taught(nb) -> list:
     "The definitions a source notebook teaches: the top-level functions and classes of its exported cells, less plumbing."
-    return [n for c in nb.cells if c.cell_type == 'code' and c.directives.keys() & {'export', 'exports'}
-            for n in c.parsed_() or [] if isinstance(n, DEFINITIONS) and not is_plumbing(n)]
+    return [
+        n
+        for c in nb.cells
+        if c.cell_type == 'code' and c.directives.keys() & {'export', 'exports'}
+        for n in c.parsed_() or []
+        if isinstance(n, DEFINITIONS) and not is_plumbing(n)
+    ]
 
 
 def shown(nb) -> set[str]:
     "The top-level definitions (as `ast.dump`s) whose code a processed notebook shows: code cells not `echo`/`include: false`."
-    return {ast.dump(n) for c in nb.cells
-            if c.cell_type == 'code' and 'false' not in (c.directives.get('echo'), c.directives.get('include'))
-            for n in c.parsed_() or [] if isinstance(n, DEFINITIONS)}
+    return {
+        ast.dump(n)
+        for c in nb.cells
+        if c.cell_type == 'code' and 'false' not in (c.directives.get('echo'), c.directives.get('include'))
+        for n in c.parsed_() or []
+        if isinstance(n, DEFINITIONS)
+    }
 
 
 def hidden_sources(notebooks: list[str], nbs: Path, proc: Path) -> list[str]:
@@ -52,7 +65,8 @@ def hidden_sources(notebooks: list[str], nbs: Path, proc: Path) -> list[str]:
         on_page = shown(read_nb(proc / name))
         hidden = [n.name for n in defs if ast.dump(n) not in on_page]
         print(f'{name}: {len(defs)} definitions, {len(defs) - len(hidden)} with source')
-        if hidden: lacking.append(f'{name}: {", ".join(hidden)}')
+        if hidden:
+            lacking.append(f'{name}: {", ".join(hidden)}')
     return lacking
 
 
@@ -64,7 +78,9 @@ if __name__ == '__main__':
     refresh_quarto_yml()
     nbdev_sidebar()
     proc = proc_nbs(force=True, n_workers=0)
-    notebooks = sorted(str(p.relative_to(cfg.nbs_path)) for p in [*cfg.nbs_path.glob('*.ipynb'), *cfg.nbs_path.glob('*/*.ipynb')])
+    notebooks = sorted(
+        str(p.relative_to(cfg.nbs_path)) for p in [*cfg.nbs_path.glob('*.ipynb'), *cfg.nbs_path.glob('*/*.ipynb')]
+    )
     missing = [n for n in notebooks if not (proc / n).exists()]
     sidebar = (cfg.nbs_path / 'sidebar.yml').read_text()
     unlisted = [n for n in notebooks if n not in sidebar]
@@ -72,5 +88,7 @@ if __name__ == '__main__':
         raise SystemExit(f'docs pre-render failed: not processed {missing}, not in nbs/sidebar.yml {unlisted}')
     print(f'{len(notebooks)} notebooks processed into {proc.relative_to(Path.cwd())}/, all in the sidebar')
     if lacking := hidden_sources(notebooks, cfg.nbs_path, proc):
-        raise SystemExit('docs: these taught definitions show no source on the site; make their cells `#| exports` '
-                         '(or see is_plumbing in tools/check_docs.py):\n  ' + '\n  '.join(lacking))
+        raise SystemExit(
+            'docs: these taught definitions show no source on the site; make their cells `#| exports` '
+            '(or see is_plumbing in tools/check_docs.py):\n  ' + '\n  '.join(lacking)
+        )

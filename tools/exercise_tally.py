@@ -6,6 +6,7 @@ notebook (a few seconds, nothing is written). Those notebooks assert each verdic
 the verdicts from `gpt_nb.exercises.history` and fails unless every registered exercise has at least one solution
 accepted and one wrong answer rejected. The last line printed is the tally.
 """
+
 import contextlib, io, os, sys
 from collections import Counter
 from pathlib import Path
@@ -24,8 +25,10 @@ def run_notebook(path: Path):
     try:
         with contextlib.redirect_stdout(io.StringIO()):
             for i, cell in enumerate(read_nb(path).cells):
-                if cell.cell_type == 'code': exec(compile(cell.source, f'{path.name} cell {i}', 'exec'), namespace)
-    finally: os.chdir(cwd)
+                if cell.cell_type == 'code':
+                    exec(compile(cell.source, f'{path.name} cell {i}', 'exec'), namespace)
+    finally:
+        os.chdir(cwd)
 
 
 def tally(results: list) -> tuple[Counter, Counter]:
@@ -38,7 +41,8 @@ def tally(results: list) -> tuple[Counter, Counter]:
 def main() -> int:
     notebooks = sorted((ROOT / 'nbs' / 'solutions').glob('*.ipynb'))
     for path in notebooks:
-        try: run_notebook(path)
+        try:
+            run_notebook(path)
         except Exception as e:
             print(f'FAIL: {path.relative_to(ROOT)}: {type(e).__name__}: {e}')
             return 1
@@ -46,10 +50,14 @@ def main() -> int:
     problems = [f'{id} has no accepted solution' for id in ex.EXERCISES if not accepted[id]]
     problems += [f'{id} rejects no wrong answer' for id in ex.EXERCISES if not rejected[id]]
     problems += [f'{id} is checked but not registered' for id in (accepted | rejected) if id not in ex.EXERCISES]
-    for p in problems: print(f'FAIL: {p}')
-    print(f'exercises: {len(ex.EXERCISES)} checkers; {sum(accepted.values())} solutions accepted, '
-          f'{sum(rejected.values())} wrong answers rejected ({len(notebooks)} solution notebooks)')
+    for p in problems:
+        print(f'FAIL: {p}')
+    print(
+        f'exercises: {len(ex.EXERCISES)} checkers; {sum(accepted.values())} solutions accepted, '
+        f'{sum(rejected.values())} wrong answers rejected ({len(notebooks)} solution notebooks)'
+    )
     return 1 if problems else 0
 
 
-if __name__ == '__main__': sys.exit(main())
+if __name__ == '__main__':
+    sys.exit(main())

@@ -6,6 +6,7 @@
 Markdown cells are copied; code cells become fenced Python blocks followed by their text output. Cells
 marked `#| hide` are left out and `#|` directives are dropped, as on the site.
 """
+
 import json, sys
 from pathlib import Path
 
@@ -16,14 +17,18 @@ NOTICE = '<!-- Generated from nbs/index.ipynb by tools/make_readme.py: edit the 
 def cell_markdown(cell: dict) -> str:
     "The README text of one notebook cell ('' for hidden and empty cells)."
     lines = ''.join(cell['source']).splitlines()
-    if cell['cell_type'] == 'markdown': return '\n'.join(lines).strip()
-    if any(l.replace(' ', '') == '#|hide' for l in lines): return ''
+    if cell['cell_type'] == 'markdown':
+        return '\n'.join(lines).strip()
+    if any(l.replace(' ', '') == '#|hide' for l in lines):
+        return ''
     code = '\n'.join(l for l in lines if not l.startswith('#|')).strip()
-    if not code: return ''
+    if not code:
+        return ''
     out = [f'```python\n{code}\n```']
     for o in cell.get('outputs', []):
         text = ''.join(o.get('text', '') if o['output_type'] == 'stream' else o.get('data', {}).get('text/plain', ''))
-        if text.strip(): out.append(f'```\n{text.rstrip()}\n```')
+        if text.strip():
+            out.append(f'```\n{text.rstrip()}\n```')
     return '\n\n'.join(out)
 
 

@@ -10,13 +10,17 @@ them. A notebook that fails is left as it was. One that passes is cleaned as `nb
 fingerprint in its metadata: the sha256 of the library (gpt_nb/*.py but the generated _modidx.py, and gpt_nb/assets/)
 and of its own code cells. Any edit to either makes the stored outputs stale. Run `nbdev-export` first.
 """
+
 import argparse, hashlib, json, os, sys, time
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from multiprocessing import get_context
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-KEY, FIELD = 'gpt_nb', 'outputs_sha256'   # notebook metadata; pyproject's allowed_metadata_keys keeps it from nbdev-clean
+KEY, FIELD = (
+    'gpt_nb',
+    'outputs_sha256',
+)  # notebook metadata; pyproject's allowed_metadata_keys keeps it from nbdev-clean
 
 
 def _update(h, data: bytes):
@@ -27,7 +31,9 @@ def _update(h, data: bytes):
 def library_digest(root: Path) -> str:
     "sha256 of the library's sources and package data: file names and bytes, in sorted order."
     lib = root / 'gpt_nb'
-    files = [p for p in lib.glob('*.py') if p.name != '_modidx.py'] + [p for p in lib.glob('assets/**/*') if p.is_file()]
+    files = [p for p in lib.glob('*.py') if p.name != '_modidx.py'] + [
+        p for p in lib.glob('assets/**/*') if p.is_file()
+    ]
     h = hashlib.sha256()
     for p in sorted(files):
         _update(h, p.relative_to(lib).as_posix().encode())
@@ -39,7 +45,8 @@ def fingerprint(nb: dict, library: str) -> str:
     "sha256 of the library digest and the notebook's code cells' sources (not their outputs, not the markdown)."
     h = hashlib.sha256(library.encode())
     for cell in nb['cells']:
-        if cell['cell_type'] == 'code': _update(h, ''.join(cell['source']).encode())
+        if cell['cell_type'] == 'code':
+            _update(h, ''.join(cell['source']).encode())
     return h.hexdigest()
 
 
@@ -50,13 +57,15 @@ def notebooks(root: Path) -> list[Path]:
     return sorted(p for p in found if not p.parent.name.startswith(('_', '.')))
 
 
-def read(path: Path) -> dict: return json.loads(path.read_text(encoding='utf-8'))
+def read(path: Path) -> dict:
+    return json.loads(path.read_text(encoding='utf-8'))
 
 
 def stamp(path: Path, library: str):
     "Clean the notebook at `path` as `nbdev-clean` does, then store its fingerprint in its metadata."
     from fastcore.nbio import write_nb
-    from nbdev.clean import _nbdev_clean   # nbdev-clean's own per-notebook step, with this project's settings
+    from nbdev.clean import _nbdev_clean  # nbdev-clean's own per-notebook step, with this project's settings
+
     nb = read(path)
     _nbdev_clean(nb)
     nb['metadata'][KEY] = {FIELD: fingerprint(nb, library)}
@@ -67,24 +76,35 @@ def execute(path: Path, flags: str, library: str) -> tuple[bool, float]:
     "Run the notebook at `path` as `nbdev-test --save` does and fingerprint it if it passes (in a worker process)."
     from nbdev.config import get_config
     from nbdev.test import test_nb
+
     cfg, start = get_config(), time.time()
-    passed, _ = test_nb(path, skip_flags=cfg.tst_flags.split(), force_flags=flags.split(), basepath=cfg.config_path,
-                        save=True, cell_timeout=cfg.cell_timeout or None)
-    if passed: stamp(path, library)
+    passed, _ = test_nb(
+        path,
+        skip_flags=cfg.tst_flags.split(),
+        force_flags=flags.split(),
+        basepath=cfg.config_path,
+        save=True,
+        cell_timeout=cfg.cell_timeout or None,
+    )
+    if passed:
+        stamp(path, library)
     return passed, time.time() - start
 
 
 def run(paths: list[Path], root: Path, flags: str, jobs: int) -> bool:
     "Execute `paths`, `jobs` at a time, each in a fresh process; report each and say whether all passed."
-    library = library_digest(root)   # taken before running: a library edited meanwhile leaves the notebooks stale
+    library = library_digest(root)  # taken before running: a library edited meanwhile leaves the notebooks stale
     failed = []
     with ProcessPoolExecutor(jobs, mp_context=get_context('spawn'), max_tasks_per_child=1) as pool:
         runs = {pool.submit(execute, p, flags, library): p for p in paths}
         for done in as_completed(runs):
             name = runs[done].relative_to(root)
             passed, seconds = done.result()
-            print(f'{name}: ' + (f'outputs stored ({seconds:.0f}s)' if passed else 'FAILED, left as it was'), flush=True)
-            if not passed: failed.append(name)
+            print(
+                f'{name}: ' + (f'outputs stored ({seconds:.0f}s)' if passed else 'FAILED, left as it was'), flush=True
+            )
+            if not passed:
+                failed.append(name)
     print(f'outputs: {len(paths) - len(failed)} notebooks executed, {len(failed)} failed')
     return not failed
 
@@ -95,7 +115,8 @@ def check(paths: list[Path], root: Path) -> bool:
     for path in paths:
         nb = read(path)
         stored = nb['metadata'].get(KEY, {}).get(FIELD)
-        if stored == fingerprint(nb, library): continue
+        if stored == fingerprint(nb, library):
+            continue
         stale += 1
         why = 'have no fingerprint' if stored is None else 'were made by other code'
         print(f'{path.relative_to(root)}: outputs {why}; run `make outputs`')
@@ -113,13 +134,17 @@ def main(argv=None):
     args = p.parse_args(argv)
     root = args.root.resolve()
     paths = [n.resolve() for n in args.notebooks] or notebooks(root)
-    if missing := [str(n) for n in paths if n.suffix != '.ipynb' or not n.is_file()]: p.error(f'not notebooks: {missing}')
-    if outside := [str(n) for n in paths if not n.is_relative_to(root)]: p.error(f'not in --root {root}: {outside}')
-    if args.check: return check(paths, root)
-    os.environ.update(OMP_NUM_THREADS='1', MKL_NUM_THREADS='1', MPLBACKEND='Agg')   # the workers inherit these
+    if missing := [str(n) for n in paths if n.suffix != '.ipynb' or not n.is_file()]:
+        p.error(f'not notebooks: {missing}')
+    if outside := [str(n) for n in paths if not n.is_relative_to(root)]:
+        p.error(f'not in --root {root}: {outside}')
+    if args.check:
+        return check(paths, root)
+    os.environ.update(OMP_NUM_THREADS='1', MKL_NUM_THREADS='1', MPLBACKEND='Agg')  # the workers inherit these
     os.environ.setdefault('HF_HUB_OFFLINE', '1')
-    os.chdir(root)   # where nbdev finds pyproject.toml
+    os.chdir(root)  # where nbdev finds pyproject.toml
     return run(paths, root, args.flags, args.jobs)
 
 
-if __name__ == '__main__': sys.exit(0 if main() else 1)
+if __name__ == '__main__':
+    sys.exit(0 if main() else 1)

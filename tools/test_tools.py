@@ -2,6 +2,7 @@
 
 Works on a copy of the notebooks and the library in a temporary folder and takes a few seconds: nothing is executed.
 """
+
 import json, shutil, subprocess, sys, tempfile
 from pathlib import Path
 
@@ -12,8 +13,9 @@ ROOT = outputs.ROOT
 
 def outputs_check(root: Path) -> subprocess.CompletedProcess:
     "`tools/outputs.py --check` on the repository copy at `root`, as check.sh runs it on the real one."
-    return subprocess.run([sys.executable, ROOT / 'tools' / 'outputs.py', '--check', '--root', root],
-                          capture_output=True, text=True)
+    return subprocess.run(
+        [sys.executable, ROOT / 'tools' / 'outputs.py', '--check', '--root', root], capture_output=True, text=True
+    )
 
 
 def edit_cell(path: Path, cell_type: str, change):
@@ -30,28 +32,35 @@ def test_outputs_check(root: Path):
         (root / nb.relative_to(ROOT)).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy(nb, root / nb.relative_to(ROOT))
     library, nbs = outputs.library_digest(root), outputs.notebooks(root)
-    for nb in nbs: outputs.stamp(nb, library)   # what `make outputs` does once a notebook has run
+    for nb in nbs:
+        outputs.stamp(nb, library)  # what `make outputs` does once a notebook has run
     stamped = {nb: nb.read_text(encoding='utf-8') for nb in nbs}
     subprocess.run([Path(sys.executable).with_name('nbdev-clean'), '--fname', root / 'nbs'], cwd=ROOT, check=True)
-    for nb, text in stamped.items(): assert nb.read_text(encoding='utf-8') == text, f'nbdev-clean changed {nb.name}'
+    for nb, text in stamped.items():
+        assert nb.read_text(encoding='utf-8') == text, f'nbdev-clean changed {nb.name}'
 
     res = outputs_check(root)
     assert res.returncode == 0 and f'{len(nbs)} notebooks fresh, 0 stale' in res.stdout, res.stdout + res.stderr
 
-    edit_cell(nbs[0], 'markdown', lambda c: c.update(source=''.join(c['source']) + '\nMore prose.'))   # still fresh
-    edit_cell(nbs[0], 'code', lambda c: c.update(outputs=[]))                                         # still fresh
-    edit_cell(nbs[1], 'code', lambda c: c.update(source=''.join(c['source']) + '\n# an edit'))      # stale
+    edit_cell(nbs[0], 'markdown', lambda c: c.update(source=''.join(c['source']) + '\nMore prose.'))  # still fresh
+    edit_cell(nbs[0], 'code', lambda c: c.update(outputs=[]))  # still fresh
+    edit_cell(nbs[1], 'code', lambda c: c.update(source=''.join(c['source']) + '\n# an edit'))  # stale
     res = outputs_check(root)
     stale = f'{nbs[1].relative_to(root)}: outputs were made by other code; run `make outputs`'
-    assert res.returncode == 1 and res.stdout.splitlines() == [stale, f'outputs: {len(nbs) - 1} notebooks fresh, 1 stale'], res.stdout
+    assert res.returncode == 1 and res.stdout.splitlines() == [
+        stale,
+        f'outputs: {len(nbs) - 1} notebooks fresh, 1 stale',
+    ], res.stdout
 
     library_file = root / 'gpt_nb' / 'attention.py'
     library_file.write_text(library_file.read_text(encoding='utf-8') + '# one more line\n', encoding='utf-8')
     res = outputs_check(root)
     assert res.returncode == 1 and f'0 notebooks fresh, {len(nbs)} stale' in res.stdout, res.stdout
-    for nb in nbs: assert f'{nb.relative_to(root)}: outputs were made by other code' in res.stdout, res.stdout
+    for nb in nbs:
+        assert f'{nb.relative_to(root)}: outputs were made by other code' in res.stdout, res.stdout
 
 
 if __name__ == '__main__':
-    with tempfile.TemporaryDirectory() as tmp: test_outputs_check(Path(tmp))
+    with tempfile.TemporaryDirectory() as tmp:
+        test_outputs_check(Path(tmp))
     print('tools: outputs.py --check passes on fresh outputs and fails naming the notebooks a code edit makes stale')
