@@ -21,7 +21,7 @@ from bench_model import machine_line  # noqa: E402   the benchmarks' shared help
 from gpt_nb.tokens import eval_tokens
 from gpt_nb.finetuning import finetune, instruction_data, instruction_metrics, metrics_table, rise_p_value
 from gpt_nb.checkpoint import load_pretrained
-from gpt_nb.tokenizer import bundled_stories
+from gpt_nb.files import bundled_stories
 
 
 def instruction_benchmark(prompts: int, samples: int, device='cpu'):

@@ -28,7 +28,7 @@ from gpt_nb.finetuning import (
     metrics_table,
     response_loss,
 )
-from gpt_nb.tokenizer import bundled_stories
+from gpt_nb.files import bundled_stories
 
 
 def main():

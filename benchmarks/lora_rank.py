@@ -24,7 +24,7 @@ from bench_model import machine_line  # noqa: E402   the benchmarks' shared help
 from gpt_nb.checkpoint import load_pretrained
 from gpt_nb.device import resolve_device
 from gpt_nb.finetuning import finetune, metrics_table
-from gpt_nb.tokenizer import bundled_stories
+from gpt_nb.files import bundled_stories
 
 
 def main():

@@ -26,7 +26,7 @@ from bench_model import cpu_name, machine_line  # noqa: E402   the benchmarks' s
 from gpt_nb.checkpoint import load_checkpoint
 from gpt_nb.config import ARCHITECTURES
 from gpt_nb.evaluation import evaluate
-from gpt_nb.tokenizer import bundled_stories
+from gpt_nb.files import bundled_stories
 from gpt_nb.tokens import eval_tokens
 from gpt_nb.training import train
 from gpt_nb.train_config import CPU_RECIPE

@@ -21,7 +21,7 @@ import torch
 from matplotlib.figure import Figure
 
 from .attention import causal_mask
-from .checkpoint import atomic_write
+from .files import atomic_write
 from .device import model_device
 from .model import GPT, eval_mode
 

@@ -22,7 +22,8 @@ from pathlib import Path
 import torch
 
 from .stories import generate_stories
-from .tokenizer import ENDOFTEXT, bundled_stories
+from .files import bundled_stories
+from .tokenizer import ENDOFTEXT
 
 # %% auto #0
 __all__ = ['HUB_DATASET', 'GENERATED_STORIES', 'HOLDOUT_EVERY', 'EVAL_STORIES', 'StorySplit', 'check_json_lines',

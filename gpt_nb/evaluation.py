@@ -14,8 +14,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from .checkpoint import unwrap_model
-from .model import eval_mode
+from .model import eval_mode, unwrap_model
 
 # %% auto #0
 __all__ = ['PRECISIONS', 'resolve_precision', 'autocast', 'evaluate', 'plot_history']

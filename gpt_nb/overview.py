@@ -14,8 +14,8 @@ from collections.abc import Iterator, Sequence
 import torch
 from torch import nn
 
-from .config import GPTConfig, PRESETS
-from .model import GPT, format_params, preset_table  # PRESETS and preset_table: for the lesson cells
+from .config import GPTConfig
+from .model import GPT, format_params
 from .tokenizer import get_encoding
 
 # %% ../nbs/00_overview.ipynb #0309585e

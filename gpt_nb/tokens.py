@@ -20,7 +20,7 @@ import tiktoken
 import torch
 from tqdm.auto import tqdm
 
-from .checkpoint import atomic_write
+from .files import atomic_write
 from .data import StorySplit
 from .tokenizer import describe_encoding, encoding_from_description, get_encoding, train_bpe
 

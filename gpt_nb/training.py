@@ -21,7 +21,8 @@ import torch.distributed as dist
 from torch import nn
 from tqdm.auto import tqdm
 
-from .checkpoint import CheckpointError, atomic_write, load_checkpoint, save_checkpoint
+from .checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from .files import atomic_write
 from .config import ARCHITECTURES, PRESETS, GPTConfig
 from .data import load_stories
 from .evaluation import autocast, evaluate, plot_history, resolve_precision

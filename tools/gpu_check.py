@@ -30,7 +30,7 @@ from gpt_nb.config import ARCHITECTURES, GPTConfig  # noqa: E402
 from gpt_nb.evaluation import autocast, evaluate  # noqa: E402
 from gpt_nb.generation import generate, generate_text  # noqa: E402
 from gpt_nb.model import GPT  # noqa: E402
-from gpt_nb.tokenizer import bundled_stories  # noqa: E402
+from gpt_nb.files import bundled_stories  # noqa: E402
 from gpt_nb.tokens import eval_tokens  # noqa: E402
 from gpt_nb.train_config import CPU_RECIPE  # noqa: E402
 from gpt_nb.training import train  # noqa: E402

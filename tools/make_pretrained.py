@@ -17,7 +17,7 @@ import torch
 
 from gpt_nb.tokens import eval_tokens
 from gpt_nb.checkpoint import load_checkpoint, save_checkpoint
-from gpt_nb.tokenizer import bundled_stories
+from gpt_nb.files import bundled_stories
 from gpt_nb.evaluation import evaluate
 
 ASSET = Path(__file__).resolve().parents[1] / 'gpt_nb' / 'assets' / 'tinystories.pt'
