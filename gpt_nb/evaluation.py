@@ -14,10 +14,12 @@ import numpy as np
 import torch
 from torch import nn
 
-from .model import eval_mode, unwrap_model
+from .files import bundled_stories
+from .model import IGNORE_INDEX, eval_mode, unwrap_model
+from .tokens import eval_tokens
 
 # %% auto #0
-__all__ = ['PRECISIONS', 'resolve_precision', 'autocast', 'evaluate', 'plot_history']
+__all__ = ['PRECISIONS', 'resolve_precision', 'autocast', 'evaluate', 'validation_bits_per_byte', 'plot_history']
 
 # %% ../nbs/07_evaluation.ipynb #2db5142f
 PRECISIONS = ('auto', 'fp32', 'bf16', 'fp16')
@@ -55,7 +57,7 @@ def evaluate(
     device = next(model.parameters()).device
     n_windows = math.ceil((len(ids) - 1) / context_length)
     x = torch.zeros(n_windows, context_length, dtype=torch.int64)
-    y = torch.full((n_windows, context_length), -100, dtype=torch.int64)
+    y = torch.full((n_windows, context_length), IGNORE_INDEX, dtype=torch.int64)
     for w in range(n_windows):
         chunk = torch.from_numpy(ids[w * context_length : (w + 1) * context_length + 1].astype(np.int64))
         x[w, : len(chunk) - 1], y[w, : len(chunk) - 1] = chunk[:-1], chunk[1:]
@@ -65,9 +67,23 @@ def evaluate(
             xb, yb = x[i : i + batch_size].to(device), y[i : i + batch_size].to(device)
             with autocast(device, precision):
                 _, loss = model(xb, yb)
-            nats += loss.double().cpu() * (yb != -100).sum().item()
+            nats += loss.double().cpu() * (yb != IGNORE_INDEX).sum().item()
     loss = nats.item() / (len(ids) - 1)
     return dict(loss=loss, perplexity=math.exp(min(loss, 700)), bits_per_byte=nats.item() / (math.log(2) * n_bytes))
+
+# %% ../nbs/07_evaluation.ipynb #387b04f7
+def validation_bits_per_byte(
+    model: nn.Module,
+    tokenizer,
+    stories=None,  # None: the 1,000 validation stories that ship with gpt_nb
+    context_length: int | None = None,  # None: the model's own
+    batch_size: int = 8,
+    precision: str = 'fp32',
+) -> float:
+    "The course's metric: bits per byte of `model` on the validation stories, one stream in windows of its context."
+    ids, n_bytes = eval_tokens(bundled_stories('valid') if stories is None else stories, tokenizer)
+    context_length = context_length or unwrap_model(model).config.context_length
+    return evaluate(model, ids, n_bytes, context_length, batch_size, precision)['bits_per_byte']
 
 # %% ../nbs/07_evaluation.ipynb #3dbbc255
 def plot_history(history: dict, title: str = 'training'):
