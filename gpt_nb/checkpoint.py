@@ -1,4 +1,4 @@
-"""Saving a model with its config and tokenizer, writing atomically, loading without running anyone's code, and the trained model that ships with the package.
+"""Saving a model with its config and tokenizer, loading without running anyone's code, and the shipped model.
 
 Docs: https://gpt-nb.github.io/gpt_nb/checkpoints.html.md"""
 
@@ -6,7 +6,7 @@ Docs: https://gpt-nb.github.io/gpt_nb/checkpoints.html.md"""
 
 # %% auto #0
 __all__ = ['CHECKPOINT_FORMAT', 'PRETRAINED', 'CheckpointError', 'Checkpoint', 'save_checkpoint', 'load_checkpoint',
-           'check_tokenizer_fits', 'load_pretrained', 'load_model']
+           'check_tokenizer_fits', 'load_pretrained', 'load_model', 'load_source']
 
 # %% ../nbs/05_checkpoints.ipynb #c31505c2
 import importlib.resources
@@ -20,6 +20,7 @@ from torch import nn
 from .config import GPTConfig
 from .files import atomic_write
 from .huggingface import from_pretrained
+from . import modern  # noqa: F401 -- registers chapter 09's layers, so that every architecture loads
 from .model import GPT, unwrap_model
 from .tokenizer import describe_encoding, encoding_from_description, get_encoding
 
@@ -55,7 +56,7 @@ def save_checkpoint(path: str | os.PathLike, model: nn.Module, tokenizer, **extr
 
 
 def load_checkpoint(path: str | os.PathLike, device: str | torch.device = 'cpu') -> Checkpoint:
-    "Load a checkpoint written by `save_checkpoint` safely (`weights_only`), check its parts fit together, put the model on `device`."
+    "Load a `save_checkpoint` file safely (`weights_only`), check that its parts fit, put the model on `device`."
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f'checkpoint not found: {path}')
@@ -86,7 +87,7 @@ def check_tokenizer_fits(config: GPTConfig, tokenizer) -> None:
 
 
 def _checked_parts(path: Path, payload) -> tuple[GPT, object, GPTConfig]:
-    "The model (on the CPU), tokenizer and config of a loaded checkpoint, or a `CheckpointError` saying what does not fit."
+    "The model (on the CPU), tokenizer and config of a loaded checkpoint; a `CheckpointError` if they do not fit."
 
     def unusable(why: str) -> CheckpointError:
         return CheckpointError(f'{path} cannot be used: {why}')
@@ -156,13 +157,20 @@ def load_pretrained(name: str = 'tinystories', device: str | torch.device = 'cpu
 
 
 def load_model(
-    checkpoint: str | os.PathLike | None = None, pretrained: str | None = None, device: str | torch.device = 'cpu'
+    checkpoint: str | os.PathLike | None = None, pretrained: str | os.PathLike | None = None, device='cpu'
 ) -> Checkpoint:
-    "The model a command names: `pretrained` (a shipped model, else Hugging Face GPT-2 weights with GPT-2's tokenizer), else the `checkpoint` file."
-    if pretrained in PRETRAINED:
-        return load_pretrained(pretrained, device)
+    "The one loader: `pretrained` (see `load_source`) when given, else the `checkpoint` file."
     if pretrained is None:
         return load_checkpoint(checkpoint, device)
-    model, tokenizer = from_pretrained(pretrained).to(device), get_encoding('gpt2')
+    return load_source(pretrained, device)
+
+
+def load_source(source: str | os.PathLike, device: str | torch.device = 'cpu') -> Checkpoint:
+    "A shipped model by name, a gpt_nb checkpoint file, or Hugging Face GPT-2 weights (a name or a folder)."
+    if source in PRETRAINED:
+        return load_pretrained(source, device)
+    if Path(source).is_file():
+        return load_checkpoint(source, device)
+    model, tokenizer = from_pretrained(source).to(device), get_encoding('gpt2')
     check_tokenizer_fits(model.config, tokenizer)
     return Checkpoint(model, tokenizer, model.config, {})

@@ -1,4 +1,4 @@
-"""The numbers that define a GPT, named presets from a laptop model to GPT-3, and the checks that catch a typo before any tensor exists.
+"""The numbers that define a GPT, presets from a laptop model to GPT-3, and checks that catch a typo early.
 
 Docs: https://gpt-nb.github.io/gpt_nb/config.html.md"""
 
@@ -72,7 +72,8 @@ class GPTConfig:
     bias: bool = True  # biases in Linear and LayerNorm layers (GPT-2: True)
     norm: str = 'layernorm'  # 'layernorm' (GPT-2) or 'rmsnorm' (chapter 09)
     position: str = 'learned'  # 'learned' position table (GPT-2) or 'rope', rotary embeddings in attention (chapter 09)
-    mlp: str = 'gelu'  # 'gelu' (GPT-2's tanh approximation), 'gelu_exact' (erf; ~5% faster on a CPU), 'swiglu' or 'relu2' (chapter 09)
+    # 'gelu' (GPT-2's tanh approximation), 'gelu_exact' (erf; ~5% faster on a CPU), 'swiglu' or 'relu2' (chapter 09)
+    mlp: str = 'gelu'
     qk_norm: bool = False  # RMS-normalise each head's queries and keys before attention (GPT-2: False)
     tie_embeddings: bool = True  # the output layer shares the token embedding's weight (GPT-2: True)
 
@@ -89,7 +90,7 @@ class GPTConfig:
         for name in ('bias', 'qk_norm', 'tie_embeddings'):
             check_flag(name, getattr(self, name), owner='GPTConfig')
         if self.position == 'rope' and self.head_dim % 2:
-            reason = f"is 'rope', which rotates pairs of features, so head_dim (d_model / n_head = {self.head_dim}) must be even"
+            reason = f"is 'rope', which rotates feature pairs: head_dim (d_model / n_head = {self.head_dim}) is odd"
             raise SettingError('position', reason, 'GPTConfig')
 
     @property

@@ -1,4 +1,4 @@
-"""Where a model runs: the CPU, an NVIDIA GPU or Apple silicon, chosen from what the user types and what the machine has.
+"""Where a model runs: the CPU, an NVIDIA GPU or Apple silicon, from what the user asks and the machine has.
 
 Docs: https://gpt-nb.github.io/gpt_nb/devices.html.md"""
 
@@ -49,7 +49,7 @@ def model_device(model: nn.Module) -> torch.device:
 
 # %% ../nbs/05_devices.ipynb #4489e834
 def available_memory(device: torch.device) -> int:
-    "Bytes of memory on `device`: the GPU's total, or the machine's RAM (less if this process is limited with `ulimit -v`)."
+    "Bytes of memory on `device`: the GPU's total, or the machine's RAM (less under a `ulimit -v` limit)."
     if device.type == 'cuda':
         return torch.cuda.mem_get_info(device)[1]
     total = os.sysconf('SC_PAGE_SIZE') * os.sysconf('SC_PHYS_PAGES')

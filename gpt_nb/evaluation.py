@@ -1,4 +1,4 @@
-"""Autocast in 16 bits where the hardware has it, and the validation loss in three views: nats per token, perplexity, bits per byte; the loss curve
+"""Autocast in 16 bits; the validation loss as nats per token, perplexity and bits per byte; the loss curve.
 
 Docs: https://gpt-nb.github.io/gpt_nb/evaluation.html.md"""
 
@@ -36,7 +36,8 @@ def resolve_precision(device: torch.device, precision: str = 'auto') -> str:
         return 'bf16' if torch.cuda.is_bf16_supported() else 'fp16'
     if precision == 'fp16' and device.type != 'cuda':
         raise ValueError(
-            f"precision 'fp16' needs a CUDA device (float16 with a gradient scaler), not {device.type}; use 'fp32' or 'bf16'"
+            f"precision 'fp16' needs a CUDA device (float16 with a gradient scaler), not {device.type}; "
+            "use 'fp32' or 'bf16'"
         )
     return precision
 

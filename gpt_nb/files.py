@@ -60,7 +60,7 @@ def _naming(e: OSError, path: Path) -> OSError:
 
 
 def _remove_stale_temp_files(path: Path):
-    "Remove the temporary files (`.NAME.PID.RANDOM.tmp`) beside `path` whose process is gone: saves killed midway, by kill -9, say."
+    "Remove the temporary files (`.NAME.PID.RANDOM.tmp`) beside `path` of processes that are gone (killed midway)."
     for tmp in path.parent.glob('.*.tmp'):
         pid = tmp.name.removesuffix('.tmp').rsplit('.', 2)[-2]
         if not pid.isdigit() or not _alive(int(pid)):

@@ -1,4 +1,4 @@
-"""OpenAI's GPT-2 in our model: loading Hugging Face checkpoints, saving ours in their format, and proof that the logits match `transformers` to the last digit.
+"""OpenAI's GPT-2 in our model: Hugging Face weights loaded and saved, logits equal to `transformers`'.
 
 Docs: https://gpt-nb.github.io/gpt_nb/gpt2_weights.html.md"""
 

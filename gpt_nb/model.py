@@ -1,4 +1,4 @@
-"""Configs and presets, the full model, GPT-2 initialisation and weight tying, loading and saving GPT-2 weights, and checkpoints.
+"""The full GPT: one forward pass and its input checks, GPT-2's initialisation, weight tying, parameter counts.
 
 Docs: https://gpt-nb.github.io/gpt_nb/gpt_model.html.md"""
 
@@ -87,7 +87,7 @@ class GPT(nn.Module):
     ) -> int:
         """Validate the inputs of `forward` (and of generation and analysis, which call this too); return how many
         positions the cache already holds. `any_length`: a prompt that generation slides the context over;
-        `check_ids`: whether to check the token ids are in the vocabulary (default: on the CPU, where it costs no sync)."""
+        `check_ids`: whether to check that the ids are in the vocabulary (default: on the CPU, where it is free)."""
         if (
             not isinstance(idx, torch.Tensor)
             or idx.dim() != 2
@@ -118,7 +118,8 @@ class GPT(nn.Module):
             not isinstance(attention_mask, torch.Tensor) or attention_mask.shape != idx.shape
         ):
             raise ValueError(
-                f'attention_mask shape {tuple(getattr(attention_mask, "shape", ()))} must equal idx shape {tuple(idx.shape)}'
+                f'attention_mask shape {tuple(getattr(attention_mask, "shape", ()))} '
+                f'must equal idx shape {tuple(idx.shape)}'
             )
         if cache is not None and cache.k.shape[1] != idx.shape[0]:
             raise ValueError(f'cache was made for batch size {cache.k.shape[1]}, got a batch of {idx.shape[0]}')
@@ -152,7 +153,7 @@ class GPT(nn.Module):
         return KVCache(c.n_layer, batch_size, c.n_head, c.head_dim, c.context_length, p.device, p.dtype)
 
     def num_params(self, non_embedding: bool = False) -> int:
-        "Parameter count (tied weights once); `non_embedding` leaves out the token and position tables (an untied output layer stays)."
+        "Parameter count (tied weights once); `non_embedding`: less the token and position tables (not an untied head)."
         n = count_parameters(self)[1]
         if not non_embedding:
             return n
@@ -183,6 +184,7 @@ def unwrap_model(model: nn.Module) -> GPT:
     while isinstance(getattr(model, 'module', None), nn.Module) or hasattr(model, '_orig_mod'):
         model = getattr(model, '_orig_mod', None) or model.module
     return model
+
 
 def count_parameters(model: nn.Module) -> tuple[int, int]:
     "The trainable and the total parameters of `model` (a tied weight counted once)."

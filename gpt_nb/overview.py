@@ -21,7 +21,7 @@ from .tokenizer import get_encoding
 # %% ../nbs/00_overview.ipynb #0309585e
 @torch.no_grad()
 def sample_tokens(model: nn.Module, ids: Sequence[int], n: int, seed: int = 0) -> Iterator[int]:
-    "The autoregressive loop at its simplest: `n` times, run `model` on the last `context_length` ids, draw the next id, yield it."
+    "The autoregressive loop at its simplest: `n` times, run `model` on the last ids it reads, draw the next, yield it."
     generator = torch.Generator().manual_seed(seed)
     context = collections.deque(ids, maxlen=model.config.context_length)  # a sliding window: memory stays bounded
     for _ in range(n):

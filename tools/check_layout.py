@@ -1,0 +1,151 @@
+"""The library's shape: its imports follow the course's reading order, and every module stays short.
+
+    python tools/check_layout.py
+
+The reading order is `nbs/sidebar.yml`'s: a chapter's module (the `#| default_exp` of its notebook) may import
+only the modules of chapters listed before it, and only at the top of the file — never inside a function, where
+an import hides a dependency until the function runs. Two kinds of notebook are exempt from the order:
+`00_overview`, the preview of the whole course, and the appendix ("Under the hood" in the sidebar), reference
+material that any chapter may use. No module may take part in an import cycle, and each stays within
+MAX_LINES lines (`_modidx.py`, which nbdev generates, aside). Every problem is printed on one line naming the
+module; the exit status is 1 if there is any.
+"""
+
+import ast
+import re
+import sys
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+PACKAGE = 'gpt_nb'
+MAX_LINES = 300
+APPENDIX = 'Under the hood'
+PREVIEWS = {'00_overview.ipynb'}  # may look ahead: a tour of the finished course
+
+
+def sidebar_entries(sidebar: dict) -> list[tuple[str, bool]]:
+    "The notebooks of the sidebar in reading order, each with whether it sits in the appendix section."
+    entries = []
+
+    def walk(items, in_appendix):
+        for item in items:
+            if isinstance(item, str):
+                entries.append((item, in_appendix))
+            else:
+                walk(item.get('contents', []), in_appendix or item.get('section') == APPENDIX)
+
+    walk(sidebar['website']['sidebar']['contents'], False)
+    return entries
+
+
+def exported_module(notebook: Path) -> str | None:
+    "The module a notebook exports (its `#| default_exp`), or None."
+    match = re.search(r'#\|\s*default_exp\s+([\w.]+)', notebook.read_text(encoding='utf-8'))
+    return match.group(1) if match else None
+
+
+def imported_modules(tree: ast.Module) -> list[tuple[str, int, bool]]:
+    "Every gpt_nb module a file imports: (name, line, whether the import is at the top level of the file)."
+    top_level = set()
+    for node in tree.body:
+        top_level.add(node)
+        if isinstance(node, ast.Try):  # `try: import x / except ImportError:` at the top still counts as the top
+            top_level.update(node.body)
+    found = []
+    for node in ast.walk(tree):
+        names = []
+        if isinstance(node, ast.Import):
+            names = [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            if node.level == 1 and node.module:  # from .model import GPT
+                names = [f'{PACKAGE}.{node.module}']
+            elif node.level == 1 or node.module == PACKAGE:  # from . import model / from gpt_nb import model
+                names = [f'{PACKAGE}.{alias.name}' for alias in node.names]
+            elif node.module:
+                names = [node.module]
+        for name in names:
+            parts = name.split('.')
+            if parts[0] == PACKAGE and len(parts) > 1:
+                found.append((parts[1], node.lineno, node in top_level))
+    return found
+
+
+def find_cycle(edges: dict[str, set[str]]) -> list[str] | None:
+    "One import cycle as a list of modules (the first repeated at the end), or None."
+    state = {}
+
+    def visit(module, path):
+        state[module] = 'open'
+        for target in sorted(edges.get(module, ())):
+            if state.get(target) == 'open':
+                return path[path.index(target) :] + [target]
+            if target not in state:
+                cycle = visit(target, path + [target])
+                if cycle:
+                    return cycle
+        state[module] = 'done'
+        return None
+
+    for module in sorted(edges):
+        if module not in state:
+            cycle = visit(module, [module])
+            if cycle:
+                return cycle
+    return None
+
+
+def check(root: Path) -> list[str]:
+    "The layout problems of the checkout at `root`, one line each."
+    problems = []
+    sidebar = yaml.safe_load((root / 'nbs' / 'sidebar.yml').read_text(encoding='utf-8'))
+    order, notebook_of, appendix = {}, {}, set()
+    for position, (entry, in_appendix) in enumerate(sidebar_entries(sidebar)):
+        if not (root / 'nbs' / entry).is_file():
+            problems.append(f'nbs/sidebar.yml lists {entry}, which does not exist')
+            continue
+        module = exported_module(root / 'nbs' / entry)
+        if module is None:
+            continue
+        order[module], notebook_of[module] = position, entry
+        if in_appendix or entry in PREVIEWS:
+            appendix.add(module)
+    edges = {}
+    for path in sorted((root / PACKAGE).glob('*.py')):
+        module = path.stem
+        if module in ('__init__', '_modidx'):
+            continue
+        where = f'{PACKAGE}/{path.name}'
+        lines = len(path.read_text(encoding='utf-8').splitlines())
+        if lines > MAX_LINES:
+            problems.append(f'{where} has {lines} lines, more than {MAX_LINES}: split its notebook')
+        if module not in order:
+            problems.append(f'{where} is exported by no notebook of nbs/sidebar.yml: list its notebook there')
+            continue
+        edges[module] = set()
+        for target, line, at_top in imported_modules(ast.parse(path.read_text(encoding='utf-8'))):
+            edges[module].add(target)
+            if not at_top:
+                problems.append(f'{where}:{line} imports {PACKAGE}.{target} inside a block: import it at the top')
+            if target not in order:
+                continue
+            later = order[target] > order[module]
+            if later and module not in appendix and target not in appendix:
+                problems.append(
+                    f'{where}:{line} ({notebook_of[module]}) imports {PACKAGE}.{target} '
+                    f'({notebook_of[target]}), a later chapter: move the code or let the later chapter extend it'
+                )
+    cycle = find_cycle(edges)
+    if cycle:
+        problems.append('import cycle: ' + ' -> '.join(f'{PACKAGE}.{m}' for m in cycle))
+    return problems
+
+
+if __name__ == '__main__':
+    found = check(ROOT)
+    for problem in found:
+        print(problem)
+    if found:
+        sys.exit(1)
+    print('layout: imports follow the reading order, no cycle, every module within', MAX_LINES, 'lines')
