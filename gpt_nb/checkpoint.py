@@ -11,6 +11,7 @@ __all__ = ['CHECKPOINT_FORMAT', 'PRETRAINED', 'CheckpointError', 'Checkpoint', '
 # %% ../nbs/05_checkpoints.ipynb #c31505c2
 import importlib.resources
 import os
+import string
 from dataclasses import dataclass, asdict
 from pathlib import Path
 
@@ -18,8 +19,9 @@ import torch
 from torch import nn
 
 from .config import GPTConfig
+from .device import resolve_device
 from .files import atomic_write
-from .huggingface import from_pretrained
+from .huggingface import PretrainedError, from_pretrained
 from . import modern  # noqa: F401 -- registers chapter 09's layers, so that every architecture loads
 from .model import GPT, unwrap_model
 from .tokenizer import describe_encoding, encoding_from_description, get_encoding
@@ -57,7 +59,7 @@ def save_checkpoint(path: str | os.PathLike, model: nn.Module, tokenizer, **extr
 
 def load_checkpoint(path: str | os.PathLike, device: str | torch.device = 'cpu') -> Checkpoint:
     "Load a `save_checkpoint` file safely (`weights_only`), check that its parts fit, put the model on `device`."
-    path = Path(path)
+    path, device = Path(path), resolve_device(device)  # an unknown or absent device: a ValueError naming it
     if not path.is_file():
         raise CheckpointError(f'checkpoint not found: {path}')
     try:
@@ -75,7 +77,7 @@ def load_checkpoint(path: str | os.PathLike, device: str | torch.device = 'cpu')
         )
         raise CheckpointError(f'cannot load checkpoint {path}: {why}') from None
     model, tokenizer, config = _checked_parts(path, payload)
-    return Checkpoint(model.to(device).eval(), tokenizer, config, payload.get('extra', {}))
+    return Checkpoint(model.to(resolve_device(device)).eval(), tokenizer, config, payload.get('extra', {}))
 
 # %% ../nbs/05_checkpoints.ipynb #29471a7a
 def check_tokenizer_fits(config: GPTConfig, tokenizer) -> None:
@@ -88,58 +90,95 @@ def check_tokenizer_fits(config: GPTConfig, tokenizer) -> None:
 
 def _checked_parts(path: Path, payload) -> tuple[GPT, object, GPTConfig]:
     "The model (on the CPU), tokenizer and config of a loaded checkpoint; a `CheckpointError` if they do not fit."
+    try:
+        config = _checked_config(payload)
+        with torch.device('meta'):
+            model = GPT(config)
+        _check_weights(model.state_dict(), payload['model'], config)
+        tokenizer = _checked_tokenizer(payload['tokenizer'], config)
+        _check_extra(payload.get('extra', {}))
+    except _Unusable as e:
+        raise CheckpointError(f'{path} cannot be used: {e}') from None
+    except CheckpointError as e:
+        raise CheckpointError(f'{path} {e}') from None
+    weights = {name: value.float() if value.is_floating_point() else value for name, value in payload['model'].items()}
+    model.load_state_dict(weights, assign=True)  # fp16 files run in fp32
+    if config.tie_embeddings:
+        model.lm_head.weight = model.embed.tok.weight
+    return model, tokenizer, config
 
-    def unusable(why: str) -> CheckpointError:
-        return CheckpointError(f'{path} cannot be used: {why}')
 
+class _Unusable(Exception):
+    "Why the parts of a checkpoint cannot be used (`_checked_parts` names the file)."
+
+
+def _checked_config(payload) -> GPTConfig:
+    "The config of a checkpoint's payload, after checking the payload has the parts of a gpt_nb checkpoint."
     if not isinstance(payload, dict) or payload.get('format') != CHECKPOINT_FORMAT:
         raise CheckpointError(
-            f'{path} is not a gpt_nb checkpoint (format {CHECKPOINT_FORMAT!r}); '
+            f'is not a gpt_nb checkpoint (format {CHECKPOINT_FORMAT!r}); '
             'for Hugging Face GPT-2 weights use gpt_nb.huggingface.from_pretrained'
         )
     missing = [k for k in ('config', 'model', 'tokenizer') if not isinstance(payload.get(k), dict)]
     if missing:
-        raise unusable(f'it has no {" or ".join(missing)} (a gpt_nb checkpoint holds config, model and tokenizer)')
+        raise _Unusable(f'it has no {" or ".join(missing)} (a gpt_nb checkpoint holds config, model and tokenizer)')
     if not isinstance(payload.get('extra', {}), dict):
-        raise unusable(f"its extra state is a {type(payload['extra']).__name__}, not a dict")
+        raise _Unusable(f"its extra state is a {type(payload['extra']).__name__}, not a dict")
     try:
-        config = GPTConfig(**payload['config'])
+        return GPTConfig(**payload['config'])
     except (TypeError, ValueError) as e:
-        raise unusable(f'its config is invalid: {e}') from None
-    with torch.device('meta'):
-        model = GPT(config)
-    expected, state = model.state_dict(), payload['model']
-    if not all(isinstance(v, torch.Tensor) for v in state.values()):
-        raise unusable('its weights are not all tensors')
-    absent, extra = sorted(expected.keys() - state.keys()), sorted(state.keys() - expected.keys())
-    if absent or extra:
-        raise unusable(
-            f'its weights do not match its config ({config.n_layer} layers of width {config.d_model}): '
-            + '; '.join(
-                f'{what} {names[:3]}' + (f' and {len(names) - 3} more' if len(names) > 3 else '')
-                for what, names in (('missing', absent), ('unexpected', extra))
-                if names
-            )
+        raise _Unusable(f'its config is invalid: {e}') from None
+
+
+def _check_weights(expected: dict, state: dict, config: GPTConfig) -> None:
+    "Unusable unless `state` holds exactly the finite tensors, of the right shapes, that `expected` names."
+    if not all(isinstance(value, torch.Tensor) for value in state.values()):
+        raise _Unusable('its weights are not all tensors')
+    absent, unexpected = sorted(expected.keys() - state.keys()), sorted(state.keys() - expected.keys())
+    if absent or unexpected:
+        named = [(what, names) for what, names in (('missing', absent), ('unexpected', unexpected)) if names]
+        listed = '; '.join(
+            f'{what} {names[:3]}' + (f' and {len(names) - 3} more' if len(names) > 3 else '') for what, names in named
         )
-    for name, t in expected.items():
-        if state[name].shape != t.shape:
-            raise unusable(f'weight {name} has shape {tuple(state[name].shape)}, its config needs {tuple(t.shape)}')
-    if bad := next((n for n, v in state.items() if v.is_floating_point() and not torch.isfinite(v).all()), None):
-        raise unusable(f'its weights are not finite (NaN or infinity), starting with {bad}')
+        raise _Unusable(
+            f'its weights do not match its config ({config.n_layer} layers of width {config.d_model}): ' + listed
+        )
+    for name, tensor in expected.items():
+        if state[name].shape != tensor.shape:
+            raise _Unusable(
+                f'weight {name} has shape {tuple(state[name].shape)}, its config needs {tuple(tensor.shape)}'
+            )
+    not_finite = (name for name, value in state.items() if value.is_floating_point() and not value.isfinite().all())
+    if first := next(not_finite, None):
+        raise _Unusable(f'its weights are not finite (NaN or infinity), starting with {first}')
+
+
+def _checked_tokenizer(description: dict, config: GPTConfig):
+    "The tokenizer a checkpoint describes, after checking the model can read every id it makes."
     try:
-        tokenizer = encoding_from_description(payload['tokenizer'])
+        tokenizer = encoding_from_description(description)
     except Exception as e:
-        raise unusable(f'its tokenizer description is malformed ({type(e).__name__}: {e})') from None
+        raise _Unusable(f'its tokenizer description is malformed ({type(e).__name__}: {e})') from None
     try:
         check_tokenizer_fits(config, tokenizer)
     except CheckpointError as e:
-        raise unusable(str(e)) from None
-    model.load_state_dict(
-        {k: v.float() if v.is_floating_point() else v for k, v in state.items()}, assign=True
-    )  # fp16 files run in fp32
-    if config.tie_embeddings:
-        model.lm_head.weight = model.embed.tok.weight
-    return model, tokenizer, config
+        raise _Unusable(str(e)) from None
+    return tokenizer
+
+
+def _check_extra(extra: dict) -> None:
+    "Unusable if a field of the extra state that a tool reads is malformed: the instruction template (chapter 10)."
+    template = extra.get('instruction_template')
+    if template is None:
+        return
+    if not isinstance(template, str):
+        raise _Unusable(f'its instruction_template is a {type(template).__name__}, not a string')
+    try:
+        fields = [name for _, name, _, _ in string.Formatter().parse(template) if name is not None]
+    except ValueError as e:
+        raise _Unusable(f'its instruction_template is not a format string ({e})') from None
+    if fields != ['instruction']:
+        raise _Unusable(f'its instruction_template must hold {{instruction}} once and no other field, has {fields}')
 
 # %% ../nbs/05_checkpoints.ipynb #109cdb6a
 PRETRAINED = {'tinystories': 'tinystories.pt'}  # checkpoints shipped in gpt_nb/assets
@@ -171,6 +210,10 @@ def load_source(source: str | os.PathLike, device: str | torch.device = 'cpu') -
         return load_pretrained(source, device)
     if Path(source).is_file():
         return load_checkpoint(source, device)
-    model, tokenizer = from_pretrained(source).to(device), get_encoding('gpt2')
+    try:
+        model = from_pretrained(source).to(resolve_device(device))
+    except PretrainedError as e:
+        raise CheckpointError(str(e)) from None
+    tokenizer = get_encoding('gpt2')
     check_tokenizer_fits(model.config, tokenizer)
     return Checkpoint(model, tokenizer, model.config, {})

@@ -87,17 +87,8 @@ class GPT(nn.Module):
     ) -> int:
         """Validate the inputs of `forward` (and of generation and analysis, which call this too); return how many
         positions the cache already holds. `any_length`: a prompt that generation slides the context over;
-        `check_ids`: whether to check that the ids are in the vocabulary (default: on the CPU, where it is free)."""
-        if (
-            not isinstance(idx, torch.Tensor)
-            or idx.dim() != 2
-            or idx.dtype not in (torch.int64, torch.int32)
-            or not idx.shape[1]
-        ):
-            raise TypeError(
-                f'idx must be an int64 tensor of shape (batch, time) with time >= 1, got '
-                f'{type(idx).__name__} {getattr(idx, "dtype", "")} {tuple(getattr(idx, "shape", ()))}'
-            )
+        `check_ids`: whether to check the values of ids and targets (default: on the CPU, where it is free)."""
+        _check_token_tensor('idx', idx)
         start = 0 if cache is None else cache.length
         if not any_length and start + idx.shape[1] > self.config.context_length:
             where = f'{start} cached + {idx.shape[1]} new' if start else f'{idx.shape[1]}'
@@ -105,15 +96,11 @@ class GPT(nn.Module):
                 f'sequence length {where} exceeds context_length {self.config.context_length}; '
                 f'crop the input to its last {self.config.context_length} tokens'
             )
-        if check_ids if check_ids is not None else idx.device.type == 'cpu':
-            lo, hi = torch.aminmax(idx)
-            if lo < 0 or hi >= self.config.vocab_size:
-                raise ValueError(
-                    f'token ids must be in [0, {self.config.vocab_size}), got min {lo.item()} max '
-                    f'{hi.item()}: does the tokenizer match the model?'
-                )
-        if targets is not None and targets.shape != idx.shape:
-            raise ValueError(f'targets shape {tuple(targets.shape)} must equal idx shape {tuple(idx.shape)}')
+        check_values = check_ids if check_ids is not None else idx.device.type == 'cpu'
+        if check_values:
+            self._check_ids(idx)
+        if targets is not None:
+            self._check_targets(targets, idx, check_values)
         if attention_mask is not None and (
             not isinstance(attention_mask, torch.Tensor) or attention_mask.shape != idx.shape
         ):
@@ -124,6 +111,32 @@ class GPT(nn.Module):
         if cache is not None and cache.k.shape[1] != idx.shape[0]:
             raise ValueError(f'cache was made for batch size {cache.k.shape[1]}, got a batch of {idx.shape[0]}')
         return start
+
+    def _check_ids(self, idx: torch.Tensor) -> None:
+        "A ValueError unless every id of `idx` is in the vocabulary."
+        lowest, highest = torch.aminmax(idx)
+        if lowest < 0 or highest >= self.config.vocab_size:
+            raise ValueError(
+                f'token ids must be in [0, {self.config.vocab_size}), got min {lowest.item()} max '
+                f'{highest.item()}: does the tokenizer match the model?'
+            )
+
+    def _check_targets(self, targets, idx: torch.Tensor, check_values: bool) -> None:
+        "A ValueError unless `targets` match `idx` and (with `check_values`) are ids or IGNORE_INDEX, not all ignored."
+        _check_token_tensor('targets', targets)
+        if targets.shape != idx.shape:
+            raise ValueError(f'targets shape {tuple(targets.shape)} must equal idx shape {tuple(idx.shape)}')
+        if not check_values:
+            return
+        kept = targets != IGNORE_INDEX
+        if not bool(kept.any()):
+            raise ValueError(f'every target is IGNORE_INDEX ({IGNORE_INDEX}): there is no token to compute a loss on')
+        outside = kept & ((targets < 0) | (targets >= self.config.vocab_size))
+        if bool(outside.any()):
+            raise ValueError(
+                f'targets must be token ids in [0, {self.config.vocab_size}) or IGNORE_INDEX ({IGNORE_INDEX}), '
+                f'got {targets[outside][0].item()}'
+            )
 
     def _positions_and_mask(self, idx, attention_mask, cache, start):
         "Positions of the new tokens, and the attention mask (None when plain causal attention is right)."
@@ -166,6 +179,20 @@ class GPT(nn.Module):
             c.vocab_size * c.d_model if c.tie_embeddings else 0
         )  # + a tied output layer
         return 6 * matmul_params + 12 * c.n_layer * c.d_model * T
+
+
+def _check_token_tensor(name: str, tokens) -> None:
+    "A TypeError unless `tokens` is an integer tensor of shape (batch, time), both at least 1."
+    if (
+        not isinstance(tokens, torch.Tensor)
+        or tokens.dim() != 2
+        or tokens.dtype not in (torch.int64, torch.int32)
+        or 0 in tokens.shape
+    ):
+        raise TypeError(
+            f'{name} must be an int64 tensor of shape (batch, time) with batch and time >= 1, got '
+            f'{type(tokens).__name__} {getattr(tokens, "dtype", "")} {tuple(getattr(tokens, "shape", ()))}'
+        )
 
 # %% ../nbs/05_gpt_model.ipynb #4d0b7b3e
 @contextlib.contextmanager
