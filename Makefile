@@ -1,6 +1,8 @@
 # Two commands on a fresh machine:
 #   make demo   install gpt_nb, train the tiny model on the bundled stories, then generate from it
 #   make test   install gpt_nb[dev] and run everything CI runs (.ci/run calls this)
+# and on a machine with an NVIDIA GPU (CI has none):
+#   make gpu    the CUDA paths no CPU test reaches (tests/test_gpu.py, about 5 minutes on one H100 or H200)
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
@@ -8,7 +10,7 @@ BIN := $(VENV)/bin
 TORCH ?= torch==2.13.0
 PROMPT ?= Once upon a time
 
-.PHONY: demo test outputs pretrained install install-dev
+.PHONY: demo test gpu outputs pretrained install install-dev
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -35,6 +37,11 @@ pretrained: install
 
 test: install-dev
 	PATH="$(abspath $(BIN)):$$PATH" bash tools/check.sh
+
+# Each test prints its figures (-s); without CUDA every one is skipped.
+# GPT_NB_SPEEDRUN_MINUTES=0 leaves out chapter 09's speedrun (1.5 minutes by default).
+gpu: install-dev
+	$(BIN)/python -m pytest -s -p no:cacheprovider -m gpu tests/test_gpu.py
 
 # Re-execute every notebook (2 at a time, one thread each) and fingerprint its outputs; `tools/outputs.py --check`
 # in `make test` fails until this has run. `make outputs OUTPUTS="--flags slow nbs/07_training.ipynb"` runs slow cells too.

@@ -9,7 +9,7 @@ held-out prompts (made from validation stories, never trained on; every one of t
 each; temperature 0.8, top-k 40, up to 200 tokens, seed 0) use all three requested words, with the number of
 stories, the fraction of the requested words they use, and bits per byte on all 1,000 bundled validation stories
 (a rise is forgetting). Target: LoRA at least doubles the all-words rate, a rise that a one-sided Fisher exact test
-(gpt_nb.finetuning.rise_p_value) puts below p = 0.05; full fine-tuning does at least as well.
+(gpt_nb.instruction_metrics.rise_p_value) puts below p = 0.05; full fine-tuning does at least as well.
 """
 
 import argparse, sys
@@ -18,26 +18,29 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).parent))
 from bench_model import machine_line  # noqa: E402   the benchmarks' shared helpers
 
-from gpt_nb.tokens import eval_tokens
-from gpt_nb.finetuning import finetune, instruction_data, instruction_metrics, metrics_table, rise_p_value
+from gpt_nb.finetune_run import finetune
+from gpt_nb.finetuning import instruction_data
+from gpt_nb.instruction_metrics import instruction_metrics, metrics_table, rise_p_value
 from gpt_nb.checkpoint import load_pretrained
 from gpt_nb.files import bundled_stories
 
 
 def instruction_benchmark(prompts: int, samples: int, device='cpu'):
-    "The shipped model, the training instructions, up to `prompts` held-out prompts, and `measure(model)`: `instruction_metrics` over `samples` stories a prompt, with bits per byte on the 1,000 validation stories."
+    """The shipped model, the training instructions, up to `prompts` held-out prompts, and `measure(model)`:
+    `instruction_metrics` over `samples` stories a prompt, with bits per byte on the 1,000 validation stories."""
     pretrained = load_pretrained('tinystories', device)
     tokenizer, valid = pretrained.tokenizer, bundled_stories('valid')
     train_examples, held_out = instruction_data(
         bundled_stories('train'), valid, tokenizer, pretrained.config.context_length, prompts
     )
-    eval_text = eval_tokens(valid, tokenizer)
-    measure = lambda model: instruction_metrics(model, tokenizer, held_out, eval_text, samples=samples)
+    measure = lambda model: instruction_metrics(model, tokenizer, held_out, valid, samples=samples)
     return pretrained, train_examples, held_out, measure
 
 
 def all_words_rises(results: dict) -> tuple[int, int, dict]:
-    "From `instruction_metrics` by model name, 'pretrained' among them: the stories each model wrote, how many of the pretrained model's use all three words, and for each other model that count and the one-sided Fisher p-value of its rise."
+    """From `instruction_metrics` by model name, 'pretrained' among them: the stories each model wrote, how many of
+    the pretrained model's use all three words, and for each other model that count and the one-sided Fisher p-value
+    of its rise."""
     n = len(results['pretrained']['stories'])
     count = {name: round(m['all_words'] * n) for name, m in results.items()}
     before = count.pop('pretrained')
@@ -74,12 +77,14 @@ def main():
             train_examples,
             lora_rank=rank,
             minutes=args.minutes,
-            log=None,
+            progress=False,
+            out_dir=None,
         )
         label = f'{name}, {run.steps:,} steps'
         results[label] = measure(run.model)
         print(
-            f'{label}: {run.trainable:,} trainable parameters, {run.seconds:.0f} s, final loss {run.history["loss"][-1]:.3f}'
+            f'{label}: {run.trainable:,} trainable parameters, {run.seconds:.0f} s, '
+            f'final loss {run.history["loss"][-1]:.3f}'
         )
     print()
     print(metrics_table(results))
@@ -87,7 +92,8 @@ def main():
     n, before, rises = all_words_rises(results)
     (lora, p_lora), (full, p_full) = rises.values()
     print(
-        f'\nall three words, of {n:,} stories ({len(held_out)} prompts x {args.samples}): pretrained {before}, LoRA {lora} '
+        f'\nall three words, of {n:,} stories ({len(held_out)} prompts x {args.samples}): '
+        f'pretrained {before}, LoRA {lora} '
         f'(p = {p_lora:.2g}), full {full} (p = {p_full:.2g}); words used: '
         + ', '.join(f'{name} {m["words_used"]:.1%}' for name, m in results.items())
     )

@@ -79,7 +79,8 @@ def main(argv=None):
         '--threads',
         type=int,
         default=1,
-        help='torch threads (default: %(default)s; one-token decoding steps gain little from more, and a shared CPU makes extra threads stall)',
+        help='torch threads (default: %(default)s; one-token decoding steps gain little from more, '
+        'and a shared CPU makes extra threads stall)',
     )
     parser.add_argument('--presets', nargs='+', default=['tiny', 'gpt2'])
     parser.add_argument('--new-tokens', type=int, nargs='+', default=[256, 512])
@@ -100,7 +101,10 @@ def main(argv=None):
         f'greedy decoding, batch 1, prompt {PROMPT_LEN} tokens, best of {args.repeats}'
     )
     print('note: the CPU may be shared with other processes; compare figures within one run only\n')
-    header = f"{'model':>6} {'new':>4} | {'cached':>9} {'uncached':>9} {'hf':>9} tok/s | {'cached/hf':>9} {'cached/uncached':>15} | same tokens as hf"
+    header = (
+        f"{'model':>6} {'new':>4} | {'cached':>9} {'uncached':>9} {'hf':>9} tok/s | "
+        f"{'cached/hf':>9} {'cached/uncached':>15} | same tokens as hf"
+    )
     print(header)
     print('-' * len(header))
     for preset in args.presets:
@@ -140,9 +144,10 @@ def main(argv=None):
                 f'{t_hf / t_cached:8.2f}x {t_uncached / t_cached:14.2f}x | {same}',
                 flush=True,
             )
-    if set(args.estimate_uncached) & set(args.presets):
+    estimated = sorted(set(args.estimate_uncached) & set(args.presets))
+    if estimated:
         print(
-            f'* uncached time estimated from forward passes timed at 8 lengths ({", ".join(sorted(set(args.estimate_uncached) & set(args.presets)))}); '
+            f'* uncached time estimated from forward passes timed at 8 lengths ({", ".join(estimated)}); '
             'pass --estimate-uncached with no preset for full runs'
         )
 

@@ -7,12 +7,11 @@ tokens/s for each, their ratio, and gpt_nb's model-FLOPs utilisation (MFU) again
     python benchmarks/bench_model.py --d-model 768 --n-layer 12 --vocab-size 50257 --batch-size 4
 """
 
-import argparse, os, platform, time
+import argparse, os, platform, tempfile, time
 
 import torch
 
 from gpt_nb.config import GPTConfig
-
 from gpt_nb.huggingface import save_pretrained
 from gpt_nb.model import GPT
 
@@ -20,7 +19,8 @@ from gpt_nb.model import GPT
 def cpu_name() -> str:
     "The CPU's model name where Linux tells it, else the machine type."
     try:
-        return next(l.split(':', 1)[1].strip() for l in open('/proc/cpuinfo') if l.startswith('model name'))
+        with open('/proc/cpuinfo') as cpuinfo:
+            return next(line.split(':', 1)[1].strip() for line in cpuinfo if line.startswith('model name'))
     except (OSError, StopIteration):
         return platform.processor() or platform.machine()
 
@@ -35,14 +35,14 @@ def machine_line() -> str:
 
 def matmul_peak_flops(n: int = 2048, repeats: int = 10) -> float:
     "Best observed FLOP/s of an fp32 (n, n) @ (n, n) matmul on this machine, with the current thread count."
-    a, b = torch.randn(n, n), torch.randn(n, n)
+    left, right = torch.randn(n, n), torch.randn(n, n)
     for _ in range(3):
-        a @ b
+        left @ right
     best = float('inf')
     for _ in range(repeats):
-        t = time.perf_counter()
-        a @ b
-        best = min(best, time.perf_counter() - t)
+        start = time.perf_counter()
+        left @ right
+        best = min(best, time.perf_counter() - start)
     return 2 * n**3 / best
 
 
@@ -52,80 +52,83 @@ def time_steps(step, warmup: int, steps: int) -> float:
         step()
     times = []
     for _ in range(steps):
-        t = time.perf_counter()
+        start = time.perf_counter()
         step()
-        times.append(time.perf_counter() - t)
+        times.append(time.perf_counter() - start)
     return sorted(times)[len(times) // 2]
 
 
-def make_models(cfg: GPTConfig):
+def make_models(config: GPTConfig):
     "A gpt_nb GPT and a transformers GPT2LMHeadModel with the same architecture and weights."
+    # here, not at the top: the other benchmarks import this module's helpers without needing transformers
     from transformers import GPT2LMHeadModel
-    import tempfile
 
-    ours = GPT(cfg)
-    with tempfile.TemporaryDirectory() as d:
-        save_pretrained(ours, d)
-        theirs = GPT2LMHeadModel.from_pretrained(d, attn_implementation='sdpa')
+    ours = GPT(config)
+    with tempfile.TemporaryDirectory() as folder:
+        save_pretrained(ours, folder)
+        theirs = GPT2LMHeadModel.from_pretrained(folder, attn_implementation='sdpa')
     return ours, theirs
 
 
 def main():
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument('--d-model', type=int, default=384)
-    p.add_argument('--n-layer', type=int, default=6)
-    p.add_argument('--n-head', type=int, default=6)
-    p.add_argument('--context-length', type=int, default=256)
-    p.add_argument('--vocab-size', type=int, default=4096)
-    p.add_argument('--batch-size', type=int, default=16)
-    p.add_argument('--steps', type=int, default=10)
-    p.add_argument('--warmup', type=int, default=3)
-    p.add_argument('--threads', type=int, default=torch.get_num_threads())
-    args = p.parse_args()
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument('--d-model', type=int, default=384)
+    parser.add_argument('--n-layer', type=int, default=6)
+    parser.add_argument('--n-head', type=int, default=6)
+    parser.add_argument('--context-length', type=int, default=256)
+    parser.add_argument('--vocab-size', type=int, default=4096)
+    parser.add_argument('--batch-size', type=int, default=16)
+    parser.add_argument('--steps', type=int, default=10)
+    parser.add_argument('--warmup', type=int, default=3)
+    parser.add_argument('--threads', type=int, default=torch.get_num_threads())
+    args = parser.parse_args()
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
-    cfg = GPTConfig(
+    config = GPTConfig(
         vocab_size=args.vocab_size,
         context_length=args.context_length,
         n_layer=args.n_layer,
         n_head=args.n_head,
         d_model=args.d_model,
     )
-    ours, theirs = make_models(cfg)
-    B, T = args.batch_size, args.context_length
-    x = torch.randint(0, cfg.vocab_size, (B, T))
-    y = torch.randint(0, cfg.vocab_size, (B, T))
+    ours, theirs = make_models(config)
+    batch, context = args.batch_size, args.context_length
+    inputs = torch.randint(0, config.vocab_size, (batch, context))
+    targets = torch.randint(0, config.vocab_size, (batch, context))
 
     def train_step(model, loss_of):
-        opt = torch.optim.AdamW(model.parameters(), lr=1e-4, foreach=True)
+        optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4, foreach=True)
 
         def step():
             loss = loss_of(model)
             loss.backward()
-            opt.step()
-            opt.zero_grad(set_to_none=True)
+            optimizer.step()
+            optimizer.zero_grad(set_to_none=True)
 
         return step
 
-    ours_train = train_step(ours.train(), lambda m: m(x, y)[1])
-    theirs_train = train_step(theirs.train(), lambda m: m(x, labels=y).loss)  # HF shifts labels itself
+    our_train_step = train_step(ours.train(), lambda model: model(inputs, targets)[1])
+    # transformers shifts the labels itself
+    their_train_step = train_step(theirs.train(), lambda model: model(inputs, labels=targets).loss)
     peak = matmul_peak_flops()
-    print(f'torch {torch.__version__}, {torch.get_num_threads()} threads; config {cfg}; batch {B}x{T}')
+    print(f'torch {torch.__version__}, {torch.get_num_threads()} threads; config {config}; batch {batch}x{context}')
     print(f'measured fp32 matmul peak: {peak / 1e9:.1f} GFLOP/s')
     rows = []
-    for what, fns in (
-        ('train step (fwd+bwd+AdamW)', (ours_train, theirs_train)),
-        ('forward (inference)', (lambda: ours.eval()(x), lambda: theirs.eval()(x))),
+    tokens = batch * context
+    for what, steps in (
+        ('train step (fwd+bwd+AdamW)', (our_train_step, their_train_step)),
+        ('forward (inference)', (lambda: ours.eval()(inputs), lambda: theirs.eval()(inputs))),
     ):
         with torch.inference_mode(what.startswith('forward')):
-            t_ours, t_theirs = (time_steps(f, args.warmup, args.steps) for f in fns)
-        rows.append((what, B * T / t_ours, B * T / t_theirs))
-    flops = ours.flops_per_token(T)
-    for what, ours_tps, theirs_tps in rows:
-        f = flops if what.startswith('train') else flops / 3  # forward is a third of fwd+bwd
+            our_seconds, their_seconds = (time_steps(step, args.warmup, args.steps) for step in steps)
+        rows.append((what, tokens / our_seconds, tokens / their_seconds))
+    flops_per_token = ours.flops_per_token(context)
+    for what, our_rate, their_rate in rows:
+        # a forward pass is a third of forward + backward
+        flops = flops_per_token if what.startswith('train') else flops_per_token / 3
         print(
-            f'{what:28s} gpt_nb {ours_tps:9.0f} tok/s | transformers {theirs_tps:9.0f} tok/s | '
-            f'ratio {ours_tps / theirs_tps:.2f}x | gpt_nb MFU {ours_tps * f / peak:.1%}'
+            f'{what:28s} gpt_nb {our_rate:9.0f} tok/s | transformers {their_rate:9.0f} tok/s | '
+            f'ratio {our_rate / their_rate:.2f}x | gpt_nb MFU {our_rate * flops / peak:.1%}'
         )
 
 

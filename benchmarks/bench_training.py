@@ -2,13 +2,15 @@
 
 (1) `throughput`: tokens/s of one optimiser step exactly as `gpt_nb.training.train` takes it (autocast, fused AdamW
     with decay on matrices, gradient clipping) against transformers' GPT2LMHeadModel with the same config, weights,
-    batch and optimiser, in the same run, and gpt_nb's model-FLOPs utilisation against a measured matmul peak. The timing helpers
-    are those of benchmarks/bench_model.py (the model benchmark), so both report comparable figures.
+    batch and optimiser, in the same run, and gpt_nb's model-FLOPs utilisation against a measured matmul peak. The
+    timing helpers are those of benchmarks/bench_model.py (the model benchmark), so both report comparable figures.
 (2) `quality`: train on the bundled TinyStories excerpt for a wall-clock budget (`train(minutes=...)`, so each run ends
-    annealed) and report bits per byte on all 1,000 bundled validation stories (the same text for every tokenizer).
+    annealed) and report bits per byte on all 1,000 bundled validation stories (the same text for every tokenizer),
+    measured by the project's metric, `gpt_nb.evaluation.validation_bits_per_byte`.
 
-    python benchmarks/bench_training.py throughput                    # tiny preset, batch 4x128 (the CPU default), vocab 50,257 and 4,096
-    python benchmarks/bench_training.py throughput --nanogpt ~/nanoGPT --batch-size 16 --context-length 256 --vocab-sizes 4096 --threads 2
+    python benchmarks/bench_training.py throughput   # tiny preset, batch 4x128 (the CPU default), vocab 50,257, 4,096
+    python benchmarks/bench_training.py throughput --nanogpt ~/nanoGPT --batch-size 16 --context-length 256 \
+        --vocab-sizes 4096 --threads 2
 
     With `--nanogpt PATH` (a checkout of github.com/karpathy/nanoGPT, or its model.py), throughput also times nanoGPT's
     model.py (imported from PATH at run time; its code is not part of this project) against gpt_nb's GPT: same config,
@@ -24,52 +26,58 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).parent))
-from bench_model import cpu_name, make_models, matmul_peak_flops, time_steps  # noqa: E402
+from bench_model import cpu_name, make_models, matmul_peak_flops, time_steps  # the benchmarks' shared helpers
 
-from gpt_nb.config import GPTConfig  # noqa: E402
-from gpt_nb.model import GPT  # noqa: E402
-from gpt_nb.evaluation import autocast  # noqa: E402
-from gpt_nb.optim import configure_optimizer  # noqa: E402
-from gpt_nb.training import train  # noqa: E402
+from gpt_nb.config import GPTConfig
+from gpt_nb.model import GPT
+from gpt_nb.evaluation import autocast, validation_bits_per_byte
+from gpt_nb.optim import configure_optimizer
+from gpt_nb.training import train
 
 
 def throughput(args):
     "Training-step tokens/s of gpt_nb (as train() steps) and transformers, for each vocabulary size."
     peak = matmul_peak_flops()
     print(
-        f'torch {torch.__version__}, {torch.get_num_threads()} threads, {cpu_name()}; measured fp32 matmul peak {peak / 1e9:.1f} GFLOP/s'
+        f'torch {torch.__version__}, {torch.get_num_threads()} threads, {cpu_name()}; '
+        f'measured fp32 matmul peak {peak / 1e9:.1f} GFLOP/s'
     )
     print(f'{"config":<44}{"gpt_nb tok/s":>14}{"transformers":>14}{"ratio":>8}{"MFU":>8}')
     for vocab in args.vocab_sizes:
         torch.manual_seed(0)
-        cfg = GPTConfig.from_preset(args.preset, vocab_size=vocab, context_length=args.context_length)
-        ours, theirs = make_models(cfg)
-        B, T = args.batch_size, args.context_length
-        x, y = torch.randint(0, vocab, (B, T)), torch.randint(0, vocab, (B, T))
-        [opt] = configure_optimizer(ours.train(), 1e-4)
+        config = GPTConfig.from_preset(args.preset, vocab_size=vocab, context_length=args.context_length)
+        ours, theirs = make_models(config)
+        batch, context = args.batch_size, args.context_length
+        tokens = batch * context
+        inputs, targets = torch.randint(0, vocab, (batch, context)), torch.randint(0, vocab, (batch, context))
+        [our_optimizer] = configure_optimizer(ours.train(), 1e-4)
 
-        def ours_step():
+        def our_step():
             with autocast(torch.device('cpu'), 'fp32'):
-                _, loss = ours(x, y)
+                _, loss = ours(inputs, targets)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(ours.parameters(), 1.0)
-            opt.step()
-            opt.zero_grad(set_to_none=True)
+            our_optimizer.step()
+            our_optimizer.zero_grad(set_to_none=True)
 
-        [hf_opt] = configure_optimizer(theirs.train(), 1e-4)  # the same optimiser, so the ratio compares the models
+        # the same optimiser, so that the ratio compares the models
+        [their_optimizer] = configure_optimizer(theirs.train(), 1e-4)
 
-        def theirs_step():
-            theirs(x, labels=y).loss.backward()
+        def their_step():
+            theirs(inputs, labels=targets).loss.backward()
             torch.nn.utils.clip_grad_norm_(theirs.parameters(), 1.0)
-            hf_opt.step()
-            hf_opt.zero_grad(set_to_none=True)
+            their_optimizer.step()
+            their_optimizer.zero_grad(set_to_none=True)
 
-        t_ours, t_theirs = (time_steps(f, args.warmup, args.steps) for f in (ours_step, theirs_step))
-        mfu = ours.flops_per_token(T) * B * T / t_ours / peak
-        name = f'{args.preset} (vocab {vocab:,}), batch {B}x{T}'
-        print(f'{name:<44}{B * T / t_ours:>14,.0f}{B * T / t_theirs:>14,.0f}{t_theirs / t_ours:>7.2f}x{mfu:>7.1%}')
+        our_seconds, their_seconds = (time_steps(step, args.warmup, args.steps) for step in (our_step, their_step))
+        mfu = ours.flops_per_token(context) * tokens / our_seconds / peak
+        name = f'{args.preset} (vocab {vocab:,}), batch {batch}x{context}'
+        print(
+            f'{name:<44}{tokens / our_seconds:>14,.0f}{tokens / their_seconds:>14,.0f}'
+            f'{their_seconds / our_seconds:>7.2f}x{mfu:>7.1%}'
+        )
         if args.nanogpt:
-            against_nanogpt(args, cfg, x, y)
+            against_nanogpt(args, config, inputs, targets)
 
 
 def load_nanogpt(path: str):
@@ -96,18 +104,18 @@ _NANOGPT_NAMES = [
 ]
 
 
-def against_nanogpt(args, cfg: GPTConfig, x, y):
+def against_nanogpt(args, config: GPTConfig, inputs, targets):
     """Training steps/s of nanoGPT's GPT and gpt_nb's, with GPT-2's tanh GELU and with the exact GELU nanoGPT uses (same
     config otherwise, same weights, batch and plain AdamW), interleaved."""
     nano = load_nanogpt(args.nanogpt)
     with contextlib.redirect_stdout(io.StringIO()):  # nanoGPT prints its parameter count
         theirs = nano.GPT(
             nano.GPTConfig(
-                block_size=cfg.context_length,
-                vocab_size=cfg.vocab_size,
-                n_layer=cfg.n_layer,
-                n_head=cfg.n_head,
-                n_embd=cfg.d_model,
+                block_size=config.context_length,
+                vocab_size=config.vocab_size,
+                n_layer=config.n_layer,
+                n_head=config.n_head,
+                n_embd=config.d_model,
                 dropout=0.0,
                 bias=True,
             )
@@ -115,55 +123,63 @@ def against_nanogpt(args, cfg: GPTConfig, x, y):
     models = {}
     for mlp in ('gelu', 'gelu_exact'):
         torch.manual_seed(0)
-        models[f'gpt_nb {mlp}'] = GPT(dataclasses.replace(cfg, mlp=mlp))
-    sd = {}
-    for name, p in models['gpt_nb gelu'].state_dict().items():
-        for a, b in _NANOGPT_NAMES:
-            name = re.sub(a, b, name)
-        sd[name] = p
-    theirs.load_state_dict({**sd, 'lm_head.weight': sd['transformer.wte.weight']})  # nanoGPT ties the other way round
+        models[f'gpt_nb {mlp}'] = GPT(dataclasses.replace(config, mlp=mlp))
+    state = {}
+    for name, tensor in models['gpt_nb gelu'].state_dict().items():
+        for pattern, replacement in _NANOGPT_NAMES:
+            name = re.sub(pattern, replacement, name)
+        state[name] = tensor
+    # nanoGPT ties the embedding and the head the other way round
+    theirs.load_state_dict({**state, 'lm_head.weight': state['transformer.wte.weight']})
     models['nanoGPT'] = theirs
     steps = {}
     for who, model in models.items():
-        opt = torch.optim.AdamW(model.train().parameters(), lr=1e-4)
+        optimizer = torch.optim.AdamW(model.train().parameters(), lr=1e-4)
 
-        def step(model=model, opt=opt):
-            model(x, y)[1].backward()
-            opt.step()
-            opt.zero_grad(set_to_none=True)
+        def step(model=model, optimizer=optimizer):
+            model(inputs, targets)[1].backward()
+            optimizer.step()
+            optimizer.zero_grad(set_to_none=True)
 
         steps[who] = step
     times = {who: [] for who in steps}
     order = list(steps)
-    for r in range(args.warmup + args.rounds):
-        for who in order[r % 3 :] + order[: r % 3]:  # rotate: no model always runs first
-            t = time.perf_counter()
+    for round_number in range(args.warmup + args.rounds):
+        first = round_number % 3
+        for who in order[first:] + order[:first]:  # rotate: no model always runs first
+            start = time.perf_counter()
             steps[who]()
-            times[who].append(time.perf_counter() - t)
-    median = lambda v: sorted(v)[len(v) // 2]
-    kept = {who: t[args.warmup :] for who, t in times.items()}
+            times[who].append(time.perf_counter() - start)
+    kept = {who: seconds[args.warmup :] for who, seconds in times.items()}
     print(
-        f'  vs nanoGPT model.py ({args.rounds} interleaved rounds, plain AdamW, no clipping): nanoGPT {1 / median(kept["nanoGPT"]):.2f} steps/s'
+        f'  vs nanoGPT model.py ({args.rounds} interleaved rounds, plain AdamW, no clipping): '
+        f'nanoGPT {1 / median(kept["nanoGPT"]):.2f} steps/s'
     )
     for who in ('gpt_nb gelu', 'gpt_nb gelu_exact'):
-        ratio = median([n / o for o, n in zip(kept[who], kept['nanoGPT'])])  # per round: >1 means gpt_nb is faster
+        # per round: >1 means gpt_nb is faster
+        ratio = median([nano / ours for ours, nano in zip(kept[who], kept['nanoGPT'])])
         print(
             f'    {who:<18} {1 / median(kept[who]):.2f} steps/s, ratio {ratio:.3f}x'
             + ('  (GPT-2\'s tanh GELU)' if who.endswith(' gelu') else '  (exact GELU, as nanoGPT: equal config)')
         )
 
 
+def median(values: list) -> float:
+    return sorted(values)[len(values) // 2]
+
+
 def quality(args):
     "Train each tokenizer for `--minutes` on the bundled TinyStories excerpt; report validation bits per byte."
     print(
-        f'torch {torch.__version__}, {torch.get_num_threads()} threads, {platform.machine()} CPU; {args.minutes:g} minutes of '
-        'training per tokenizer; evaluation: all 1,000 bundled validation stories, each followed by <|endoftext|>'
+        f'torch {torch.__version__}, {torch.get_num_threads()} threads, {platform.machine()} CPU; {args.minutes:g} '
+        'minutes of training per tokenizer; evaluation: all 1,000 bundled validation stories, each followed by '
+        '<|endoftext|> (validation_bits_per_byte)'
     )
     results = []
-    for tok in args.tokenizers:
+    for tokenizer in args.tokenizers:
         run = train(
             data='bundled',
-            tokenizer=tok,
+            tokenizer=tokenizer,
             preset=args.preset,
             context_length=args.context_length,
             batch_size=args.batch_size,
@@ -173,47 +189,54 @@ def quality(args):
             out_dir=None,
             progress=False,
             eval_minutes=args.minutes,
+            eval_stories=200,  # the training's own evaluation: its last one gives the sample
             sample_tokens=60,
             device='cpu',
         )
-        final = run.history['eval'][-1]
+        bits_per_byte = validation_bits_per_byte(run.model, run.tokenizer)
         tokens = run.step * args.batch_size * run.model.config.context_length
-        results.append((tok, run.step, tokens, run.seconds, final))
+        results.append((tokenizer, run.step, tokens, run.seconds, bits_per_byte))
         print(
-            f'{tok}: {run.step} steps ({tokens:,} tokens) in {run.seconds:.0f} s -> val loss {final["loss"]:.3f}, '
-            f'{final["bits_per_byte"]:.3f} bits/byte\n  sample: Once upon a time{final["sample"]!r}'
+            f'{tokenizer}: {run.step} steps ({tokens:,} tokens) in {run.seconds:.0f} s -> {bits_per_byte:.3f} '
+            f'bits/byte\n  sample: Once upon a time{run.history["eval"][-1]["sample"]!r}'
         )
+    settings = run.config  # the last run's, the device's recipe filled in: the same for every tokenizer
     print(
         f'\npreset {args.preset}, context {args.context_length}, batch {args.batch_size}, lr {args.lr:g} '
-        '(warmup 10% of the budget, cosine decay to 0), AdamW wd 0.1, grad clip 1.0'
+        f'(warmup 10% of the budget, cosine decay to 0), {settings.optimizer} '
+        f'(weight decay {settings.weight_decay:g}), grad clip {settings.grad_clip:g}'
     )
-    print(f'{"tokenizer":<12}{"steps":>8}{"tokens":>12}{"train s":>9}{"val loss":>10}{"bits/byte":>11}')
-    for tok, steps, tokens, seconds, final in results:
-        print(f'{tok:<12}{steps:>8,}{tokens:>12,}{seconds:>9.0f}{final["loss"]:>10.3f}{final["bits_per_byte"]:>11.3f}')
+    print(f'{"tokenizer":<12}{"steps":>8}{"tokens":>12}{"train s":>9}{"bits/byte":>11}')
+    for tokenizer, steps, tokens, seconds, bits_per_byte in results:
+        print(f'{tokenizer:<12}{steps:>8,}{tokens:>12,}{seconds:>9.0f}{bits_per_byte:>11.3f}')
 
 
 def main():
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    sub = p.add_subparsers(dest='what', required=True)
-    t = sub.add_parser('throughput', help='training-step tokens/s and MFU against transformers')
-    t.add_argument('--preset', default='tiny')
-    t.add_argument('--context-length', type=int, default=128)
-    t.add_argument('--batch-size', type=int, default=4)
-    t.add_argument('--vocab-sizes', type=int, nargs='+', default=[50257, 4096])
-    t.add_argument('--steps', type=int, default=5)
-    t.add_argument('--warmup', type=int, default=2)
-    t.add_argument('--nanogpt', metavar='PATH', help="also time nanoGPT's model.py from this checkout, interleaved")
-    t.add_argument('--rounds', type=int, default=20, help='interleaved rounds of the nanoGPT comparison (default 20)')
-    q = sub.add_parser('quality', help='validation bits per byte after a fixed training budget')
-    q.add_argument('--minutes', type=float, default=10, help='minutes of training per tokenizer (default 10)')
-    q.add_argument('--tokenizers', nargs='+', default=['gpt2', 'bpe:4096'])
-    q.add_argument('--preset', default='tiny')
-    q.add_argument('--context-length', type=int, default=256)
-    q.add_argument('--batch-size', type=int, default=8)
-    q.add_argument('--lr', type=float, default=3e-3)
-    for s in (t, q):
-        s.add_argument('--threads', type=int, default=torch.get_num_threads())
-    args = p.parse_args()
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    benchmarks = parser.add_subparsers(dest='what', required=True)
+    speed = benchmarks.add_parser('throughput', help='training-step tokens/s and MFU against transformers')
+    speed.add_argument('--preset', default='tiny')
+    speed.add_argument('--context-length', type=int, default=128)
+    speed.add_argument('--batch-size', type=int, default=4)
+    speed.add_argument('--vocab-sizes', type=int, nargs='+', default=[50257, 4096])
+    speed.add_argument('--steps', type=int, default=5)
+    speed.add_argument('--warmup', type=int, default=2)
+    speed.add_argument('--nanogpt', metavar='PATH', help="also time nanoGPT's model.py from this checkout, interleaved")
+    speed.add_argument(
+        '--rounds', type=int, default=20, help='interleaved rounds of the nanoGPT comparison (default 20)'
+    )
+    quality_parser = benchmarks.add_parser('quality', help='validation bits per byte after a fixed training budget')
+    quality_parser.add_argument(
+        '--minutes', type=float, default=10, help='minutes of training per tokenizer (default 10)'
+    )
+    quality_parser.add_argument('--tokenizers', nargs='+', default=['gpt2', 'bpe:4096'])
+    quality_parser.add_argument('--preset', default='tiny')
+    quality_parser.add_argument('--context-length', type=int, default=256)
+    quality_parser.add_argument('--batch-size', type=int, default=8)
+    quality_parser.add_argument('--lr', type=float, default=3e-3)
+    for benchmark in (speed, quality_parser):
+        benchmark.add_argument('--threads', type=int, default=torch.get_num_threads())
+    args = parser.parse_args()
     torch.set_num_threads(args.threads)
     (throughput if args.what == 'throughput' else quality)(args)
 

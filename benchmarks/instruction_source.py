@@ -7,9 +7,9 @@ instruction stories are new to it than when it read them ten times in pretrainin
 The first command pretrains a model as `make pretrained` does, on the first 3,542 bundled training stories; the
 other 500 are held out. This script then fine-tunes it twice from the same start, with LoRA for the same number of
 steps: once on instructions made from the 500 stories just before the held-out ones ('read' in pretraining), once
-on instructions made from the 500 held-out stories ('new'). It prints the pretrained model's response loss on each set (how
-well it already predicts those stories) and, before and after, the all-words and words-used rates on held-out
-prompts made from validation stories (temperature 0.8, top-k 40, up to 200 tokens, seed 0).
+on instructions made from the 500 held-out stories ('new'). It prints the pretrained model's response loss on each
+set (how well it already predicts those stories) and, before and after, the all-words and words-used rates on
+held-out prompts made from validation stories (temperature 0.8, top-k 40, up to 200 tokens, seed 0).
 """
 
 import argparse, sys
@@ -19,15 +19,9 @@ sys.path.insert(0, str(Path(__file__).parent))
 from bench_model import machine_line  # noqa: E402   the benchmarks' shared helpers
 
 from gpt_nb.checkpoint import load_checkpoint
-from gpt_nb.finetuning import (
-    FIRST_SENTENCE_RATE,
-    finetune,
-    instruction_data,
-    instruction_metrics,
-    make_examples,
-    metrics_table,
-    response_loss,
-)
+from gpt_nb.finetune_run import finetune
+from gpt_nb.finetuning import FIRST_SENTENCE_RATE, instruction_data, make_examples, response_loss
+from gpt_nb.instruction_metrics import instruction_metrics, metrics_table
 from gpt_nb.files import bundled_stories
 
 
@@ -63,9 +57,8 @@ def main():
 
     results = {'pretrained': instruction_metrics(base.model, tokenizer, prompts)}
     for name, ex in examples.items():
-        run = finetune(
-            load_checkpoint(args.checkpoint).model, tokenizer, ex, lora_rank=8, max_steps=args.steps, log=None
-        )
+        model = load_checkpoint(args.checkpoint).model
+        run = finetune(model, tokenizer, ex, lora_rank=8, max_steps=args.steps, progress=False, out_dir=None)
         results[f'LoRA {run.steps} steps, {name} stories'] = instruction_metrics(run.model, tokenizer, prompts)
     print()
     print(metrics_table(results))

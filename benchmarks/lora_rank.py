@@ -23,7 +23,8 @@ from bench_model import machine_line  # noqa: E402   the benchmarks' shared help
 
 from gpt_nb.checkpoint import load_pretrained
 from gpt_nb.device import resolve_device
-from gpt_nb.finetuning import finetune, metrics_table
+from gpt_nb.finetune_run import finetune
+from gpt_nb.instruction_metrics import metrics_table
 from gpt_nb.files import bundled_stories
 
 
@@ -60,20 +61,22 @@ def main():
     results = {'pretrained': measure(pretrained.model)}
     runs = [(f'LoRA rank {rank}', dict(lora_rank=rank, lora_alpha=2.0 * rank), args.lora_steps) for rank in args.ranks]
     if args.full_steps:
-        runs.append(('full', {}, args.full_steps))
+        runs.append(('full', dict(lora_rank=0), args.full_steps))
     for name, method, steps in runs:
         run = finetune(
             load_pretrained('tinystories', device).model,
             pretrained.tokenizer,
             train_examples,
             max_steps=steps,
-            log=None,
+            progress=False,
+            out_dir=None,
             **method,
         )
         label = f'{name}, {run.steps:,} steps'
         results[label], last = measure(run.model), run.history['loss'][-50:]
         print(
-            f'{label}: {run.trainable:,} trainable parameters, {run.seconds:.0f} s, training loss {sum(last) / len(last):.3f} '
+            f'{label}: {run.trainable:,} trainable parameters, {run.seconds:.0f} s, '
+            f'training loss {sum(last) / len(last):.3f} '
             '(mean of the last 50 steps)',
             flush=True,
         )
@@ -82,7 +85,8 @@ def main():
 
     n, before, rises = all_words_rises(results)
     print(
-        f'\nall three words, of {n:,} stories ({len(held_out)} prompts x {args.samples}), against the pretrained model\'s {before}:'
+        f'\nall three words, of {n:,} stories ({len(held_out)} prompts x {args.samples}), '
+        f"against the pretrained model's {before}:"
     )
     for label, (k, p_value) in rises.items():
         print(f'  {label}: {k} (p = {p_value:.2g})')

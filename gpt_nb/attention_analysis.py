@@ -1,4 +1,4 @@
-"""Open the trained model and look at what its heads attend to: attention heatmaps, head statistics, previous-token, sink and induction heads
+"""Take the attention weights out of a model and measure each head: entropy, distance, previous-token, sink, induction
 
 Docs: https://gpt-nb.github.io/gpt_nb/attention_analysis.html.md"""
 
@@ -7,31 +7,20 @@ Docs: https://gpt-nb.github.io/gpt_nb/attention_analysis.html.md"""
 # %% ../nbs/08_attention_analysis.ipynb #813bb67c
 from __future__ import annotations
 
-import csv
-import io
-import json
-import math
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
 
-import matplotlib
 import torch
-from matplotlib.figure import Figure
 
-from .attention import causal_mask
-from .files import atomic_write
 from .device import model_device
 from .model import GPT, eval_mode
 
 # %% auto #0
-__all__ = ['ATTENTION_CMAP', 'MAX_TICK_LABELS', 'HEAD_KINDS', 'DEFAULT_TEXT', 'run_with_attention', 'token_labels',
-           'ContextCropWarning', 'AttentionMaps', 'attention_maps', 'check_index', 'plot_head', 'plot_layer',
-           'plot_model', 'plot_mean_heads', 'attention_entropy', 'mean_attention_distance', 'offset_score',
-           'first_token_score', 'repeated_random_tokens', 'induction_score', 'induction_scores', 'head_statistics',
-           'classify_heads', 'summarize_heads', 'write_head_statistics', 'earlier_mention_score', 'maps_and_notes',
-           'save_attention_report']
+__all__ = ['HEAD_KINDS', 'run_with_attention', 'token_labels', 'ContextCropWarning', 'AttentionMaps', 'attention_maps',
+           'attention_entropy', 'mean_attention_distance', 'offset_score', 'first_token_score',
+           'repeated_random_tokens', 'induction_score', 'induction_scores', 'head_statistics', 'classify_heads',
+           'summarize_heads']
 
 # %% ../nbs/08_attention_analysis.ipynb #01ee5fbc
 def _as_sequence(model: GPT, idx) -> torch.Tensor:
@@ -113,149 +102,17 @@ def attention_maps(
         ids = tokenizer.encode(text, allowed_special='all')
     else:
         ids = [int(t) for t in text]
-    n = model.config.context_length
-    cropped = max(0, len(ids) - n)
+    context = model.config.context_length
+    cropped = max(0, len(ids) - context)
     if cropped:
         warnings.warn(
-            f'the text is {len(ids)} tokens long but the model reads at most {n}: analysing its last {n} '
-            f'tokens (the first {cropped} are dropped)',
+            f'the text is {len(ids)} tokens long but the model reads at most {context}: analysing its last '
+            f'{context} tokens (the first {cropped} are dropped)',
             ContextCropWarning,
             stacklevel=2,
         )
         ids = ids[cropped:]
     return AttentionMaps(run_with_attention(model, ids)[1], ids, token_labels(tokenizer, ids), cropped)
-
-# %% ../nbs/08_attention_analysis.ipynb #a5175b6f
-ATTENTION_CMAP = matplotlib.colormaps['viridis'].with_extremes(bad='whitesmoke')  # blank: masked future
-MAX_TICK_LABELS = 64  # label at most this many tokens along an axis (every k-th token beyond that)
-
-
-def check_index(name: str, value: int, count: int) -> int:
-    "`value` when it is a valid index among `count` layers or heads, else a ValueError naming it and the range."
-    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < count:
-        raise ValueError(
-            f'{name} must be an integer from 0 to {count - 1} (the model has {count} {name}s), got {value!r}'
-        )
-    return value
-
-
-def _draw_pattern(ax, weights: torch.Tensor, labels: Sequence[str] | None, vmax: float, fontsize: float = 7):
-    "Draw one (T, T) attention pattern on `ax`, the masked future blank, tokens as tick labels when given."
-    T = weights.shape[-1]
-    image = ax.imshow(
-        weights.float().masked_fill(~causal_mask(T), float('nan')).numpy(),
-        cmap=ATTENTION_CMAP,
-        vmin=0,
-        vmax=vmax,
-        interpolation='nearest',
-    )
-    if labels is None:
-        ax.set_xticks([])
-        ax.set_yticks([])
-    else:
-        ticks = range(0, T, math.ceil(T / MAX_TICK_LABELS))
-        ax.set_xticks(ticks, [labels[i] for i in ticks], rotation=90, fontsize=fontsize)
-        ax.set_yticks(ticks, [labels[i] for i in ticks], fontsize=fontsize)
-    return image
-
-
-def _grid_figure(
-    patterns: torch.Tensor,
-    titles: Sequence[str],
-    ncols: int,
-    labels: Sequence[str] | None,
-    vmax: float,
-    title: str,
-    panel_inches: float,
-) -> Figure:
-    "A figure with one heatmap per pattern in `patterns` (N, T, T), `ncols` across, and a shared colour bar."
-    nrows = math.ceil(len(patterns) / ncols)
-    fig = Figure(figsize=(ncols * panel_inches + 1, nrows * panel_inches + 0.5), dpi=80, layout='constrained')
-    axs = fig.subplots(nrows, ncols, squeeze=False)
-    for k, ax in enumerate(axs.flat):
-        if k >= len(patterns):
-            ax.axis('off')
-            continue
-        row, col = divmod(k, ncols)
-        image = _draw_pattern(ax, patterns[k], labels, vmax)
-        if labels is not None and col:
-            ax.set_yticklabels([])
-        if labels is not None and row < nrows - 1 and k + ncols < len(patterns):
-            ax.set_xticklabels([])
-        ax.set_title(titles[k], fontsize=8)
-    fig.colorbar(image, ax=axs, shrink=0.6, label='attention weight')
-    fig.suptitle(title, fontsize=10)
-    return fig
-
-
-def _grid_labels(maps: AttentionMaps, max_tokens: int = 24) -> list[str] | None:
-    "Token labels for small panels: only when the sequence is short enough to read them."
-    return maps.labels if len(maps.ids) <= max_tokens else None
-
-# %% ../nbs/08_attention_analysis.ipynb #dc911726
-def plot_head(
-    maps: AttentionMaps,
-    layer: int,
-    head: int | None,  # None: the mean over the layer's heads
-    vmax: float = 1.0,  # weight drawn with the brightest colour
-) -> Figure:
-    "Heatmap of one head's attention (or of the layer's mean), every token labelled: query down, key across."
-    check_index('layer', layer, maps.n_layer)
-    if head is None:
-        pattern, title = maps.weights[layer].mean(0), f'layer {layer}, mean over heads'
-    else:
-        pattern, title = maps.weights[layer, check_index('head', head, maps.n_head)], f'layer {layer}, head {head}'
-    inches = min(8.0, 2.5 + 0.11 * len(maps.ids))
-    fig = Figure(figsize=(inches + 1.2, inches), dpi=80, layout='constrained')
-    ax = fig.subplots()
-    image = _draw_pattern(ax, pattern, maps.labels, vmax, fontsize=8)
-    ax.set(title=title, xlabel='key: the token attended to', ylabel='query: the token attending')
-    fig.colorbar(image, ax=ax, shrink=0.8, label='attention weight')
-    return fig
-
-
-def plot_layer(maps: AttentionMaps, layer: int, vmax: float = 1.0, ncols: int = 4) -> Figure:
-    "The heatmaps of every head of one layer, side by side."
-    check_index('layer', layer, maps.n_layer)
-    ncols = min(ncols, maps.n_head)
-    return _grid_figure(
-        maps.weights[layer],
-        [f'head {h}' for h in range(maps.n_head)],
-        ncols,
-        _grid_labels(maps),
-        vmax,
-        f'layer {layer}: every head',
-        2.6,
-    )
-
-
-def plot_model(maps: AttentionMaps, vmax: float = 1.0) -> Figure:
-    "Every head of every layer as a thumbnail: a row per layer, a column per head."
-    inches = max(0.5, min(1.4, 12 / maps.n_head, 12 / maps.n_layer))
-    titles = [f'L{l} H{h}' for l in range(maps.n_layer) for h in range(maps.n_head)]
-    return _grid_figure(
-        maps.weights.flatten(0, 1),
-        titles,
-        maps.n_head,
-        None,
-        vmax,
-        f'every head: {maps.n_layer} layers (rows) x {maps.n_head} heads (columns)',
-        inches,
-    )
-
-
-def plot_mean_heads(maps: AttentionMaps, vmax: float = 1.0, ncols: int = 4) -> Figure:
-    "Each layer's attention averaged over its heads."
-    ncols = min(ncols, maps.n_layer)
-    return _grid_figure(
-        maps.weights.mean(1),
-        [f'layer {l}' for l in range(maps.n_layer)],
-        ncols,
-        _grid_labels(maps),
-        vmax,
-        'mean over heads, per layer',
-        2.6,
-    )
 
 # %% ../nbs/08_attention_analysis.ipynb #20b73783
 def _visible_counts(T: int) -> torch.Tensor:
@@ -271,9 +128,9 @@ def _check_statistics_input(weights: torch.Tensor) -> torch.Tensor:
 
 
 def attention_entropy(weights: torch.Tensor, normalize: bool = True) -> torch.Tensor:
-    "Mean entropy of the rows of `weights` (..., T, T) over queries 1..T-1, divided by log(visible keys) when `normalize`."
-    w = _check_statistics_input(weights)[..., 1:, :]
-    entropy = -torch.special.xlogy(w, w).sum(-1)  # xlogy: 0 log 0 = 0
+    "Mean entropy of the rows of `weights` (..., T, T) over queries 1..T-1, over log(visible keys) if `normalize`."
+    rows = _check_statistics_input(weights)[..., 1:, :]
+    entropy = -torch.special.xlogy(rows, rows).sum(-1)  # xlogy: 0 log 0 = 0
     if normalize:
         entropy = entropy / _visible_counts(weights.shape[-1]).log()
     return entropy.mean(-1)
@@ -281,16 +138,15 @@ def attention_entropy(weights: torch.Tensor, normalize: bool = True) -> torch.Te
 
 def mean_attention_distance(weights: torch.Tensor) -> torch.Tensor:
     "How many tokens back `weights` (..., T, T) look on average, over queries 1..T-1."
-    w = _check_statistics_input(weights)
-    positions = torch.arange(w.shape[-1])
+    weights = _check_statistics_input(weights)
+    positions = torch.arange(weights.shape[-1])
     distance = (positions[:, None] - positions).clamp(min=0).float()
-    return (w * distance).sum(-1)[..., 1:].mean(-1)
+    return (weights * distance).sum(-1)[..., 1:].mean(-1)
 
 
 def offset_score(weights: torch.Tensor, offset: int) -> torch.Tensor:
     "Mean weight from each query i >= `offset` to key i - `offset` (1: the previous token)."
-    w = _check_statistics_input(weights)
-    return w.diagonal(-offset, dim1=-2, dim2=-1).mean(-1)
+    return _check_statistics_input(weights).diagonal(-offset, dim1=-2, dim2=-1).mean(-1)
 
 
 def first_token_score(weights: torch.Tensor) -> torch.Tensor:
@@ -307,17 +163,19 @@ def repeated_random_tokens(
     pool = torch.arange(token_ids) if isinstance(token_ids, int) else torch.as_tensor(list(token_ids))
     if n < 2 or n > len(pool):
         raise ValueError(f'n must be from 2 to the number of tokens to draw from ({len(pool)}), got {n}')
-    r = pool[torch.randperm(len(pool), generator=torch.Generator().manual_seed(seed))[:n]]
-    return torch.cat([r, r])
+    half = pool[torch.randperm(len(pool), generator=torch.Generator().manual_seed(seed))[:n]]
+    return torch.cat([half, half])
 
 
 def induction_score(weights: torch.Tensor) -> torch.Tensor:
-    "Mean weight from each token of the second half of a repeated sequence (..., 2n, 2n) to the token after its first occurrence."
-    w = _check_statistics_input(weights)
-    n = w.shape[-1] // 2
-    if w.shape[-1] != 2 * n:
-        raise ValueError(f'weights must be over a sequence repeated twice (even length), got {w.shape[-1]} tokens')
-    return w.diagonal(1 - n, dim1=-2, dim2=-1)[..., 1:].mean(-1)  # query i = n..2n-1, key i - n + 1
+    "Mean weight from each token of the second half of a repeated sequence (..., 2n, 2n) to the one after its copy."
+    weights = _check_statistics_input(weights)
+    n = weights.shape[-1] // 2
+    if weights.shape[-1] != 2 * n:
+        raise ValueError(
+            f'weights must be over a sequence repeated twice (even length), got {weights.shape[-1]} tokens'
+        )
+    return weights.diagonal(1 - n, dim1=-2, dim2=-1)[..., 1:].mean(-1)  # query i = n..2n-1, key i - n + 1
 
 
 def induction_scores(
@@ -348,7 +206,7 @@ def head_statistics(
     weights: torch.Tensor,  # (n_layer, n_head, T, T) attention weights of a text
     induction: torch.Tensor | None = None,  # (n_layer, n_head) from `induction_scores`
 ) -> list[dict]:
-    "One row per head: layer, head, normalised entropy, mean distance, previous-token, first-token (and induction) scores."
+    "One row per head: layer, head, normalised entropy, mean distance, previous-token, first-token (and induction)."
     columns = dict(
         entropy=attention_entropy(weights),
         distance=mean_attention_distance(weights),
@@ -359,9 +217,9 @@ def head_statistics(
         columns['induction'] = induction
     n_layer, n_head = weights.shape[:2]
     return [
-        dict(layer=l, head=h, **{k: round(v[l, h].item(), 4) for k, v in columns.items()})
-        for l in range(n_layer)
-        for h in range(n_head)
+        dict(layer=layer, head=head, **{name: round(value[layer, head].item(), 4) for name, value in columns.items()})
+        for layer in range(n_layer)
+        for head in range(n_head)
     ]
 
 
@@ -376,9 +234,7 @@ def classify_heads(rows: list[dict]) -> dict[str, list[dict]]:
 def summarize_heads(rows: list[dict]) -> str:
     "A few lines naming the previous-token, sink, induction and near-uniform heads, with the thresholds used."
     n_layer, n_head = max(r['layer'] for r in rows) + 1, max(r['head'] for r in rows) + 1
-    lines = [
-        f'{len(rows)} heads ({n_layer} layers x {n_head} heads); a head is named when its statistic crosses the threshold:'
-    ]
+    lines = [f'{len(rows)} heads ({n_layer} layers x {n_head} heads); a head is named when its statistic crosses:']
     for kind, found in classify_heads(rows).items():
         stat, threshold, meaning = HEAD_KINDS[kind]
         if stat not in rows[0]:
@@ -386,64 +242,3 @@ def summarize_heads(rows: list[dict]) -> str:
         names = ', '.join(f"L{r['layer']}H{r['head']} ({r[stat]:.2f})" for r in found) or 'none'
         lines.append(f'- {kind} ({stat} >= {threshold}: {meaning}): {names}')
     return '\n'.join(lines)
-
-
-def write_head_statistics(rows: list[dict], out_dir: str | Path, name: str = 'head_statistics') -> tuple[Path, Path]:
-    "Write `rows` to `out_dir`/`name`.csv and .json; return both paths."
-    out_dir = Path(out_dir)
-    table = io.StringIO(newline='')
-    writer = csv.DictWriter(table, fieldnames=list(rows[0]))
-    writer.writeheader()
-    writer.writerows(rows)
-    return (
-        atomic_write(out_dir / f'{name}.csv', lambda f: f.write(table.getvalue().encode())),
-        atomic_write(out_dir / f'{name}.json', lambda f: f.write((json.dumps(rows, indent=1) + '\n').encode())),
-    )
-
-# %% ../nbs/08_attention_analysis.ipynb #10a0ec53
-def earlier_mention_score(
-    weights: torch.Tensor,  # (..., T, T) attention weights over `ids`
-    ids: Sequence[int],  # the T token ids
-    token: int,  # a token that occurs at least twice in `ids`
-) -> torch.Tensor:
-    "Mean total weight that the position just before each repeated occurrence of `token` puts on its earlier occurrences."
-    positions = [i for i, t in enumerate(ids) if t == token]
-    if len(positions) < 2:
-        raise ValueError(f'token {token} must occur at least twice in ids, found it {len(positions)} time(s)')
-    return torch.stack([weights[..., q - 1, positions[:k]].sum(-1) for k, q in enumerate(positions[1:], 1)]).mean(0)
-
-# %% ../nbs/08_attention_analysis.ipynb #9583d04d
-DEFAULT_TEXT = (
-    'Once upon a time, there was a little girl named Lily. She had a red ball. One day, Lily went to the '
-    'park with her ball. Lily saw a big dog. The dog wanted to play with Lily.'
-)
-
-
-def maps_and_notes(model: GPT, tokenizer, text: str) -> tuple[AttentionMaps, list[str]]:
-    "`attention_maps`, returning the cropping warning as a line of text for a user interface to show."
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter('always', ContextCropWarning)
-        maps = attention_maps(model, tokenizer, text)
-    return maps, [str(w.message) for w in caught if issubclass(w.category, ContextCropWarning)]
-
-# %% ../nbs/08_attention_analysis.ipynb #fb750926
-def save_attention_report(
-    maps: AttentionMaps,
-    rows: list[dict],  # from `head_statistics`
-    out_dir: str | Path,
-    layer: int = 0,  # the layer to draw as a grid
-    head: int = 0,  # the head of `layer` to draw large
-    dpi: int = 100,
-) -> list[Path]:
-    "Write the heatmaps (chosen head, its layer, the whole model, mean over heads) as PNG and `rows` as CSV and JSON."
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    figures = {
-        f'head_L{layer}_H{head}.png': plot_head(maps, layer, head),
-        f'layer_L{layer}.png': plot_layer(maps, layer),
-        'model.png': plot_model(maps),
-        'mean_heads.png': plot_mean_heads(maps),
-    }
-    for name, fig in figures.items():
-        atomic_write(out_dir / name, lambda f: fig.savefig(f, format='png', dpi=dpi))
-    return [out_dir / name for name in figures] + list(write_head_statistics(rows, out_dir))

@@ -1,4 +1,4 @@
-"""Real TinyStories in the box, from the Hub or from your own files, streamed in batches and fingerprinted, behind one `load_stories`
+"""One split of stories, read in batches and fingerprinted: from a list, from text files or from what `datasets` reads
 
 Docs: https://gpt-nb.github.io/gpt_nb/data.html.md"""
 
@@ -8,26 +8,17 @@ Docs: https://gpt-nb.github.io/gpt_nb/data.html.md"""
 from __future__ import annotations
 
 import contextlib
-import json
 import hashlib
+import json
 import os
 import re
-import threading
-import urllib.error
-import urllib.request
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 
-import torch
-
-from .stories import generate_stories
-from .files import bundled_stories
 from .tokenizer import ENDOFTEXT
 
 # %% auto #0
-__all__ = ['HUB_DATASET', 'GENERATED_STORIES', 'HOLDOUT_EVERY', 'EVAL_STORIES', 'StorySplit', 'check_json_lines',
-           'text_file_split', 'is_validation_file', 'local_splits', 'hub_status', 'Stories', 'load_stories']
+__all__ = ['StorySplit', 'check_json_lines', 'text_file_split', 'is_validation_file', 'quiet_datasets', 'local_splits']
 
 # %% ../nbs/07_data.ipynb #c0c0bfec
 class StorySplit:
@@ -112,7 +103,7 @@ def _utf8(path: Path):
 
 
 def check_json_lines(path: Path):
-    "A `ValueError` naming the line of JSON-lines file `path` that is not a JSON object, or whose 'text' or 'story' is not a string."
+    "A `ValueError` naming the first line of JSON-lines file `path` that is not an object with string 'text'/'story'."
     with _utf8(path), open(path, encoding='utf-8') as f:
         first = f.readline()
         if first.lstrip().startswith('['):
@@ -142,7 +133,7 @@ def _paragraphs(text: str) -> list[str]:
 
 
 def text_file_split(path: str | os.PathLike, chunk_chars: int = 1 << 22) -> StorySplit:
-    "The stories of a UTF-8 text file (`<|endoftext|>`-separated, else one per paragraph), read `chunk_chars` at a time."
+    "The stories of a UTF-8 text file (`<|endoftext|>`-separated, else one per paragraph), `chunk_chars` at a time."
     path = Path(path)
     with _utf8(path), open(path, encoding='utf-8') as f:
         documents = ENDOFTEXT in f.read(1 << 20)  # TinyStories: one every ~1 KB
@@ -174,7 +165,6 @@ def text_file_split(path: str | os.PathLike, chunk_chars: int = 1 << 22) -> Stor
     return StorySplit(read, f'file:{path.resolve()}:{stat.st_size}:{stat.st_mtime_ns}')
 
 # %% ../nbs/07_data.ipynb #4156d36c
-_DATASETS_FORMATS = {'.parquet': 'parquet', '.jsonl': 'json', '.json': 'json', '.csv': 'csv', '.arrow': 'arrow'}
 _VALID_NAME = r'(?:^|[^a-z])(?:valid|validation|val|dev|test)(?:[^a-z]|$)'
 
 
@@ -198,7 +188,7 @@ def _text_column(dataset, where) -> str:
 
 
 @contextlib.contextmanager
-def _quiet_datasets():
+def quiet_datasets():
     "A context in which `datasets` shows no progress bars."
     from datasets.utils import logging as ds_logging
 
@@ -226,7 +216,7 @@ def _files_split(files: list[Path], builder: str | None) -> StorySplit:
             check_json_lines(f)
     import datasets
 
-    with _quiet_datasets():
+    with quiet_datasets():
         ds = datasets.load_dataset(builder, data_files=[str(f) for f in files], split='train')
     return StorySplit.from_dataset(ds, _text_column(ds, files[0].parent))
 
@@ -245,19 +235,15 @@ def local_splits(path: str | os.PathLike) -> tuple[StorySplit, StorySplit | None
         train_name = 'train' if 'train' in ds else next(iter(ds))
         valid_name = next((n for n in ds if n != train_name and is_validation_file(n)), None)
         train = StorySplit.from_dataset(ds[train_name], _text_column(ds[train_name], path))
-        valid = (
-            None if valid_name is None else StorySplit.from_dataset(ds[valid_name], _text_column(ds[valid_name], path))
-        )
+        valid = None
+        if valid_name is not None:
+            valid = StorySplit.from_dataset(ds[valid_name], _text_column(ds[valid_name], path))
         return train, valid, f'a saved dataset (splits {list(ds)})'
-    files = (
-        [path]
-        if path.is_file()
-        else sorted(  # hidden files and folders (such as a .gpt_nb_cache) are not data
-            f
-            for f in path.rglob('*')
-            if f.is_file() and not any(part.startswith('.') for part in f.relative_to(path).parts)
-        )
-    )
+    if path.is_file():
+        files = [path]
+    else:  # hidden files and folders (such as a .gpt_nb_cache) are not data
+        visible = [f for f in path.rglob('*') if not any(part.startswith('.') for part in f.relative_to(path).parts)]
+        files = sorted(f for f in visible if f.is_file())
     for suffixes, builder in [
         (('.parquet',), 'parquet'),
         (('.jsonl', '.json'), 'json'),
@@ -283,147 +269,3 @@ def local_splits(path: str | os.PathLike) -> tuple[StorySplit, StorySplit | None
         f'no stories found in {str(path)!r}: expected .parquet, .jsonl/.json, .arrow, .csv or .txt files, '
         'or a folder written by datasets.save_to_disk'
     )
-
-# %% ../nbs/07_data.ipynb #e8881c4c
-HUB_DATASET = 'roneneldan/TinyStories'
-
-
-def hub_status(timeout: float = 1.5) -> tuple[bool, str]:
-    "Whether the Hugging Face Hub answers within `timeout` seconds, and a few words saying why not."
-    for var in ('HF_HUB_OFFLINE', 'HF_DATASETS_OFFLINE'):
-        if os.environ.get(var, '').lower() in ('1', 'true', 'yes', 'on'):
-            return False, f'{var} is set'
-    url = os.environ.get('HF_ENDPOINT', 'https://huggingface.co').rstrip('/') + f'/api/datasets/{HUB_DATASET}'
-    result = {}
-
-    def probe():
-        try:
-            urllib.request.urlopen(urllib.request.Request(url, method='HEAD'), timeout=timeout).close()
-            result['ok'] = True
-        except urllib.error.HTTPError:
-            result['ok'] = True  # it answered, even if not with 200
-        except Exception as e:
-            result['error'] = str(getattr(e, 'reason', e))
-
-    thread = threading.Thread(target=probe, daemon=True)
-    thread.start()
-    thread.join(timeout + 0.5)
-    if result.get('ok'):
-        return True, 'the Hub is reachable'
-    host = url.split('/')[2]
-    return (
-        False,
-        f'{host} is unreachable ({result["error"]})'
-        if 'error' in result
-        else f'{host} did not answer within {timeout:g} s',
-    )
-
-# %% ../nbs/07_data.ipynb #04812a73
-GENERATED_STORIES = (
-    200  # training stories of data='generated' when max_stories is not set (validation: a tenth as many)
-)
-HOLDOUT_EVERY = 50  # without a validation split, every 50th training story validates instead
-EVAL_STORIES = 1000  # validation stories streamed from the Hub (and evaluated on: all of the bundled ones)
-
-
-@dataclass
-class Stories:
-    "A corpus ready for tokenization: training and validation stories, and a line saying where they came from."
-
-    train: StorySplit
-    valid: StorySplit
-    source: str  # what the stories are
-    reason: str  # why this source was used
-
-    def __str__(self):
-        return f'data: {self.source} ({self.reason})'
-
-
-def _bundled_stories() -> Stories:
-    train, valid = (StorySplit.from_list(bundled_stories(s)) for s in ('train', 'valid'))
-    return Stories(
-        train, valid, f'the TinyStories excerpt bundled with gpt_nb, {train.size:,} + {valid.size:,} stories', ''
-    )
-
-
-def _generated_stories(n_train: int, seed: int = 0) -> Stories:
-    train = StorySplit.from_list(generate_stories(n_train, seed))
-    valid = StorySplit.from_list(generate_stories(max(1, n_train // 10), f'{seed}-valid'))  # a separate random stream
-    return Stories(train, valid, f'{train.size:,} + {valid.size:,} generated template stories (seed {seed})', '')
-
-
-def _hub_stories(n_train: int | None) -> Stories:
-    "All of the Hub dataset (`n_train` None: a 2 GB download, cached by `datasets`), or its first `n_train` stories, streamed."
-    import datasets
-
-    with _quiet_datasets():
-        if n_train is None:
-            ds = datasets.load_dataset(HUB_DATASET)
-            train, valid = (StorySplit.from_dataset(ds[name], 'text') for name in ('train', 'validation'))
-            return Stories(
-                train,
-                valid,
-                f'{HUB_DATASET} from the Hugging Face Hub, all {train.size:,} + {valid.size:,} stories',
-                '',
-            )
-        first = lambda split, n: StorySplit.from_list(
-            [row['text'] for row in datasets.load_dataset(HUB_DATASET, split=split, streaming=True).take(n)]
-        )
-        train, valid = first('train', n_train), first('validation', EVAL_STORIES)
-    return Stories(
-        train, valid, f'the first {train.size:,} + {valid.size:,} stories of {HUB_DATASET}, streamed from the Hub', ''
-    )
-
-
-def _local_stories(path) -> Stories:
-    train, valid, what = local_splits(path)
-    if valid is None:
-        train, valid = train.every(HOLDOUT_EVERY, keep=False), train.every(HOLDOUT_EVERY, keep=True)
-        what += f'; no validation split, so every {HOLDOUT_EVERY}th story is held out for validation'
-    return Stories(train, valid, f'local stories from {str(path)!r}, {what}', '')
-
-
-def load_stories(
-    data: str
-    | os.PathLike
-    | None = None,  # None: the Hub if reachable (a slice of it on a CPU), else the bundled excerpt; 'bundled'; 'hub'; 'generated'; or a path
-    *,
-    max_stories: int | None = None,  # at most this many training stories, whatever the source
-    device: str | torch.device = 'cpu',  # where training runs: with None, a GPU gets the whole Hub dataset
-    seed: int = 0,  # the seed of data='generated'
-    timeout: float = 1.5,  # seconds to wait for the Hub to answer
-    verbose: bool = True,  # print the line that says which source is used
-) -> Stories:
-    "TinyStories from the package, the Hub or a local copy (or generated stories), with one line that says which and why."
-    if max_stories is not None and (
-        isinstance(max_stories, bool) or not isinstance(max_stories, int) or max_stories < 1
-    ):
-        raise ValueError(f'max_stories must be a positive integer or None, got {max_stories!r}')
-    reason = 'asked for'
-    if data is None:
-        online, reason = hub_status(timeout)
-        data = 'hub' if online else 'bundled'
-        if not online:
-            reason += ', so the bundled excerpt; --data hub asks for the full dataset'
-        elif torch.device(device).type != 'cuda' and max_stories is None:
-            max_stories = len(bundled_stories('train'))
-            reason += '; training on a CPU, so a slice the size of the bundled excerpt (--data hub for all of it)'
-    elif data in ('hub', HUB_DATASET):
-        online, why = hub_status(timeout)
-        if not online:
-            raise ConnectionError(f'data={str(data)!r} needs the Hugging Face Hub, but {why}')
-    if data == 'bundled':
-        stories = _bundled_stories()
-    elif data == 'generated':
-        stories = _generated_stories(max_stories or GENERATED_STORIES, seed)
-    elif data in ('hub', HUB_DATASET):
-        stories = _hub_stories(max_stories)
-    else:
-        stories = _local_stories(data)
-    if max_stories is not None and (stories.train.size is None or stories.train.size > max_stories):
-        stories.train = stories.train.take(max_stories)
-        stories.source += f', the first {max_stories:,} for training'
-    stories.reason = reason
-    if verbose:
-        print(stories)
-    return stories

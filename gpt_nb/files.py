@@ -38,7 +38,7 @@ def atomic_write(path: str | os.PathLike, write) -> Path:
         _remove_stale_temp_files(path)
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f'.{path.name}.{os.getpid()}.', suffix='.tmp')
     except OSError as e:
-        raise _naming(e, path) from None
+        raise _error_naming_path(e, path) from None
     try:
         os.chmod(tmp, 0o644)  # mkstemp makes it private; this is an ordinary file
         with os.fdopen(fd, 'wb') as f:
@@ -49,14 +49,14 @@ def atomic_write(path: str | os.PathLike, write) -> Path:
     except BaseException as e:
         Path(tmp).unlink(missing_ok=True)
         if isinstance(e, OSError):
-            raise _naming(e, path) from None
+            raise _error_naming_path(e, path) from None
         raise
     return path
 
 
-def _naming(e: OSError, path: Path) -> OSError:
-    "`e` saying which file it is about: 'No space left on device' alone does not say what was lost."
-    return type(e)(e.errno, f'{e.strerror or e}: cannot write {path}')
+def _error_naming_path(error: OSError, path: Path) -> OSError:
+    "`error` saying which file it is about: 'No space left on device' alone does not say what was lost."
+    return type(error)(error.errno, f'{error.strerror or error}: cannot write {path}')
 
 
 def _remove_stale_temp_files(path: Path):

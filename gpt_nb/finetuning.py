@@ -1,4 +1,4 @@
-"""Teach the pretrained TinyStories model to follow instructions: instruction data made from the stories, a loss on the response only, full fine-tuning and LoRA written from scratch, and a measure of how often the model obeys
+"""Teaching the TinyStories model to follow instructions: data made from stories, a response-only loss, and LoRA.
 
 Docs: https://gpt-nb.github.io/gpt_nb/finetuning.html.md"""
 
@@ -10,8 +10,7 @@ from __future__ import annotations
 import math
 import random
 import re
-import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import torch
@@ -19,21 +18,16 @@ from torch import nn
 import torch.nn.functional as F
 
 from .device import model_device
-from .generation import generate_text
-from .model import GPT, eval_mode
-from .evaluation import evaluate
-from .optim import configure_optimizer, lr_at
-from .train_config import NonFiniteLossError, interrupt_flag, step_seed
+from .model import GPT, IGNORE_INDEX, eval_mode
 
 # %% auto #0
-__all__ = ['INSTRUCTION_TEMPLATE', 'STOP_WORDS', 'FIRST_SENTENCE_RATE', 'IGNORE_INDEX', 'LORA_TARGETS', 'LORA_LR', 'FULL_LR',
-           'words_of', 'content_words', 'InstructionExample', 'opening_sentence', 'make_instruction', 'encode_example',
-           'make_examples', 'instruction_data', 'collate', 'response_loss', 'LoRALinear', 'add_lora', 'merge_lora',
-           'count_parameters', 'FinetuneResult', 'finetune', 'words_used', 'uses_all_words', 'follow_instructions',
-           'all_words_rate', 'words_used_rate', 'instruction_metrics', 'metrics_table', 'rise_p_value']
+__all__ = ['INSTRUCTION_TEMPLATE', 'STOP_WORDS', 'FIRST_SENTENCE_RATE', 'LORA_TARGETS', 'words_of', 'content_words',
+           'InstructionExample', 'opening_sentence', 'make_instruction', 'encode_example', 'make_examples',
+           'instruction_data', 'collate', 'response_loss', 'LoRALinear', 'add_lora', 'merge_lora']
 
 # %% ../nbs/10_finetuning.ipynb #87a47243
-INSTRUCTION_TEMPLATE = 'Instruction: {instruction}\nStory:\n'  # the one prompt format (a str.format string), stored in fine-tuned checkpoints
+# the one prompt format (a str.format string), stored in fine-tuned checkpoints
+INSTRUCTION_TEMPLATE = 'Instruction: {instruction}\nStory:\n'
 
 # %% ../nbs/10_finetuning.ipynb #ad1eb077
 STOP_WORDS = frozenset(
@@ -53,7 +47,7 @@ def words_of(text: str) -> list[str]:
 
 
 def content_words(story: str, tokenizer) -> list[str]:
-    "The distinct lowercase words of 4+ letters in `story`, less `STOP_WORDS`, that `tokenizer` encodes as one token; in order of first use."
+    "The distinct lowercase words of 4+ letters in `story`, less `STOP_WORDS`, each one token; in order of use."
     return [
         w
         for w in dict.fromkeys(words_of(story))
@@ -79,7 +73,7 @@ class InstructionExample:
 
 
 def opening_sentence(story: str) -> str | None:
-    "The first sentence of `story` (up to the first . ! or ?), or None when it holds a quotation, whose end is ambiguous."
+    "The first sentence of `story` (up to the first . ! or ?); None when it holds a quotation, whose end is ambiguous."
     m = re.match(r'[^\n]*?[.!?](?=\s|$)', story)
     return m.group(0) if m and '"' not in m.group(0) else None
 
@@ -87,7 +81,8 @@ def opening_sentence(story: str) -> str | None:
 def make_instruction(
     story: str, tokenizer, rng: random.Random, n_words: int = 3, first_sentence_rate: float = 0.0
 ) -> InstructionExample | None:
-    "An instruction `story` satisfies: `n_words` of its content words, with probability `first_sentence_rate` its first sentence too; None if it has too few content words."
+    """An instruction `story` satisfies: `n_words` of its content words, with probability `first_sentence_rate` its
+    first sentence too; None if it has too few content words."""
     candidates = content_words(story, tokenizer)
     if len(candidates) < n_words:
         return None
@@ -116,7 +111,8 @@ def make_examples(
     first_sentence_rate: float = 0.0,
     max_tokens: int | None = None,
 ) -> list[InstructionExample]:
-    "Instruction examples for the `stories` that have `n_words` content words and whose tokens fit in `max_tokens`, reproducible from `seed`."
+    """Instruction examples for the `stories` that have `n_words` content words and whose tokens fit in `max_tokens`,
+    reproducible from `seed`."""
     rng = random.Random(seed)
     examples = [make_instruction(s, tokenizer, rng, n_words, first_sentence_rate) for s in stories]
     return [
@@ -134,26 +130,24 @@ def instruction_data(
     n_held_out: int = 100,
     seed: int = 0,
 ) -> tuple[list[InstructionExample], list[InstructionExample]]:
-    "Training examples from `train_stories` (some giving the first sentence too) and `n_held_out` word-only prompts from `valid_stories`, all fitting the context."
+    """Training examples from `train_stories` (some giving the first sentence too) and `n_held_out` word-only prompts
+    from `valid_stories`, all fitting the context."""
     fits = context_length + 1  # inputs and targets are the tokens shifted by one
     train = make_examples(train_stories, tokenizer, seed=seed, first_sentence_rate=FIRST_SENTENCE_RATE, max_tokens=fits)
     return train, make_examples(valid_stories, tokenizer, seed=seed + 1, max_tokens=fits)[:n_held_out]
 
 # %% ../nbs/10_finetuning.ipynb #4f37087a
-IGNORE_INDEX = -100  # a target the loss skips: GPT.forward calls cross_entropy with ignore_index=-100
-
-
 def collate(encoded: Sequence[tuple[list[int], int]], pad_id: int) -> tuple[torch.Tensor, torch.Tensor]:
-    "Inputs and targets (batch, longest - 1) from `encode_example`s, right-padded with `pad_id`; targets are `IGNORE_INDEX` on the prompt and the padding."
+    """Inputs and targets (batch, longest - 1) of `encode_example`s, right-padded with `pad_id`; the targets of the
+    prompt and the padding are `IGNORE_INDEX`."""
     T = max(len(ids) for ids, _ in encoded) - 1
     x = torch.full((len(encoded), T), pad_id, dtype=torch.long)
     y = torch.full((len(encoded), T), IGNORE_INDEX, dtype=torch.long)
     for row, (ids, n_prompt) in enumerate(encoded):
         ids = torch.tensor(ids)
         x[row, : len(ids) - 1] = ids[:-1]
-        y[row, n_prompt - 1 : len(ids) - 1] = ids[
-            n_prompt:
-        ]  # from the last prompt token on, each position predicts a response token
+        # from the last prompt token on, each position predicts a response token
+        y[row, n_prompt - 1 : len(ids) - 1] = ids[n_prompt:]
     return x, y
 
 # %% ../nbs/10_finetuning.ipynb #6b5dae95
@@ -220,217 +214,9 @@ def add_lora(model: GPT, rank: int = 8, alpha: float = 16.0, targets: Sequence[s
 
 
 def merge_lora(model: GPT) -> GPT:
-    "Replace every `LoRALinear` of `model` by its merged `nn.Linear`: an ordinary GPT again, every weight trainable; in place, returned."
+    "Replace every `LoRALinear` by its merged `nn.Linear`: an ordinary GPT again, every weight trainable; in place."
     for name, module in list(model.named_modules()):
         if isinstance(module, LoRALinear):
             parent_name, _, attr = name.rpartition('.')
             setattr(model.get_submodule(parent_name), attr, module.merge())
     return model.requires_grad_(True)
-
-
-def count_parameters(model: nn.Module) -> tuple[int, int]:
-    "The trainable and the total parameters of `model` (a tied weight counted once)."
-    params = list(model.parameters())
-    return sum(p.numel() for p in params if p.requires_grad), sum(p.numel() for p in params)
-
-# %% ../nbs/10_finetuning.ipynb #b32ea455
-LORA_LR, FULL_LR = 3e-3, 1e-3  # peak learning rates of LoRA and of full fine-tuning, tuned on the shipped model
-
-
-@dataclass
-class FinetuneResult:
-    "What `finetune` returns."
-
-    model: GPT  # the fine-tuned model, LoRA merged: an ordinary GPT
-    history: dict  # per step: 'step', 'loss' (nats per response token), 'lr'
-    steps: int  # optimiser steps taken
-    seconds: float  # wall-clock time of the steps
-    trainable: int  # parameters trained
-    status: str  # 'finished', or 'interrupted' by Ctrl-C
-
-
-def finetune(
-    model: GPT,
-    tokenizer,
-    examples: Sequence[InstructionExample],
-    *,
-    lora_rank: int = 0,  # 0: full fine-tuning; else LoRA of this rank on every block's linear layers
-    lora_alpha: float = 16.0,  # LoRA's update is scaled by lora_alpha / lora_rank
-    lr: float | None = None,  # peak learning rate; None: LORA_LR with LoRA, else FULL_LR
-    batch_size: int = 8,  # examples per step
-    max_steps: int | None = None,  # stop after this many steps,
-    minutes: float | None = None,  # or this many minutes, whichever comes first
-    grad_clip: float = 1.0,  # clip the gradient norm to this
-    seed: int = 0,  # LoRA's initialisation and the order of the examples
-    log: Callable[[str], None] | None = print,  # where progress lines go (None: nowhere)
-    log_seconds: float = 30.0,  # a progress line this often
-) -> FinetuneResult:
-    "Fine-tune `model` in place on `examples`, the loss on the responses only: every weight, or LoRA merged back at the end."
-    if max_steps is None and minutes is None:
-        raise ValueError('give max_steps or minutes (or both)')
-    encoded = [encode_example(e, tokenizer) for e in examples]
-    if not encoded:
-        raise ValueError('there are no examples to fine-tune on')
-    if (longest := max(len(ids) for ids, _ in encoded)) > model.config.context_length + 1:
-        raise ValueError(
-            f'an example has {longest} tokens, more than the model reads ({model.config.context_length} + 1); '
-            'make the examples with max_tokens=context_length + 1'
-        )
-    torch.manual_seed(seed)
-    if lora_rank:
-        add_lora(model, lora_rank, lora_alpha)
-    lr = lr if lr is not None else LORA_LR if lora_rank else FULL_LR
-    [optimizer] = configure_optimizer(model, lr, weight_decay=0.0)
-    trainable, total = count_parameters(model)
-    params = [p for p in model.parameters() if p.requires_grad]
-    device, per_epoch, budget = model_device(model), max(1, len(encoded) // batch_size), minutes and minutes * 60
-    history, step, status = dict(step=[], loss=[], lr=[]), 0, 'finished'
-    model.train()
-    try:
-        with interrupt_flag() as interrupt:
-            if log:
-                log(
-                    f'{f"LoRA rank {lora_rank}, alpha {lora_alpha:g}" if lora_rank else "full fine-tuning"}: '
-                    f'{trainable:,} trainable parameters of {total:,} ({trainable / total:.1%}); {len(encoded):,} examples, '
-                    f'batch {batch_size}, peak learning rate {lr:g}'
-                )
-            start = last_log = time.perf_counter()
-            while max_steps is None or step < max_steps:
-                elapsed = time.perf_counter() - start
-                progress = max((step + 1) / max_steps if max_steps else 0.0, elapsed / budget if budget else 0.0)
-                for group in optimizer.param_groups:
-                    group['lr'] = lr_at(progress, group['peak_lr'])
-                epoch, i = divmod(step, per_epoch)
-                order = torch.randperm(len(encoded), generator=torch.Generator().manual_seed(step_seed(seed, epoch)))
-                x, y = collate([encoded[j] for j in order[i * batch_size : (i + 1) * batch_size]], tokenizer.eot_token)
-                _, loss = model(x.to(device), y.to(device))
-                if not math.isfinite(loss.item()):
-                    raise NonFiniteLossError(
-                        f'the loss became {loss.item()} at step {step + 1}; try a lower learning rate (now {lr:g})'
-                    )
-                loss.backward()
-                nn.utils.clip_grad_norm_(params, grad_clip)
-                optimizer.step()
-                optimizer.zero_grad(set_to_none=True)
-                step += 1
-                history['step'].append(step)
-                history['loss'].append(loss.item())
-                history['lr'].append(optimizer.param_groups[0]['lr'])
-                now = time.perf_counter()
-                if log and now - last_log >= log_seconds:
-                    log(
-                        f'step {step:,} ({(now - start) / 60:.1f} min): loss {loss.item():.3f}, learning rate {history["lr"][-1]:.2e}'
-                    )
-                    last_log = now
-                if interrupt['stop']:
-                    status = 'interrupted'
-                    break
-                if budget and now - start >= budget:
-                    break
-        seconds = time.perf_counter() - start
-    finally:
-        model.eval()
-        if lora_rank:
-            merge_lora(model)
-    if log:
-        log(f'{status} after {step:,} steps ({seconds / 60:.1f} min)')
-    return FinetuneResult(model, history, step, seconds, trainable, status)
-
-# %% ../nbs/10_finetuning.ipynb #afb5e913
-def words_used(text: str, words: Sequence[str]) -> int:
-    "How many of `words` `text` uses as whole words, in any case."
-    found = {w.lower() for w in words_of(text)}
-    return sum(w in found for w in words)
-
-
-def uses_all_words(text: str, words: Sequence[str]) -> bool:
-    "Whether `text` uses every one of `words` as a whole word, in any case."
-    return words_used(text, words) == len(words)
-
-
-def follow_instructions(
-    model: GPT,
-    tokenizer,
-    examples: Sequence[InstructionExample],
-    max_new_tokens: int = 200,
-    temperature: float = 0.8,
-    top_k: int | None = 40,
-    seed: int = 0,
-    batch_size: int = 50,
-) -> list[str]:
-    "The story `model` writes for each example's prompt, sampled `batch_size` prompts at a time, reproducibly from `seed`."
-    return [
-        story
-        for i in range(0, len(examples), batch_size)
-        for story in generate_text(
-            model,
-            tokenizer,
-            [e.prompt for e in examples[i : i + batch_size]],
-            max_new_tokens,
-            temperature=temperature,
-            top_k=top_k,
-            seed=seed + i,
-        )
-    ]
-
-
-def all_words_rate(stories: Sequence[str], examples: Sequence[InstructionExample]) -> float:
-    "The fraction of `stories` that use all the words their example asked for."
-    return sum(uses_all_words(s, e.words) for s, e in zip(stories, examples, strict=True)) / len(examples)
-
-
-def words_used_rate(stories: Sequence[str], examples: Sequence[InstructionExample]) -> float:
-    "The fraction of all the words asked for that the stories use, each word counted on its own."
-    return sum(words_used(s, e.words) for s, e in zip(stories, examples, strict=True)) / sum(
-        len(e.words) for e in examples
-    )
-
-# %% ../nbs/10_finetuning.ipynb #57613822
-def instruction_metrics(
-    model: GPT,
-    tokenizer,
-    held_out: Sequence[InstructionExample],
-    eval_text: tuple | None = None,
-    samples: int = 1,
-    **sampling,
-) -> dict:
-    "All-words and words-used rates over `samples` stories per `held_out` prompt, the response loss on the prompts, bits per byte on `eval_text` (`eval_tokens`' ids and bytes), and the stories written."
-    if isinstance(samples, bool) or not isinstance(samples, int) or samples < 1:
-        raise ValueError(f'samples must be an integer >= 1, got {samples!r}')
-    asked = list(held_out) * samples  # each copy of a prompt is a row of its own, sampled afresh
-    stories = follow_instructions(model, tokenizer, asked, **sampling)
-    bits = evaluate(model, *eval_text, model.config.context_length)['bits_per_byte'] if eval_text else None
-    return dict(
-        all_words=all_words_rate(stories, asked),
-        words_used=words_used_rate(stories, asked),
-        prompts=len(held_out),
-        samples=samples,
-        response_loss=response_loss(model, tokenizer, held_out),
-        bits_per_byte=bits,
-        stories=stories,
-    )
-
-
-def metrics_table(rows: dict[str, dict]) -> str:
-    "A plain-text table of `instruction_metrics` results, one row per named model."
-    lines = [f'{"model":<34}{"uses all words":>18}{"words used":>12}{"response loss":>15}{"bits/byte":>11}']
-    for name, m in rows.items():
-        n = len(m['stories'])  # prompts x samples
-        rate = f'{round(m["all_words"] * n)}/{n} ({m["all_words"]:.1%})'
-        bits = '-' if m['bits_per_byte'] is None else f'{m["bits_per_byte"]:.3f}'
-        lines.append(f'{name:<34}{rate:>18}{m["words_used"]:>12.1%}{m["response_loss"]:>15.3f}{bits:>11}')
-    return '\n'.join(lines)
-
-# %% ../nbs/10_finetuning.ipynb #97f15504
-def rise_p_value(after: int, n_after: int, before: int, n_before: int) -> float:
-    "One-sided Fisher exact test: the chance of `after` or more successes in `n_after` trials, had all `after + before` successes of the two sets of trials fallen among them at random."
-    for name, value in dict(after=after, n_after=n_after, before=before, n_before=n_before).items():
-        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-            raise ValueError(f'{name} must be an integer >= 0, got {value!r}')
-    if after > n_after or before > n_before:
-        raise ValueError(f'successes cannot outnumber trials: {after} of {n_after}, {before} of {n_before}')
-    trials, successes = n_after + n_before, after + before
-    ways = lambda k: (
-        math.comb(successes, k) * math.comb(trials - successes, n_after - k)
-    )  # k of the successes among the n_after
-    return sum(ways(k) for k in range(after, min(successes, n_after) + 1)) / math.comb(trials, n_after)

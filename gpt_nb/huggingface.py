@@ -18,6 +18,7 @@ from torch import nn
 from .block import LayerNorm
 from .config import GPTConfig
 from .model import GPT
+from .tokenizer import get_encoding
 
 # %% ../nbs/05_gpt2_weights.ipynb #89f8a013
 _HF_NAMES = {
@@ -41,10 +42,6 @@ def _to_hf_name(name: str) -> str:
     return name
 
 # %% ../nbs/05_gpt2_weights.ipynb #0bfeb95c
-class PretrainedError(ValueError):
-    "A Hugging Face GPT-2 folder (or hub id) whose files cannot be used; the message names the file and the reason."
-
-
 def _hf_config_to_gpt(hf: dict) -> GPTConfig:
     "A `GPTConfig` from a Hugging Face GPT-2 `config.json`, refusing variants this model does not implement."
     if not isinstance(hf, dict):
@@ -142,6 +139,10 @@ def _resolve_pretrained(name_or_path: str | os.PathLike) -> Path:
         ) from None
 
 # %% ../nbs/05_gpt2_weights.ipynb #619a80a5
+class PretrainedError(ValueError):
+    "A Hugging Face GPT-2 folder (or hub id) whose files cannot be used; the message names the file and the reason."
+
+
 def from_pretrained(name_or_path: str | os.PathLike) -> GPT:
     "A GPT with Hugging Face GPT-2 weights: a hub id such as 'gpt2' or a local directory."
     directory = _resolve_pretrained(name_or_path)
@@ -170,21 +171,22 @@ def from_pretrained(name_or_path: str | os.PathLike) -> GPT:
     return model.eval()
 
 
-def save_pretrained(model: GPT, directory: str | os.PathLike) -> Path:
-    "Write the model as a Hugging Face GPT-2 directory (config.json + model.safetensors)."
+def save_pretrained(model: GPT, directory: str | os.PathLike, tokenizer=None) -> Path:
+    "Write the model as a Hugging Face GPT-2 folder (config.json + model.safetensors); `tokenizer` default: GPT-2's."
     from safetensors.torch import save_file
 
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
-    c = model.config
-    _check_gpt2(c)
+    config = model.config
+    _check_gpt2(config)
+    end_of_text = (tokenizer or get_encoding('gpt2')).eot_token
     state = {}
     for name, t in model.state_dict().items():
         if name == 'lm_head.weight':
             continue
         hf_name = _to_hf_name(name)
         state['transformer.' + hf_name] = (t.t() if hf_name.endswith(_HF_TRANSPOSED) else t).detach().contiguous().cpu()
-    if not c.bias:  # GPT-2 always has biases: zeros are the same function
+    if not config.bias:  # GPT-2 always has biases: zeros are the same function
         for name, m in model.named_modules():
             if isinstance(m, (nn.Linear, LayerNorm)) and name != 'lm_head':
                 state['transformer.' + _to_hf_name(name + '.bias')] = torch.zeros(m.weight.shape[0])
@@ -192,20 +194,20 @@ def save_pretrained(model: GPT, directory: str | os.PathLike) -> Path:
     hf = dict(
         model_type='gpt2',
         architectures=['GPT2LMHeadModel'],
-        vocab_size=c.vocab_size,
-        n_positions=c.context_length,
-        n_embd=c.d_model,
-        n_layer=c.n_layer,
-        n_head=c.n_head,
+        vocab_size=config.vocab_size,
+        n_positions=config.context_length,
+        n_embd=config.d_model,
+        n_layer=config.n_layer,
+        n_head=config.n_head,
         n_inner=None,
         activation_function='gelu_new',
         layer_norm_epsilon=1e-5,
-        resid_pdrop=c.dropout,
-        embd_pdrop=c.dropout,
-        attn_pdrop=c.dropout,
+        resid_pdrop=config.dropout,
+        embd_pdrop=config.dropout,
+        attn_pdrop=config.dropout,
         initializer_range=0.02,
-        bos_token_id=c.vocab_size - 1,
-        eos_token_id=c.vocab_size - 1,
+        bos_token_id=end_of_text,
+        eos_token_id=end_of_text,
         tie_word_embeddings=True,
         scale_attn_weights=True,
     )

@@ -1,4 +1,4 @@
-"""AdamW that decays only the matrices, Muon's orthogonalised momentum for the blocks' weights, and a warmup-then-cosine schedule on the fraction of the run done
+"""AdamW that decays only the matrices, Muon's orthogonalised momentum for the blocks, a warmup-then-cosine schedule
 
 Docs: https://gpt-nb.github.io/gpt_nb/optimizers.html.md"""
 
@@ -11,6 +11,8 @@ import math
 
 import torch
 from torch import nn
+
+from .config import check_choice
 
 # %% auto #0
 __all__ = ['OPTIMIZERS', 'orthogonalize', 'Muon', 'configure_optimizer', 'lr_at']
@@ -31,7 +33,7 @@ def orthogonalize(
 
 # %% ../nbs/07_optimizers.ipynb #6e62406f
 class Muon(torch.optim.Optimizer):
-    "Muon for 2-D weights: Nesterov momentum, orthogonalised by `orthogonalize`, the step scaled by sqrt(max(1, rows / cols)); decoupled weight decay."
+    "Muon for 2-D weights: orthogonalised Nesterov momentum, steps scaled by sqrt(max(1, rows/cols)), decoupled decay."
 
     def __init__(
         self,
@@ -41,16 +43,15 @@ class Muon(torch.optim.Optimizer):
         nesterov: bool = True,
         ns_steps: int = 5,
         weight_decay: float = 0.0,
-        ns_dtype: torch.dtype | None = None,
-    ):  # ns_dtype None: bfloat16 on CUDA, float32 elsewhere
+        ns_dtype: torch.dtype | None = None,  # None: bfloat16 on CUDA, float32 elsewhere
+    ):
         super().__init__(
             params, dict(lr=lr, momentum=momentum, nesterov=nesterov, ns_steps=ns_steps, weight_decay=weight_decay)
         )
         self.ns_dtype = ns_dtype
 
-    def __setstate__(
-        self, state
-    ):  # load_state_dict calls this: a run saved before Muon had weight decay resumes without it
+    def __setstate__(self, state):
+        # load_state_dict calls this: a run saved before Muon had weight decay resumes without it
         super().__setstate__(state)
         for group in self.param_groups:
             group.setdefault('weight_decay', 0.0)
@@ -93,12 +94,12 @@ def configure_optimizer(
     kind: str = 'adamw',
     muon_lr: float = 0.02,
 ) -> list[torch.optim.Optimizer]:
-    "The optimisers of `model`: AdamW for everything ('adamw'), or Muon for the blocks' weight matrices and AdamW for the rest ('muon'); every matrix decays by `weight_decay`."
-    if kind not in OPTIMIZERS:
-        raise ValueError(f'optimizer must be one of {OPTIMIZERS}, got {kind!r}')
-    named = [(n, p) for n, p in model.named_parameters() if p.requires_grad]  # a tied weight appears once
-    matrices = [p for n, p in named if kind == 'muon' and p.dim() == 2 and n.startswith('blocks.')]
-    rest = [p for _, p in named if not any(p is m for m in matrices)]
+    """The optimisers of `model`: AdamW for everything ('adamw'), or Muon for the blocks' weight matrices and AdamW
+    for the rest ('muon'); every matrix decays by `weight_decay`."""
+    check_choice('optimizer', kind, OPTIMIZERS)
+    named = [(name, param) for name, param in model.named_parameters() if param.requires_grad]  # tied weights: once
+    matrices = [param for name, param in named if kind == 'muon' and param.dim() == 2 and name.startswith('blocks.')]
+    rest = [param for _, param in named if not any(param is matrix for matrix in matrices)]
     optimizers = [
         _adamw(
             [
@@ -111,15 +112,16 @@ def configure_optimizer(
     ]
     if matrices:
         optimizers.insert(0, Muon(matrices, lr=muon_lr, weight_decay=weight_decay))
-    for opt in optimizers:
-        for group in opt.param_groups:
+    for optimizer in optimizers:
+        for group in optimizer.param_groups:
             group['peak_lr'] = group['lr']
     return optimizers
 
 # %% ../nbs/07_optimizers.ipynb #6e0425b9
 def lr_at(progress: float, max_lr: float, min_lr: float = 0.0, warmup: float = 0.1) -> float:
-    "The learning rate once a fraction `progress` (0 to 1) of the run is done: linear warmup over its first `warmup`, then cosine decay to `min_lr`."
+    """The learning rate once a fraction `progress` (0 to 1) of the run is done: linear warmup over its first
+    `warmup`, then cosine decay to `min_lr`."""
     if progress < warmup:
         return max_lr * progress / warmup
-    t = min((progress - warmup) / (1 - warmup), 1.0)
-    return min_lr + 0.5 * (max_lr - min_lr) * (1 + math.cos(math.pi * t))
+    decay_done = min((progress - warmup) / (1 - warmup), 1.0)
+    return min_lr + 0.5 * (max_lr - min_lr) * (1 + math.cos(math.pi * decay_done))

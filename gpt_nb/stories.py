@@ -1,4 +1,4 @@
-"""A seeded generator of TinyStories-style template stories: text a tiny model learns in a minute, for tests that must run in a blink
+"""A seeded generator of TinyStories-style template stories: text a tiny model learns in a minute, for quick tests
 
 Docs: https://gpt-nb.github.io/gpt_nb/stories.html.md"""
 

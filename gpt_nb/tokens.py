@@ -1,4 +1,4 @@
-"""Every story tokenized once into a memory-mapped cache, the tokenizer chosen by name, random windows as training batches, and the fixed text we evaluate on
+"""Stories tokenized once into a cache on disk, the tokenizer by name, random windows as batches, the evaluation text
 
 Docs: https://gpt-nb.github.io/gpt_nb/tokens.html.md"""
 
@@ -20,9 +20,11 @@ import tiktoken
 import torch
 from tqdm.auto import tqdm
 
-from .files import atomic_write
+from .bpe import MIN_VOCAB_SIZE, train_bpe
+from .config import SettingError
 from .data import StorySplit
-from .tokenizer import describe_encoding, encoding_from_description, get_encoding, train_bpe
+from .files import atomic_write
+from .tokenizer import describe_encoding, encoding_from_description, get_encoding
 
 # %% auto #0
 __all__ = ['BPE_TRAIN_BYTES', 'MIN_WINDOWS', 'default_cache_dir', 'token_dtype', 'tokenize_split', 'parse_tokenizer_spec',
@@ -30,7 +32,7 @@ __all__ = ['BPE_TRAIN_BYTES', 'MIN_WINDOWS', 'default_cache_dir', 'token_dtype',
 
 # %% ../nbs/07_tokens.ipynb #ac8c2c42
 def default_cache_dir() -> Path:
-    "Where token caches and trained tokenizers are kept: `$GPT_NB_CACHE`, else `.gpt_nb_cache` in the working directory."
+    "Where token caches and trained tokenizers are kept: `$GPT_NB_CACHE`, else `.gpt_nb_cache` in the working folder."
     return Path(os.environ.get('GPT_NB_CACHE') or '.gpt_nb_cache')
 
 
@@ -94,18 +96,17 @@ BPE_TRAIN_BYTES = 32 * 2**20  # a BPE learns its merges from at most this much t
 
 
 def parse_tokenizer_spec(spec: str) -> int | None:
-    "None for 'gpt2', N for 'bpe:N'; a `ValueError` for anything else."
+    "None for 'gpt2', N for 'bpe:N'; a `SettingError` naming the field `tokenizer` for anything else."
     if spec == 'gpt2':
         return None
-    m = re.fullmatch(r'bpe:(\d+)', spec) if isinstance(spec, str) else None
-    if not m:
-        raise ValueError(
-            f"tokenizer must be 'gpt2' or 'bpe:N' (a BPE with N tokens trained on the data, e.g. 'bpe:4096'), got {spec!r}"
-        )
-    n = int(m.group(1))
-    if not 257 <= n <= 1 << 16:
-        raise ValueError(f'tokenizer {spec!r}: N must be between 257 and 65536, got {n}')
-    return n
+    match = re.fullmatch(r'bpe:(\d+)', spec) if isinstance(spec, str) else None
+    if not match:
+        choices = "'gpt2' or 'bpe:N' (a BPE with N tokens trained on the data, e.g. 'bpe:4096')"
+        raise SettingError('tokenizer', f'must be {choices}, got {spec!r}')
+    vocab_size = int(match.group(1))
+    if not MIN_VOCAB_SIZE <= vocab_size <= 1 << 16:
+        raise SettingError('tokenizer', f'{spec!r}: N must be between {MIN_VOCAB_SIZE} and 65536, got {vocab_size}')
+    return vocab_size
 
 
 def get_tokenizer(
@@ -125,9 +126,8 @@ def get_tokenizer(
         return encoding_from_description(json.loads(path.read_text()))
     texts = train.head(max_bytes)
     if verbose:
-        print(
-            f'training a {vocab_size:,}-token BPE on {len(texts):,} stories ({sum(len(t) for t in texts) / 1e6:.1f} MB)...'
-        )
+        megabytes = sum(len(text) for text in texts) / 1e6
+        print(f'training a {vocab_size:,}-token BPE on {len(texts):,} stories ({megabytes:.1f} MB)...')
     enc = train_bpe(texts, vocab_size, name=f'bpe_{vocab_size}')
     cache.mkdir(parents=True, exist_ok=True)
     atomic_write(path, lambda f: f.write(json.dumps(describe_encoding(enc)).encode()))
@@ -179,7 +179,7 @@ def fit_context_length(context_length: int, n_tokens: int, verbose: bool = True)
 
 # %% ../nbs/07_tokens.ipynb #dec97b9e
 def eval_tokens(stories: Iterable[str], enc: tiktoken.Encoding) -> tuple[np.ndarray, int]:
-    "`<|endoftext|>`, story, `<|endoftext|>`, story, ..., `<|endoftext|>` as token ids, and the bytes they encode (UTF-8 + 1 per story)."
+    "Token ids of `<|endoftext|>`, story, ..., story, `<|endoftext|>`, and the bytes they stand for (UTF-8, +1 each)."
     stories = list(stories)
     ids = [enc.eot_token]
     for story_ids in enc.encode_ordinary_batch(stories):

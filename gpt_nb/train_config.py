@@ -1,4 +1,4 @@
-"""One dataclass for every setting, with recipes for the CPU and the GPU; one or several processes; randomness that resuming reproduces; stopping safely
+"""Every setting of a run in one dataclass, recipes for CPU and GPU, several processes, reproducible randomness.
 
 Docs: https://gpt-nb.github.io/gpt_nb/train_config.html.md"""
 
@@ -15,14 +15,23 @@ import os
 import random
 import signal
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import torch
 import torch.distributed as dist
 
-from .config import ARCHITECTURES, GPTConfig, PRESETS
-from .data import EVAL_STORIES
+from gpt_nb.config import (
+    ARCHITECTURES,
+    PRESETS,
+    GPTConfig,
+    SettingError,
+    check_choice,
+    check_flag,
+    check_positive,
+    check_range,
+)
+from .corpus import EVAL_STORIES
 from .device import resolve_device
 from .evaluation import PRECISIONS
 from .optim import OPTIMIZERS
@@ -30,161 +39,164 @@ from .tokenizer import get_encoding
 from .tokens import parse_tokenizer_spec
 
 # %% auto #0
-__all__ = ['CPU_RECIPE', 'GPU_RECIPE', 'TrainConfig', 'resolve_defaults', 'check_train_config', 'training_memory', 'Distributed',
-           'setup_distributed', 'step_seed', 'rng_state', 'set_rng_state', 'NonFiniteLossError', 'interrupt_flag']
+__all__ = ['CPU_RECIPE', 'GPU_RECIPE', 'setting', 'TrainConfig', 'resolve_defaults', 'check_train_config', 'training_memory',
+           'Distributed', 'setup_distributed', 'step_seed', 'rng_state', 'set_rng_state', 'NonFiniteLossError',
+           'interrupt_flag']
 
 # %% ../nbs/07_train_config.ipynb #a64975a6
+def setting(default, help: str):
+    "A dataclass field with its help text (the command line's `--help`) in its metadata."
+    return field(default=default, metadata={'help': help})
+
+
 @dataclass
 class TrainConfig:
     "Everything that defines a training run; a setting left as None is filled in for the device by `resolve_defaults`."
 
-    preset: str = 'tiny'  # model architecture, a name from PRESETS: tiny, gpt2, gpt2-medium, gpt2-large, gpt2-xl, gpt3
-    n_layer: int | None = None  # transformer blocks (None: the preset's)
-    n_head: int | None = None  # attention heads per block (None: the preset's)
-    d_model: int | None = None  # width of the residual stream (None: the preset's)
-    architecture: str = 'gpt2'  # a new model's layers, a name from ARCHITECTURES: 'gpt2' (GPT-2 exactly), 'gpt2-rope' (with rotary positions) or 'modern' (RMSNorm, RoPE, ReLU², QK-norm, untied head, no biases: chapter 09)
-    dropout: float | None = None  # dropout probability while training; None: the device's recipe
-    data: str | None = (
-        None  # None: TinyStories from the Hub if reachable (a slice of it on a CPU), else the bundled excerpt; 'bundled', 'hub', 'generated' or a path
+    preset: str = setting('tiny', 'model architecture, a name from PRESETS: ' + ', '.join(PRESETS))
+    n_layer: int | None = setting(None, "transformer blocks (None: the preset's)")
+    n_head: int | None = setting(None, "attention heads per block (None: the preset's)")
+    d_model: int | None = setting(None, "width of the residual stream (None: the preset's)")
+    architecture: str = setting(
+        'gpt2',
+        "a new model's layers, a name from ARCHITECTURES: 'gpt2' (GPT-2 exactly), 'gpt2-rope' (with rotary "
+        "positions) or 'modern' (RMSNorm, RoPE, ReLU², QK-norm, untied head, no biases: chapter 09)",
     )
-    max_stories: int | None = None  # train on at most this many stories of the data
-    tokenizer: str | None = (
-        None  # 'gpt2', or 'bpe:N' (a BPE with N tokens trained on the training stories); None: the device's recipe
+    dropout: float | None = setting(None, "dropout probability while training; None: the device's recipe")
+    data: str | None = setting(
+        None,
+        'None: TinyStories from the Hub if reachable (a slice of it on a CPU), else the bundled excerpt; '
+        "'bundled', 'hub', 'generated' or a path",
     )
-    context_length: int | None = None  # tokens per training window; None: the preset's, at most the device recipe's
-    batch_size: int | None = None  # sequences per micro-batch and process; None: the device's recipe
-    grad_accum: int = 1  # micro-batches per optimiser step
-    epochs: float | None = None  # passes over the training tokens; None: 1, unless max_steps or minutes is set
-    max_steps: int | None = None  # optimiser steps (overrides epochs)
-    minutes: float | None = (
-        None  # a wall-clock budget: stop after this many minutes, the schedule following the time spent
+    max_stories: int | None = setting(None, 'train on at most this many stories of the data')
+    tokenizer: str | None = setting(
+        None, "'gpt2', or 'bpe:N' (a BPE with N tokens trained on the training stories); None: the device's recipe"
     )
-    optimizer: str | None = (
-        None  # 'adamw', or 'muon' (Muon for the blocks' weight matrices, AdamW for the rest); None: the device's recipe
+    context_length: int | None = setting(
+        None, "tokens per training window; None: the preset's, at most the device recipe's"
     )
-    lr: float = 3e-3  # peak learning rate of AdamW
-    muon_lr: float = 0.02  # peak learning rate of Muon
-    min_lr_ratio: float = 0.0  # the cosine decays to lr * min_lr_ratio
-    warmup_steps: int | None = None  # steps of linear warmup; None: the first 10% of the run
-    weight_decay: float = 0.1  # weight decay of the weight matrices (AdamW's and Muon's)
-    betas: tuple = (0.9, 0.95)  # AdamW's averaging coefficients
-    grad_clip: float = 1.0  # clip the gradient norm to this (0: no clipping)
-    eval_interval: int | None = None  # also evaluate every this many steps
-    eval_minutes: float = 2.0  # evaluate at least this often, in minutes (and at the end)
-    eval_stories: int = EVAL_STORIES  # validation stories to evaluate on
-    sample_prompt: str = 'Once upon a time'  # a sample is generated from this at every evaluation ('' for none)
-    sample_tokens: int = 80  # tokens in that sample
-    out_dir: str | None = 'checkpoints'  # where best_model.pt, last.pt and loss_curve.png go; None: nowhere
-    resume: bool = False  # continue the run saved in out_dir/last.pt
-    init_from: str | None = None  # start from a checkpoint file or Hugging Face GPT-2 weights ('gpt2' or a folder)
-    device: str = 'auto'  # 'auto', 'cpu', 'cuda', 'cuda:N' or 'mps'
-    precision: str = 'auto'  # 'auto' (bf16, else fp16, on CUDA; else fp32), 'fp32', 'bf16' or 'fp16'
-    compile: bool = False  # torch.compile the model
-    seed: int = 1337  # seed of the initial weights, the batches and dropout
-    progress: bool = True  # show a progress bar
-    cache_dir: str | None = None  # token and tokenizer cache; None: $GPT_NB_CACHE or .gpt_nb_cache
+    batch_size: int | None = setting(None, "sequences per micro-batch and process; None: the device's recipe")
+    grad_accum: int = setting(1, 'micro-batches per optimiser step')
+    epochs: float | None = setting(None, 'passes over the training tokens; None: 1, unless max_steps or minutes is set')
+    max_steps: int | None = setting(None, 'optimiser steps (overrides epochs)')
+    minutes: float | None = setting(
+        None, 'a wall-clock budget: stop after this many minutes, the schedule following the time spent'
+    )
+    optimizer: str | None = setting(
+        None,
+        "'adamw', or 'muon' (Muon for the blocks' weight matrices, AdamW for the rest); None: the device's recipe",
+    )
+    lr: float = setting(3e-3, 'peak learning rate of AdamW')
+    muon_lr: float = setting(0.02, 'peak learning rate of Muon')
+    min_lr_ratio: float = setting(0.0, 'the cosine decays to lr * min_lr_ratio')
+    warmup_steps: int | None = setting(None, 'steps of linear warmup; None: the first 10% of the run')
+    weight_decay: float = setting(0.1, "weight decay of the weight matrices (AdamW's and Muon's)")
+    betas: tuple = setting((0.9, 0.95), "AdamW's averaging coefficients")
+    grad_clip: float = setting(1.0, 'clip the gradient norm to this (0: no clipping)')
+    eval_interval: int | None = setting(None, 'also evaluate every this many steps')
+    eval_minutes: float = setting(2.0, 'evaluate at least this often, in minutes (and at the end)')
+    eval_stories: int = setting(EVAL_STORIES, 'validation stories to evaluate on')
+    sample_prompt: str = setting(
+        'Once upon a time', "a sample is generated from this at every evaluation ('' for none)"
+    )
+    sample_tokens: int = setting(80, 'tokens in that sample')
+    out_dir: str | None = setting('checkpoints', 'where best_model.pt, last.pt and loss_curve.png go; None: nowhere')
+    resume: bool = setting(False, 'continue the run saved in out_dir/last.pt')
+    init_from: str | None = setting(
+        None, "start from a checkpoint file or Hugging Face GPT-2 weights ('gpt2' or a folder)"
+    )
+    device: str = setting('auto', "'auto', 'cpu', 'cuda', 'cuda:N' or 'mps'")
+    precision: str = setting('auto', "'auto' (bf16, else fp16, on CUDA; else fp32), 'fp32', 'bf16' or 'fp16'")
+    compile: bool = setting(False, 'torch.compile the model')
+    seed: int = setting(1337, 'seed of the initial weights, the batches and dropout')
+    progress: bool = setting(True, 'show a progress bar')
+    cache_dir: str | None = setting(None, 'token and tokenizer cache; None: $GPT_NB_CACHE or .gpt_nb_cache')
 
     def __post_init__(self):
         check_train_config(self)
 
 
-CPU_RECIPE = dict(
+CPU_RECIPE = dict(  # the best measured on a 2-core CPU
     tokenizer='bpe:4096', context_length=256, batch_size=8, optimizer='muon', dropout=0.0
-)  # the best measured on a 2-core CPU
-GPU_RECIPE = dict(
+)
+GPU_RECIPE = dict(  # context: the preset's
     tokenizer='gpt2', context_length=None, batch_size=32, optimizer='adamw', dropout=0.0
-)  # context: the preset's
+)
 
 
-def resolve_defaults(c: TrainConfig, device: torch.device) -> TrainConfig:
-    "`c` with the batch size, optimiser and (for a new model) tokenizer and dropout left as None taken from the recipe for `device`."
+def resolve_defaults(config: TrainConfig, device: torch.device) -> TrainConfig:
+    "`config` with the batch size, optimiser and (for a new model) tokenizer and dropout None from `device`'s recipe."
     recipe = GPU_RECIPE if device.type == 'cuda' else CPU_RECIPE
     fill = dict(batch_size=recipe['batch_size'], optimizer=recipe['optimizer'])
-    if not (c.resume or c.init_from):
+    if not (config.resume or config.init_from):
         fill |= dict(tokenizer=recipe['tokenizer'], dropout=recipe['dropout'])  # a continued model keeps its own
-    return dataclasses.replace(c, **{k: v for k, v in fill.items() if getattr(c, k) is None})
+    return dataclasses.replace(config, **{k: v for k, v in fill.items() if getattr(config, k) is None})
 
 
-def check_train_config(c: TrainConfig) -> None:
-    "Raise a `ValueError` naming the first unusable setting of `c`."
+_AT_MOST = dict(grad_accum=(4096, 'micro-batches per optimizer step'), sample_tokens=(100_000, 'tokens in each sample'))
 
-    def positive(name, allow_none=False, integer=True):
-        v = getattr(c, name)
-        if v is None and allow_none:
-            return
-        ok = (
-            isinstance(v, int) and not isinstance(v, bool)
-            if integer
-            else isinstance(v, (int, float)) and not isinstance(v, bool)
-        )
-        if not ok or not v > 0 or not math.isfinite(v):
-            raise ValueError(f'{name} must be a positive {"integer" if integer else "number"}, got {v!r}')
 
-    if c.preset not in PRESETS:
-        raise ValueError(f'preset must be one of {", ".join(PRESETS)}, got {c.preset!r}')
-    if c.architecture not in ARCHITECTURES:
-        raise ValueError(f'architecture must be one of {", ".join(ARCHITECTURES)}, got {c.architecture!r}')
-    if c.tokenizer is not None:
-        parse_tokenizer_spec(c.tokenizer)
+def check_train_config(config: TrainConfig) -> None:
+    "Raise a `SettingError` naming the first unusable setting of `config`."
+    check_choice('preset', config.preset, PRESETS)
+    check_choice('architecture', config.architecture, ARCHITECTURES)
+    if config.tokenizer is not None:
+        try:
+            parse_tokenizer_spec(config.tokenizer)
+        except ValueError as e:
+            raise SettingError('tokenizer', str(e).removeprefix('tokenizer ')) from None
     for name in ('grad_accum', 'eval_stories', 'sample_tokens'):
-        positive(name)
-    for name in (
-        'n_layer',
-        'n_head',
-        'd_model',
-        'max_stories',
-        'batch_size',
-        'context_length',
-        'max_steps',
-        'eval_interval',
-    ):
-        positive(name, allow_none=True)
+        check_positive(name, getattr(config, name))
+    for name in ('n_layer', 'n_head', 'd_model', 'max_stories', 'batch_size', 'context_length', 'max_steps'):
+        check_positive(name, getattr(config, name), allow_none=True)
+    check_positive('eval_interval', config.eval_interval, allow_none=True)
     for name in ('epochs', 'minutes'):
-        positive(name, allow_none=True, integer=False)
+        check_positive(name, getattr(config, name), integer=False, allow_none=True)
     for name in ('lr', 'muon_lr', 'eval_minutes'):
-        positive(name, integer=False)
-    if c.optimizer is not None and c.optimizer not in OPTIMIZERS:
-        raise ValueError(f'optimizer must be one of {OPTIMIZERS}, got {c.optimizer!r}')
-    if c.warmup_steps is not None and (not isinstance(c.warmup_steps, int) or c.warmup_steps < 0):
-        raise ValueError(f'warmup_steps must be an integer >= 0, got {c.warmup_steps!r}')
-    if not 0 <= c.min_lr_ratio <= 1:
-        raise ValueError(f'min_lr_ratio must be in [0, 1], got {c.min_lr_ratio!r}')
-    if c.dropout is not None and not 0 <= c.dropout < 1:
-        raise ValueError(f'dropout must be in [0, 1), got {c.dropout!r}')
+        check_positive(name, getattr(config, name), integer=False)
+    if config.optimizer is not None:
+        check_choice('optimizer', config.optimizer, OPTIMIZERS)
+    if config.warmup_steps is not None:
+        if isinstance(config.warmup_steps, bool) or not isinstance(config.warmup_steps, int) or config.warmup_steps < 0:
+            raise SettingError('warmup_steps', f'must be an integer >= 0, got {config.warmup_steps!r}')
+    check_range('min_lr_ratio', config.min_lr_ratio, 0, 1, high_included=True)
+    if config.dropout is not None:
+        check_range('dropout', config.dropout, 0, 1)
     for name in ('weight_decay', 'grad_clip'):
-        if not 0 <= getattr(c, name) < math.inf:
-            raise ValueError(f'{name} must be a number >= 0, got {getattr(c, name)!r}')
-    if c.precision not in PRECISIONS:
-        raise ValueError(f'precision must be one of {PRECISIONS}, got {c.precision!r}')
-    if c.resume and c.init_from:
-        raise ValueError('resume and init_from cannot be combined: resume continues a run, init_from starts a new one')
-    if c.resume and not c.out_dir:
-        raise ValueError('resume needs out_dir, the folder holding last.pt')
-    for name, most, what in [
-        ('grad_accum', 4096, 'micro-batches per optimizer step'),
-        ('sample_tokens', 100_000, 'tokens in each sample'),
-        (
-            'max_stories' if c.data == 'generated' else '',
-            1_000_000,
-            "generated stories (data='generated' is for tests)",
-        ),
-    ]:
-        if name and getattr(c, name) is not None and getattr(c, name) > most:
-            raise ValueError(f'{name} must be at most {most:,} {what}, got {getattr(c, name):,}')
+        check_range(name, getattr(config, name), 0, math.inf)
+    check_choice('precision', config.precision, PRECISIONS)
+    for name in ('resume', 'compile', 'progress'):
+        check_flag(name, getattr(config, name))
+    if config.resume and config.init_from:
+        reason = 'cannot be combined with init_from: resume continues a run, init_from starts a new one'
+        raise SettingError('resume', reason)
+    if config.resume and not config.out_dir:
+        raise SettingError('resume', 'needs out_dir, the folder holding last.pt')
+    at_most = dict(_AT_MOST)
+    if config.data == 'generated':
+        at_most['max_stories'] = (1_000_000, "generated stories (data='generated' is for tests)")
+    for name, (most, what) in at_most.items():
+        if getattr(config, name) is not None and getattr(config, name) > most:
+            raise SettingError(name, f'must be at most {most:,} {what}, got {getattr(config, name):,}')
 
 # %% ../nbs/07_train_config.ipynb #b2ae7de3
-def training_memory(c: TrainConfig) -> tuple[int, str]:
-    "Roughly how many bytes a run of `c` (defaults resolved) needs, and the setting that needs most of them."
-    shape = {**PRESETS[c.preset], **{k: getattr(c, k) for k in ('n_layer', 'n_head', 'd_model') if getattr(c, k)}}
+def training_memory(config: TrainConfig) -> tuple[int, str]:
+    "Roughly how many bytes a run of `config` (defaults resolved) needs, and the setting that needs most of them."
+    shape = {
+        **PRESETS[config.preset],
+        **{k: getattr(config, k) for k in ('n_layer', 'n_head', 'd_model') if getattr(config, k)},
+    }
     n_layer, d = shape['n_layer'], shape['d_model']
     T = min(
-        c.context_length or shape.get('context_length', GPTConfig.context_length), 16_384
+        config.context_length or shape.get('context_length', GPTConfig.context_length), 16_384
     )  # longer ones shrink to fit the data
-    vocab = parse_tokenizer_spec(c.tokenizer or 'gpt2') or get_encoding('gpt2').n_vocab
+    vocab = parse_tokenizer_spec(config.tokenizer or 'gpt2') or get_encoding('gpt2').n_vocab
     state = 4 * 4 * (12 * n_layer * d * d + (vocab + T) * d)  # fp32 weights, gradients, two optimizer moments
-    activations = 4 * c.batch_size * T * (34 * n_layer * d + 3 * vocab)
+    activations = 4 * config.batch_size * T * (34 * n_layer * d + 3 * vocab)
     culprit = (
-        ('d_model' if c.d_model else 'n_layer' if c.n_layer else 'preset') if state > activations else 'batch_size'
+        ('d_model' if config.d_model else 'n_layer' if config.n_layer else 'preset')
+        if state > activations
+        else 'batch_size'
     )
     return state + activations, culprit
 
@@ -229,7 +241,7 @@ def step_seed(*parts: int) -> int:
 
 
 def rng_state() -> dict:
-    "The states of torch's, numpy's and Python's global random generators, in a form `torch.load(weights_only=True)` accepts."
+    "The states of torch's, numpy's and Python's random generators, in a form `torch.load(weights_only=True)` accepts."
     np_state = np.random.get_state()
     return dict(
         torch=torch.get_rng_state(),
@@ -260,7 +272,7 @@ class NonFiniteLossError(RuntimeError):
 
 @contextlib.contextmanager
 def interrupt_flag():
-    "A context yielding a dict whose 'stop' becomes True on the first Ctrl-C (SIGINT or SIGTERM); the second Ctrl-C interrupts."
+    "A context yielding a dict whose 'stop' becomes True on a first Ctrl-C (SIGINT, SIGTERM); a second one interrupts."
     flag = {'stop': False}
     if threading.current_thread() is not threading.main_thread():
         yield flag

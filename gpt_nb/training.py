@@ -1,4 +1,4 @@
-"""Next-token prediction on batches, AdamW with warmup and cosine decay, evaluation in bits per byte, checkpoints, resuming, and data-parallel training
+"""The one training loop, for pretraining and fine-tuning: steps, schedule, evaluation, checkpoints and resuming.
 
 Docs: https://gpt-nb.github.io/gpt_nb/training.html.md"""
 
@@ -13,273 +13,68 @@ import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 
-import numpy as np
 import torch
 import torch.distributed as dist
 from torch import nn
 from tqdm.auto import tqdm
 
-from .checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from .checkpoint import save_checkpoint
+from .evaluation import autocast, plot_history
 from .files import atomic_write
-from .config import ARCHITECTURES, PRESETS, GPTConfig
-from .data import load_stories
-from .evaluation import autocast, evaluate, plot_history, resolve_precision
 from .generation import generate_text
-from .huggingface import from_pretrained
 from .model import GPT
-from .optim import configure_optimizer, lr_at
-from .tokenizer import get_encoding
-from .tokens import eval_tokens, get_batch, get_tokenizer, tokenize_split, fit_context_length
+from .optim import lr_at
+from .run_setup import Run, setup_run
 from gpt_nb.train_config import (
-    CPU_RECIPE,
-    GPU_RECIPE,
-    Distributed,
     NonFiniteLossError,
     TrainConfig,
     interrupt_flag,
     resolve_defaults,
     rng_state,
-    set_rng_state,
     setup_distributed,
     step_seed,
 )
 
 # %% auto #0
-__all__ = ['Run', 'setup_run', 'set_learning_rate', 'forward_backward', 'agree', 'optimizer_step', 'save_run',
-           'evaluate_and_save', 'TrainResult', 'finish_run', 'train']
-
-# %% ../nbs/07_training.ipynb #cc0998b2
-def _start_model(c: TrainConfig, log) -> tuple[GPT | None, object, dict]:
-    "The model and tokenizer to start from (model None: build from the preset) and the saved state to resume."
-    if c.resume:
-        path = Path(c.out_dir) / 'last.pt'
-        if not path.exists():
-            raise FileNotFoundError(f'resume: there is no {path} to continue from; train without --resume first')
-        ckpt = load_checkpoint(path)
-        if missing := [k for k in ('step', 'optimizer', 'scaler', 'rng', 'train_config') if k not in ckpt.extra]:
-            raise CheckpointError(
-                f'{path} cannot be resumed: it holds a model but not the state of its run (no {", ".join(missing)}); '
-                f'start a new run from its weights with --init-from {path}'
-            )
-        log(f'resuming from {path} at step {ckpt.extra["step"]:,}')
-        return ckpt.model, ckpt.tokenizer, ckpt.extra
-    if c.init_from:
-        if Path(c.init_from).is_file():
-            ckpt = load_checkpoint(c.init_from)
-            log(f'starting from the weights in {c.init_from}')
-            return ckpt.model, ckpt.tokenizer, {}
-        model = from_pretrained(c.init_from)
-        log(f'starting from Hugging Face GPT-2 weights {c.init_from!r}, with the GPT-2 tokenizer')
-        return model, get_encoding('gpt2'), {}
-    return None, None, {}
-
-
-def _prepare_data(c: TrainConfig, tokenizer, device: torch.device, world: Distributed):
-    "Stories, tokenizer, training tokens and evaluation tokens; rank 0 first, so the others hit its caches."
-    for turn in ('main', 'others'):
-        if world.is_main == (turn == 'main'):
-            stories = load_stories(c.data, max_stories=c.max_stories, device=device, verbose=world.is_main)
-            enc = tokenizer or get_tokenizer(c.tokenizer, stories.train, c.cache_dir, verbose=world.is_main)
-            train_tokens = tokenize_split(stories.train, enc, c.cache_dir, verbose=world.is_main)
-            eval_ids, eval_bytes = eval_tokens(stories.valid.take(c.eval_stories), enc)
-            if len(eval_ids) < 2:  # a tiny corpus holds nothing out: evaluate on what it trains on, and say so
-                eval_ids, eval_bytes = eval_tokens(stories.train.take(c.eval_stories), enc)
-                if world.is_main:
-                    print('no validation stories (too few to hold any out): evaluating on the training stories')
-        world.barrier()
-    return enc, train_tokens, eval_ids, eval_bytes
-
-
-def _context_length(c: TrainConfig, model: GPT | None, n_tokens: int, device: torch.device, verbose: bool) -> int:
-    "The context length to train with: asked for, else the model's or preset's (at most the device recipe's), shrunk to fit the data."
-    limit = model.config.context_length if model is not None else None
-    wanted = c.context_length
-    if wanted is None:
-        wanted = limit or PRESETS[c.preset].get('context_length', GPTConfig.context_length)
-        cap = (GPU_RECIPE if device.type == 'cuda' else CPU_RECIPE)['context_length']
-        if cap:
-            wanted = min(wanted, cap)
-    if limit is not None and wanted > limit:
-        raise ValueError(f'context_length {wanted} is longer than the {limit} positions of the model being continued')
-    return fit_context_length(wanted, n_tokens, verbose=verbose)
-
-# %% ../nbs/07_training.ipynb #6f22402a
-@dataclass
-class Run:
-    "A training run in progress: what `setup_run` prepared, and how far it got. The steps below read and update it."
-
-    c: TrainConfig  # the settings, with the device's defaults filled in
-    world: Distributed
-    device: torch.device
-    precision: str  # 'fp32', 'bf16' or 'fp16'
-    model: GPT  # the model itself: evaluated, sampled and saved
-    stepped: nn.Module  # what the training steps call: the model, compiled and wrapped in DDP if asked
-    tokenizer: object  # its tiktoken.Encoding
-    train_tokens: np.ndarray
-    eval_ids: np.ndarray  # the evaluation text (`eval_tokens`) and its size in bytes
-    eval_bytes: int
-    context_length: int
-    optimizers: list  # `configure_optimizer`'s
-    scaler: torch.amp.GradScaler
-    tokens_per_step: int
-    total_steps: int | None  # None: only the time budget ends the run
-    budget: float | None  # the time budget in seconds, if any
-    step: int = 0  # optimiser steps done, over all resumes
-    best_val_loss: float = math.inf
-    seconds_before: float = 0.0  # seconds of training before this process resumed it
-    history: dict = dataclasses.field(default_factory=lambda: dict(step=[], loss=[], lr=[], eval=[]))
-    log: Callable = print  # prints on rank 0 only
-
-    @property
-    def out_dir(self) -> Path | None:
-        return Path(self.c.out_dir) if self.c.out_dir else None
-
-    @property
-    def epoch(self) -> float:
-        return self.step * self.tokens_per_step / len(self.train_tokens)
-
-
-def setup_run(c: TrainConfig, world: Distributed = Distributed(), device: torch.device = torch.device('cpu')) -> Run:
-    "The model (new, continued or resumed), data, optimisers and restored state of a run of `c`, and two lines saying what it will do."
-    log = tqdm.write if world.is_main else (lambda *a, **k: None)
-    precision = resolve_precision(device, c.precision)
-    model, tokenizer, saved = _start_model(c, log)
-    if tokenizer is not None and c.tokenizer is not None and tokenizer.name != c.tokenizer.replace(':', '_'):
-        log(f'tokenizer {c.tokenizer!r} ignored: the model keeps its own tokenizer, {tokenizer.name}')
-    tokenizer, train_tokens, eval_ids, eval_bytes = _prepare_data(c, tokenizer, device, world)
-    context_length = _context_length(c, model, len(train_tokens), device, verbose=world.is_main)
-    if model is None:
-        torch.manual_seed(c.seed)  # the same initial weights on every rank
-        shape = {k: getattr(c, k) for k in ('n_layer', 'n_head', 'd_model') if getattr(c, k) is not None}
-        model = GPT(
-            GPTConfig.from_preset(
-                c.preset,
-                vocab_size=tokenizer.n_vocab,
-                context_length=context_length,
-                dropout=c.dropout,
-                **ARCHITECTURES[c.architecture],
-                **shape,
-            )
-        )
-    elif model.config.vocab_size < tokenizer.n_vocab:
-        raise ValueError(
-            f'the model has {model.config.vocab_size} token rows but its tokenizer {tokenizer.n_vocab} tokens'
-        )
-    model.to(device).train()
-    optimizers = configure_optimizer(model, c.lr, c.weight_decay, tuple(c.betas), c.optimizer, c.muon_lr)
-    scaler = torch.amp.GradScaler(device.type, enabled=precision == 'fp16')
-    if saved:
-        if len(saved['optimizer']) != len(optimizers):
-            raise ValueError(
-                f'resume: the saved run used {len(saved["optimizer"])} optimiser(s), this one {len(optimizers)}: '
-                f'keep the run\'s --optimizer ({saved["train_config"]["optimizer"]})'
-            )
-        for opt, state in zip(optimizers, saved['optimizer']):
-            peaks = [group['peak_lr'] for group in opt.param_groups]  # this run's learning rates, not the saved run's
-            opt.load_state_dict(state)
-            for group, peak in zip(opt.param_groups, peaks):
-                group['peak_lr'] = peak
-        scaler.load_state_dict(saved['scaler'])
-        set_rng_state(saved['rng'])
-    stepped = torch.compile(model) if c.compile else model
-    if world.world_size > 1:
-        stepped = nn.parallel.DistributedDataParallel(
-            stepped, device_ids=[device.index] if device.type == 'cuda' else None
-        )
-    tokens_per_step = c.batch_size * context_length * c.grad_accum * world.world_size
-    epochs = c.epochs if c.epochs is not None else None if c.max_steps or c.minutes else 1.0
-    total_steps = c.max_steps or (max(1, math.ceil(epochs * len(train_tokens) / tokens_per_step)) if epochs else None)
-    run = Run(
-        c,
-        world,
-        device,
-        precision,
-        model,
-        stepped,
-        tokenizer,
-        train_tokens,
-        eval_ids,
-        eval_bytes,
-        context_length,
-        optimizers,
-        scaler,
-        tokens_per_step,
-        total_steps,
-        c.minutes * 60 if c.minutes else None,
-        saved.get('step', 0),
-        saved.get('best_val_loss', math.inf),
-        saved.get('seconds', 0.0),
-        saved.get('history') or dict(step=[], loss=[], lr=[], eval=[]),
-        log,
-    )
-    log(
-        f'model: {model.num_params() / 1e6:.2f}M parameters ({model.num_params(non_embedding=True) / 1e6:.2f}M without '
-        f'embeddings), {model.config.n_layer} layers x {model.config.d_model}, vocabulary {tokenizer.n_vocab:,}; '
-        f'dropout {model.config.dropout:g}; {c.optimizer}, {device.type} {precision}'
-        + (f', {world.world_size} processes' if world.world_size > 1 else '')
-    )
-    limits = ' or '.join(
-        filter(
-            None,
-            [
-                total_steps
-                and f'{total_steps:,} steps ({total_steps * tokens_per_step / len(train_tokens):.2f} '
-                f'epochs of {len(train_tokens):,} tokens)',
-                run.budget and f'{c.minutes:g} minutes',
-            ],
-        )
-    )
-    log(
-        f'training: {limits}{", whichever comes first" if total_steps and run.budget else ""}; {tokens_per_step:,} tokens a step '
-        f'({c.batch_size} x {context_length}{f" x {c.grad_accum} accumulated" if c.grad_accum > 1 else ""}'
-        f'{f" x {world.world_size} ranks" if world.world_size > 1 else ""})'
-    )
-    return run
+__all__ = ['set_learning_rate', 'forward_backward', 'reduce_across_ranks', 'optimizer_step', 'save_run', 'evaluate_and_save',
+           'TrainResult', 'finish_run', 'train_loop', 'train']
 
 # %% ../nbs/07_training.ipynb #1dd4ebf5
 def set_learning_rate(run: Run, seconds: float) -> float:
-    "Set every optimiser's rate for the next step from the schedule, at the fraction of the run done (of its steps or its time budget, whichever is further); AdamW's rate."
-    c = run.c
+    "Set every optimiser's rate for the next step at the fraction of the run done (steps or time: the further); AdamW's"
+    config = run.config
     progress = max(
         (run.step + 1) / run.total_steps if run.total_steps else 0.0, seconds / run.budget if run.budget else 0.0
     )
-    scale = lr_at(progress, 1.0, c.min_lr_ratio, warmup=0.1 if c.warmup_steps is None else 0.0)
-    if c.warmup_steps:
-        scale *= min(1.0, (run.step + 1) / c.warmup_steps)
-    for opt in run.optimizers:
-        for group in opt.param_groups:
+    scale = lr_at(progress, 1.0, config.min_lr_ratio, warmup=0.1 if config.warmup_steps is None else 0.0)
+    if config.warmup_steps:
+        scale *= min(1.0, (run.step + 1) / config.warmup_steps)
+    for optimizer in run.optimizers:
+        for group in optimizer.param_groups:
             group['lr'] = group['peak_lr'] * scale
-    return c.lr * scale
+    return config.lr * scale
 
 
 def forward_backward(run: Run) -> float:
-    "The gradients of this process's share of the step's global batch, in `grad_accum` micro-batches; their mean loss."
-    c, world = run.c, run.world
-    torch.manual_seed(step_seed(c.seed, run.step, 1_000_000 + world.rank))  # dropout masks: a function of the step
+    "The gradients of this process's share of the step's batch, in `grad_accum` micro-batches; their mean loss."
+    config, world = run.config, run.world
+    torch.manual_seed(step_seed(config.seed, run.step, 1_000_000 + world.rank))  # dropout masks: a function of the step
     loss_sum = torch.zeros((), device=run.device)
-    for micro in range(c.grad_accum):
-        # one global batch per step, drawn alike everywhere; each (micro-batch, rank) takes its own slice
-        x, y = get_batch(
-            run.train_tokens,
-            c.batch_size,
-            run.context_length,
-            generator=torch.Generator().manual_seed(step_seed(c.seed, run.step)),
-            rank=micro * world.world_size + world.rank,
-            world_size=c.grad_accum * world.world_size,
-            device=run.device,
-        )
-        last_micro = micro == c.grad_accum - 1
-        with run.stepped.no_sync() if world.world_size > 1 and not last_micro else contextlib.nullcontext():
+    parts = config.grad_accum * world.world_size
+    for micro in range(config.grad_accum):
+        x, y = run.batches(run.step, micro * world.world_size + world.rank, parts)  # each (micro-batch, rank): a slice
+        x, y = x.to(run.device), y.to(run.device)
+        last_micro = micro == config.grad_accum - 1
+        with run.training_model.no_sync() if world.world_size > 1 and not last_micro else contextlib.nullcontext():
             with autocast(run.device, run.precision):
-                _, loss = run.stepped(x, y)
-            run.scaler.scale(loss / c.grad_accum).backward()
+                _, loss = run.training_model(x, y)
+            run.scaler.scale(loss / config.grad_accum).backward()
         loss_sum += loss.detach().float()
-    return loss_sum.item() / c.grad_accum
+    return loss_sum.item() / config.grad_accum
 
 
-def agree(run: Run, loss: float, *reasons: bool) -> tuple[float, list[bool]]:
+def reduce_across_ranks(run: Run, loss: float, *reasons: bool) -> tuple[float, list[bool]]:
     "The loss averaged over all ranks, and each reason (to stop, to evaluate) true if it is true on any rank."
     flags = torch.tensor([loss, *reasons], device=run.device, dtype=torch.float64)
     if run.world.world_size > 1:
@@ -288,12 +83,12 @@ def agree(run: Run, loss: float, *reasons: bool) -> tuple[float, list[bool]]:
 
 # %% ../nbs/07_training.ipynb #716fbc28
 def optimizer_step(run: Run, loss: float, lr: float) -> None:
-    "Clip the gradient norm, stop before a non-finite loss or gradient reaches the weights, step every optimiser, and record the step."
-    c = run.c
-    if c.grad_clip:
-        for opt in run.optimizers:
-            run.scaler.unscale_(opt)
-        grad_norm = nn.utils.clip_grad_norm_(run.model.parameters(), c.grad_clip).item()
+    "Clip the gradient norm, stop before a non-finite loss or gradient reaches the weights, step, and record the step."
+    config = run.config
+    if config.grad_clip:
+        for optimizer in run.optimizers:
+            run.scaler.unscale_(optimizer)
+        grad_norm = nn.utils.clip_grad_norm_(run.model.parameters(), config.grad_clip).item()
     else:
         grad_norm = 0.0
     if not (math.isfinite(loss) and (math.isfinite(grad_norm) or run.scaler.is_enabled())):
@@ -306,14 +101,14 @@ def optimizer_step(run: Run, loss: float, lr: float) -> None:
         raise NonFiniteLossError(
             f'the training loss became {"non-finite" if math.isfinite(loss) else loss} '
             f'(gradient norm {grad_norm}) at step {run.step + 1:,}: training stopped before updating the '
-            f'weights; {kept}. Try a lower learning rate (now {c.lr:g})'
+            f'weights; {kept}. Try a lower learning rate (now {config.lr:g})'
             + (' or --precision fp32' if run.precision != 'fp32' else '')
         )
-    for opt in run.optimizers:
-        run.scaler.step(opt)
+    for optimizer in run.optimizers:
+        run.scaler.step(optimizer)
     run.scaler.update()
-    for opt in run.optimizers:
-        opt.zero_grad(set_to_none=True)
+    for optimizer in run.optimizers:
+        optimizer.zero_grad(set_to_none=True)
     run.step += 1
     run.history['step'].append(run.step)
     run.history['loss'].append(loss)
@@ -322,51 +117,62 @@ def optimizer_step(run: Run, loss: float, lr: float) -> None:
 # %% ../nbs/07_training.ipynb #60d0bb9d
 def save_run(run: Run, name: str, seconds: float) -> None:
     "Write everything needed to continue `run` to `out_dir/name` (rank 0 only; nothing without an `out_dir`)."
-    c = run.c
+    config = run.config
     if run.out_dir and run.world.is_main:
         save_checkpoint(
             run.out_dir / name,
-            run.model,
+            run.to_save(run.model),
             run.tokenizer,
             step=run.step,
             epoch=run.epoch,
             seconds=seconds,
-            schedule=dict(total_steps=run.total_steps, minutes=c.minutes, warmup_steps=c.warmup_steps),
-            optimizer=[opt.state_dict() for opt in run.optimizers],
+            schedule=dict(total_steps=run.total_steps, minutes=config.minutes, warmup_steps=config.warmup_steps),
+            optimizer=[optimizer.state_dict() for optimizer in run.optimizers],
             scaler=run.scaler.state_dict(),
             rng=rng_state(),
-            train_config=dataclasses.asdict(c),
+            train_config=dataclasses.asdict(config),
             history=run.history,
             best_val_loss=run.best_val_loss,
+            **run.checkpoint_extra,
         )
+
+
+_SHOWN = dict(loss='val loss {:.3f}', perplexity='perplexity {:.2f}', bits_per_byte='{:.3f} bits/byte')
 
 
 def evaluate_and_save(run: Run, seconds: float) -> dict:
-    "Evaluate, generate a sample, log both, and save `best_model.pt` (if the loss improved) and `last.pt`; the evaluation's record."
-    c = run.c
-    m = evaluate(run.model, run.eval_ids, run.eval_bytes, run.context_length, c.batch_size, run.precision)
-    if not math.isfinite(m['loss']):  # the last update ruined the weights: keep the checkpoints written before it
+    "Validate, generate a sample, log both, and save `best_model.pt` (if the loss improved) and `last.pt`; the record."
+    config = run.config
+    measures = run.validate(run) if run.validate else {}  # without validation, the latest model is the best
+    loss = measures.get('loss', -math.inf)
+    if math.isnan(loss) or loss == math.inf:  # the last update ruined the weights: keep the checkpoints before it
+        kept = f' (the checkpoints already in {run.out_dir} are untouched)' if run.out_dir else ''
         raise NonFiniteLossError(
-            f'the validation loss became {m["loss"]} at step {run.step:,}: the weights are ruined, so '
-            f'nothing was saved{" (the checkpoints already in " + str(run.out_dir) + " are untouched)" if run.out_dir else ""}. '
-            f'Try a lower learning rate (now {c.lr:g})'
+            f'the validation loss became {loss} at step {run.step:,}: the weights are ruined, so nothing was '
+            f'saved{kept}. Try a lower learning rate (now {config.lr:g})'
         )
-    sample = (
-        generate_text(
-            run.model, run.tokenizer, c.sample_prompt, c.sample_tokens, temperature=0.8, top_k=40, seed=c.seed
+    sample = ''
+    if config.sample_prompt:
+        sample = generate_text(
+            run.model,
+            run.tokenizer,
+            config.sample_prompt,
+            config.sample_tokens,
+            temperature=0.8,
+            top_k=40,
+            seed=config.seed,
         )
-        if c.sample_prompt
-        else ''
-    )
-    run.history['eval'].append(dict(step=run.step, epoch=run.epoch, seconds=seconds, **m, sample=sample))
-    improved = m['loss'] < run.best_val_loss
-    run.best_val_loss = min(run.best_val_loss, m['loss'])
+    run.history['eval'].append(dict(step=run.step, epoch=run.epoch, seconds=seconds, **measures, sample=sample))
+    improved = loss < run.best_val_loss
+    run.best_val_loss = min(run.best_val_loss, measures.get('loss', math.inf))
+    shown = ', '.join(_SHOWN.get(k, k + ' {:.3f}').format(v) for k, v in measures.items())
     run.log(
-        f'step {run.step:,} (epoch {run.epoch:.2f}, {seconds / 60:.1f} min): val loss {m["loss"]:.3f}, perplexity '
-        f'{m["perplexity"]:.2f}, {m["bits_per_byte"]:.3f} bits/byte' + (' (best so far)' if improved else '')
+        f'step {run.step:,} (epoch {run.epoch:.2f}, {seconds / 60:.1f} min)'
+        + (f': {shown}' if shown else '')
+        + (' (best so far)' if improved and measures else '')
     )
     if sample:
-        run.log(f'  {c.sample_prompt}{sample}'.replace('\n', '\n  '))
+        run.log(f'  {config.sample_prompt}{sample}'.replace('\n', '\n  '))
     if improved:
         save_run(run, 'best_model.pt', seconds)
     save_run(run, 'last.pt', seconds)
@@ -380,7 +186,7 @@ class TrainResult:
     model: GPT  # the trained model (the final weights; the best are in best_model.pt)
     tokenizer: object  # its tiktoken.Encoding
     config: TrainConfig  # the settings, with the device's defaults filled in
-    history: dict  # per step: 'step', 'loss', 'lr'; per evaluation: 'eval' (step, epoch, seconds, loss, perplexity, bits_per_byte, sample)
+    history: dict  # per step: 'step', 'loss', 'lr'; per evaluation: 'eval' (step, epoch, seconds, the measures, sample)
     step: int  # optimiser steps done
     best_val_loss: float
     status: str  # 'finished' or 'interrupted'
@@ -392,81 +198,80 @@ def finish_run(run: Run, status: str, seconds: float) -> TrainResult:
     "Draw (and save) the loss curve, say how the run ended and where its best model is; the result."
     figure = None
     if run.history['step'] and run.world.is_main:
-        figure = plot_history(run.history, f'{run.c.preset} preset, {run.tokenizer.name} tokens')
+        validated = [e for e in run.history['eval'] if 'loss' in e]  # a run without validation has no loss to plot
+        figure = plot_history(dict(run.history, eval=validated), run.name)
         if run.out_dir:
             atomic_write(run.out_dir / 'loss_curve.png', lambda f: figure.savefig(f, format='png'))
     if run.history['eval']:
-        best = min(run.history['eval'], key=lambda e: e['loss'])
-        run.log(
-            f'{status} at step {run.step:,} after {seconds / 60:.1f} minutes of training; best validation: {best["loss"]:.3f} nats/token, '
-            f'{best["bits_per_byte"]:.3f} bits/byte (step {best["step"]:,})'
-            + (
-                f'; saved {run.out_dir / "best_model.pt"}, {run.out_dir / "last.pt"} and {run.out_dir / "loss_curve.png"}'
-                if run.out_dir
-                else ''
-            )
-        )
+        line = f'{status} at step {run.step:,} after {seconds / 60:.1f} minutes of training'
+        if evaluated := [e for e in run.history['eval'] if 'loss' in e]:
+            best = min(evaluated, key=lambda e: e['loss'])
+            bits = f', {best["bits_per_byte"]:.3f} bits/byte' if 'bits_per_byte' in best else ''
+            line += f'; best validation: {best["loss"]:.3f} nats/token{bits} (step {best["step"]:,})'
+        if run.out_dir:
+            names = [str(run.out_dir / name) for name in ('best_model.pt', 'last.pt', 'loss_curve.png')]
+            line += f'; saved {names[0]}, {names[1]} and {names[2]}'
+        run.log(line)
     return TrainResult(
-        run.model.eval(), run.tokenizer, run.c, run.history, run.step, run.best_val_loss, status, seconds, figure
+        run.model.eval(), run.tokenizer, run.config, run.history, run.step, run.best_val_loss, status, seconds, figure
     )
 
 # %% ../nbs/07_training.ipynb #710228b2
+def train_loop(run: Run, on_step: Callable[[int, float], bool | None] | None = None) -> TrainResult:
+    "Take optimiser steps until the run's steps or time are spent or Ctrl-C; evaluate and save as `run.config` says."
+    config, world = run.config, run.world
+    status, t0 = 'finished', time.perf_counter()
+    clock = lambda: run.seconds_before + time.perf_counter() - t0  # seconds of training, over all resumes
+    last_eval = clock()
+    bar = tqdm(
+        total=run.total_steps,
+        initial=run.step,
+        unit='step',
+        dynamic_ncols=True,
+        disable=not (config.progress and world.is_main),
+    )
+    with interrupt_flag() as interrupt, bar:
+        while run.total_steps is None or run.step < run.total_steps:
+            lr, t_step = set_learning_rate(run, clock()), time.perf_counter()
+            loss = forward_backward(run)
+            now = clock()
+            loss, (stop, out_of_time, eval_due) = reduce_across_ranks(
+                run,
+                loss,
+                interrupt['stop'],
+                run.budget is not None and now >= run.budget,
+                now - last_eval >= config.eval_minutes * 60,
+            )
+            optimizer_step(run, loss, lr)
+            rate = {f'{run.unit}_s': f'{run.step_size / (time.perf_counter() - t_step):,.0f}'}
+            bar.set_postfix(loss=f'{loss:.3f}', lr=f'{lr:.2e}', **rate, refresh=False)
+            bar.update()
+            if on_step is not None and on_step(run.step, loss):
+                interrupt['stop'] = True  # honoured like a Ctrl-C
+            done = out_of_time or run.step == run.total_steps
+            if stop or done or eval_due or (config.eval_interval and run.step % config.eval_interval == 0):
+                evaluate_and_save(run, clock())
+                last_eval = clock()
+            if stop:
+                status = 'interrupted'
+                saved = f': saved {run.out_dir / "last.pt"}' if run.out_dir else ''
+                saved += '; continue with --resume' if saved and run.resumable else ''
+                run.log(f'interrupted at step {run.step:,}{saved}')
+                break
+            if done:
+                break
+    return finish_run(run, status, clock())
+
+
 def train(
     config: TrainConfig | None = None, *, on_step: Callable[[int, float], bool | None] | None = None, **overrides
 ) -> TrainResult:
-    "Train a GPT as `config` (or a `TrainConfig` built from `overrides`) says; `on_step(step, loss)` runs after every step and may return True to stop as Ctrl-C does."
-    c = dataclasses.replace(config, **overrides) if config is not None else TrainConfig(**overrides)
-    world, device = setup_distributed(c.device)
+    """Train a GPT as `config` (or a `TrainConfig` built from `overrides`) says; `on_step(step, loss)` runs after every
+    step and may return True to stop as Ctrl-C does."""
+    config = dataclasses.replace(config, **overrides) if config is not None else TrainConfig(**overrides)
+    world, device = setup_distributed(config.device)
     try:
-        run = setup_run(resolve_defaults(c, device), world, device)
-        c, status, t0 = run.c, 'finished', time.perf_counter()
-        clock = lambda: run.seconds_before + time.perf_counter() - t0  # seconds of training, over all resumes
-        last_eval = clock()
-        with (
-            interrupt_flag() as interrupt,
-            tqdm(
-                total=run.total_steps,
-                initial=run.step,
-                unit='step',
-                dynamic_ncols=True,
-                disable=not (c.progress and world.is_main),
-            ) as bar,
-        ):
-            while run.total_steps is None or run.step < run.total_steps:
-                lr, t_step = set_learning_rate(run, clock()), time.perf_counter()
-                loss = forward_backward(run)
-                now = clock()
-                loss, (stop, out_of_time, eval_due) = agree(
-                    run,
-                    loss,
-                    interrupt['stop'],
-                    run.budget is not None and now >= run.budget,
-                    now - last_eval >= c.eval_minutes * 60,
-                )
-                optimizer_step(run, loss, lr)
-                bar.set_postfix(
-                    loss=f'{loss:.3f}',
-                    lr=f'{lr:.2e}',
-                    tok_s=f'{run.tokens_per_step / (time.perf_counter() - t_step):,.0f}',
-                    refresh=False,
-                )
-                bar.update()
-                if on_step is not None and on_step(run.step, loss):
-                    interrupt['stop'] = True  # honoured like a Ctrl-C
-                done = out_of_time or run.step == run.total_steps
-                if stop or done or eval_due or (c.eval_interval and run.step % c.eval_interval == 0):
-                    evaluate_and_save(run, clock())
-                    last_eval = clock()
-                if stop:
-                    status = 'interrupted'
-                    run.log(
-                        f'interrupted at step {run.step:,}'
-                        + (f': saved {run.out_dir / "last.pt"}; continue with --resume' if run.out_dir else '')
-                    )
-                    break
-                if done:
-                    break
-        return finish_run(run, status, clock())
+        return train_loop(setup_run(resolve_defaults(config, device), world, device), on_step)
     finally:
         if world.world_size > 1 and dist.is_initialized():
             dist.destroy_process_group()

@@ -7,21 +7,21 @@ Docs: https://gpt-nb.github.io/gpt_nb/widgets.html.md"""
 # %% ../nbs/12_widgets.ipynb #df2b7ec2
 from __future__ import annotations
 
+import html
 import io
 
+import ipywidgets as widgets
 from matplotlib.figure import Figure
 
 from gpt_nb.attention_analysis import (
-    DEFAULT_TEXT,
     AttentionMaps,
     attention_entropy,
     first_token_score,
-    maps_and_notes,
     mean_attention_distance,
     offset_score,
-    plot_head,
 )
-from .generation import stream_text
+from .attention_heatmaps import DEFAULT_TEXT, maps_and_notes, plot_head
+from .generation import SampleConfig, stream_text
 from .model import GPT
 
 # %% auto #0
@@ -30,32 +30,29 @@ __all__ = ['playground', 'figure_png', 'attention_explorer']
 # %% ../nbs/12_widgets.ipynb #0c5c287c
 def playground(model: GPT, tokenizer, prompt: str = 'Once upon a time'):
     "An ipywidgets panel (prompt, temperature, top-k, top-p, length, Generate) that streams generated text."
-    import ipywidgets as widgets
-
+    defaults = SampleConfig()
     style = dict(description_width='110px')
     prompt_box = widgets.Textarea(prompt, description='prompt', style=style, layout=dict(width='95%'))
     temperature = widgets.FloatSlider(
-        0.8, min=0.0, max=2.0, step=0.05, description='temperature (0=greedy)', style=style
+        defaults.temperature, min=0.0, max=2.0, step=0.05, description='temperature (0=greedy)', style=style
     )
-    top_k = widgets.IntSlider(50, min=0, max=500, description='top-k (0=off)', style=style)
-    top_p = widgets.FloatSlider(1.0, min=0.05, max=1.0, step=0.05, description='top-p', style=style)
-    length = widgets.IntSlider(60, min=1, max=500, description='new tokens', style=style)
+    top_k = widgets.IntSlider(defaults.top_k or 0, min=0, max=500, description='top-k (0=off)', style=style)
+    top_p = widgets.FloatSlider(defaults.top_p or 1.0, min=0.05, max=1.0, step=0.05, description='top-p', style=style)
+    length = widgets.IntSlider(defaults.max_new_tokens, min=1, max=500, description='new tokens', style=style)
     button = widgets.Button(description='Generate', button_style='primary')
     output = widgets.Output()
 
     def on_click(_):
         output.clear_output()
         with output:
-            print(prompt_box.value, end='', flush=True)
-            for piece in stream_text(
-                model,
-                tokenizer,
-                prompt_box.value,
-                length.value,
+            sampling = SampleConfig(
+                max_new_tokens=length.value,
                 temperature=temperature.value,
                 top_k=top_k.value or None,
                 top_p=top_p.value,
-            ):
+            )
+            print(prompt_box.value, end='', flush=True)
+            for piece in stream_text(model, tokenizer, prompt_box.value, sampling=sampling):
                 print(piece, end='', flush=True)
 
     button.on_click(on_click)
@@ -81,17 +78,14 @@ def _head_line(maps: AttentionMaps, layer: int, head: int | None) -> str:
 
 
 def attention_explorer(model: GPT, tokenizer, text: str = DEFAULT_TEXT):
-    "An ipywidgets panel: type a text, pick a layer and a head (or their mean), see the heatmap and the head's statistics."
-    import html
-    import ipywidgets as widgets
-
-    c = model.config
+    "An ipywidgets panel: type a text, pick a layer and a head (or their mean), see its heatmap and statistics."
+    config = model.config
     text_box = widgets.Textarea(
         text, description='text', continuous_update=False, layout=dict(width='95%', height='64px')
     )
-    layer = widgets.IntSlider(0, min=0, max=c.n_layer - 1, description='layer')
+    layer = widgets.IntSlider(0, min=0, max=config.n_layer - 1, description='layer')
     head = widgets.Dropdown(
-        options=[('mean over heads', None)] + [(str(h), h) for h in range(c.n_head)], value=0, description='head'
+        options=[('mean over heads', None)] + [(str(h), h) for h in range(config.n_head)], value=0, description='head'
     )
     info, image = widgets.HTML(), widgets.Image(format='png')
     current = {}

@@ -6,7 +6,21 @@ real process (SIGINT, a closed pipe, kill -9, a second run beside a first) start
 which does what the installed console script does: `sys.exit(main())`.
 """
 
-import atexit, contextlib, dataclasses, io, os, re, resource, shutil, signal, subprocess, sys, tempfile, threading, time, traceback
+import atexit
+import contextlib
+import dataclasses
+import io
+import os
+import re
+import resource
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import traceback
 from pathlib import Path
 
 for _var, _value in dict(

@@ -1,4 +1,4 @@
-"""Hostile input (issue #15): no traceback, no silent wrong result, no lost work, in any console script or public function.
+"""Hostile input (issue #15): no traceback, no silent wrong result, no lost work, in any console script or public API.
 
 Every probe asserts
   * the exit status: 0 success, 2 bad input refused before any work, 1 a failure during the work, 130 interrupted;
@@ -24,30 +24,14 @@ import torch
 from conftest import SESSION_TMP, Child, Result, child_command, run_cli
 
 # ------------------------------------------------------------------------------------------- library API
-# Every direct use of gpt_nb's Python API goes through these names: update this block after a refactor.
-# (Each name is looked up in the modules listed, first the ones the refactor is moving it to.)
-import importlib
+from gpt_nb.checkpoint import load_checkpoint
+from gpt_nb.config import GPTConfig
+from gpt_nb.corpus import load_stories
+from gpt_nb.generation import generate
+from gpt_nb.sampling import sample_next_token
+from gpt_nb.model import GPT
+from gpt_nb.stories import generate_stories
 
-
-def _api(name: str, *modules: str):
-    for module in modules:
-        try:
-            found = importlib.import_module(module)
-        except ImportError:
-            continue
-        if hasattr(found, name):
-            return getattr(found, name)
-    raise ImportError(f'{name} is in none of {modules}')
-
-
-load_checkpoint = _api('load_checkpoint', 'gpt_nb.checkpoint', 'gpt_nb.model')
-save_checkpoint = _api('save_checkpoint', 'gpt_nb.checkpoint', 'gpt_nb.model')
-GPT = _api('GPT', 'gpt_nb.model')
-GPTConfig = _api('GPTConfig', 'gpt_nb.model')
-sample_next_token = _api('sample_next_token', 'gpt_nb.sampling', 'gpt_nb.generation')
-generate = _api('generate', 'gpt_nb.generation')
-load_stories = _api('load_stories', 'gpt_nb.data')
-generate_stories = _api('generate_stories', 'gpt_nb.data')
 ENDOFTEXT = '<|endoftext|>'
 
 QUICKSTART, TRAIN, GENERATE, ANALYZE, FINETUNE = (

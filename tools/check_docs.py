@@ -22,38 +22,42 @@ def is_plumbing(node: ast.AST) -> bool:
     """Whether a top-level definition may keep its source off the site: the one allowlist rule of this check.
 
     Every public function and class of a chapter's `#| export` and `#| exports` cells is taught, except:
-    private names (a leading underscore), command-line entry points (`*_main`), argparse parser builders (they call
-    `ArgumentParser`) and widget builders (they import ipywidgets). `#| exporti` cells are plumbing as a whole."""
+    private names (a leading underscore), command-line entry points (`*_main`), argument-parser builders (named
+    `*_parser`, or calling `ArgumentParser`), functions that check command-line arguments (they take the `parser`)
+    and widget builders (they import ipywidgets). `#| exporti` cells are plumbing as a whole."""
     calls = {ast.unparse(n.func) for n in ast.walk(node) if isinstance(n, ast.Call)}
     modules = {a.name for n in ast.walk(node) if isinstance(n, ast.Import) for a in n.names}
     modules |= {n.module for n in ast.walk(node) if isinstance(n, ast.ImportFrom) and n.module}
+    arguments = {a.arg for a in node.args.args} if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) else set()
     return (
         node.name.startswith('_')
-        or node.name.endswith('_main')
+        or node.name.endswith(('_main', '_parser'))
+        or 'parser' in arguments
         or bool(calls & {'ArgumentParser', 'argparse.ArgumentParser'})
         or any(m.split('.')[0] == 'ipywidgets' for m in modules)
     )
 
 
 def taught(nb) -> list:
-    "The definitions a source notebook teaches: the top-level functions and classes of its exported cells, less plumbing."
+    "What a source notebook teaches: the top-level functions and classes of its exported cells, less plumbing."
     return [
-        n
-        for c in nb.cells
-        if c.cell_type == 'code' and c.directives.keys() & {'export', 'exports'}
-        for n in c.parsed_() or []
-        if isinstance(n, DEFINITIONS) and not is_plumbing(n)
+        node
+        for cell in nb.cells
+        if cell.cell_type == 'code' and cell.directives.keys() & {'export', 'exports'}
+        for node in cell.parsed_() or []
+        if isinstance(node, DEFINITIONS) and not is_plumbing(node)
     ]
 
 
 def shown(nb) -> set[str]:
-    "The top-level definitions (as `ast.dump`s) whose code a processed notebook shows: code cells not `echo`/`include: false`."
+    """The top-level definitions (as `ast.dump`s) whose code a processed notebook shows: those of its code cells
+    not marked `echo: false` or `include: false`."""
     return {
-        ast.dump(n)
-        for c in nb.cells
-        if c.cell_type == 'code' and 'false' not in (c.directives.get('echo'), c.directives.get('include'))
-        for n in c.parsed_() or []
-        if isinstance(n, DEFINITIONS)
+        ast.dump(node)
+        for cell in nb.cells
+        if cell.cell_type == 'code' and 'false' not in (cell.directives.get('echo'), cell.directives.get('include'))
+        for node in cell.parsed_() or []
+        if isinstance(node, DEFINITIONS)
     }
 
 
@@ -61,10 +65,10 @@ def hidden_sources(notebooks: list[str], nbs: Path, proc: Path) -> list[str]:
     "Print each notebook's tally of taught definitions and those shown with source; one line per notebook lacking some."
     lacking = []
     for name in notebooks:
-        defs = taught(read_nb(nbs / name))
+        definitions = taught(read_nb(nbs / name))
         on_page = shown(read_nb(proc / name))
-        hidden = [n.name for n in defs if ast.dump(n) not in on_page]
-        print(f'{name}: {len(defs)} definitions, {len(defs) - len(hidden)} with source')
+        hidden = [node.name for node in definitions if ast.dump(node) not in on_page]
+        print(f'{name}: {len(definitions)} definitions, {len(definitions) - len(hidden)} with source')
         if hidden:
             lacking.append(f'{name}: {", ".join(hidden)}')
     return lacking
@@ -74,20 +78,18 @@ if __name__ == '__main__':
     os.chdir(Path(__file__).resolve().parent.parent)
     # the docs build re-runs every cell with an import: one that also computes would run its work again
     warnings.filterwarnings('error', message='Found cells containing imports and other code')
-    cfg = get_config()
+    nbs = get_config().nbs_path
     refresh_quarto_yml()
     nbdev_sidebar()
     proc = proc_nbs(force=True, n_workers=0)
-    notebooks = sorted(
-        str(p.relative_to(cfg.nbs_path)) for p in [*cfg.nbs_path.glob('*.ipynb'), *cfg.nbs_path.glob('*/*.ipynb')]
-    )
-    missing = [n for n in notebooks if not (proc / n).exists()]
-    sidebar = (cfg.nbs_path / 'sidebar.yml').read_text()
-    unlisted = [n for n in notebooks if n not in sidebar]
+    notebooks = sorted(str(path.relative_to(nbs)) for path in [*nbs.glob('*.ipynb'), *nbs.glob('*/*.ipynb')])
+    missing = [name for name in notebooks if not (proc / name).exists()]
+    sidebar = (nbs / 'sidebar.yml').read_text()
+    unlisted = [name for name in notebooks if name not in sidebar]
     if missing or unlisted:
         raise SystemExit(f'docs pre-render failed: not processed {missing}, not in nbs/sidebar.yml {unlisted}')
     print(f'{len(notebooks)} notebooks processed into {proc.relative_to(Path.cwd())}/, all in the sidebar')
-    if lacking := hidden_sources(notebooks, cfg.nbs_path, proc):
+    if lacking := hidden_sources(notebooks, nbs, proc):
         raise SystemExit(
             'docs: these taught definitions show no source on the site; make their cells `#| exports` '
             '(or see is_plumbing in tools/check_docs.py):\n  ' + '\n  '.join(lacking)

@@ -1,14 +1,16 @@
 """The library's shape: its imports follow the course's reading order, and every module stays short.
 
-    python tools/check_layout.py
+    python tools/check_layout.py           # check
+    python tools/check_layout.py --write   # rewrite the map of the library in CONTRIBUTING.md
 
 The reading order is `nbs/sidebar.yml`'s: a chapter's module (the `#| default_exp` of its notebook) may import
 only the modules of chapters listed before it, and only at the top of the file — never inside a function, where
 an import hides a dependency until the function runs. Two kinds of notebook are exempt from the order:
 `00_overview`, the preview of the whole course, and the appendix ("Under the hood" in the sidebar), reference
 material that any chapter may use. No module may take part in an import cycle, and each stays within
-MAX_LINES lines (`_modidx.py`, which nbdev generates, aside). Every problem is printed on one line naming the
-module; the exit status is 1 if there is any.
+MAX_LINES lines (`_modidx.py`, which nbdev generates, aside). The map of the library in CONTRIBUTING.md (notebook,
+module, what it holds, what it imports) is made from the same facts, so it must be the one this script writes. Every
+problem is printed on one line; the exit status is 1 if there is any.
 """
 
 import ast
@@ -21,8 +23,9 @@ import yaml
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGE = 'gpt_nb'
 MAX_LINES = 300
-MAX_COLUMNS = 120  # as ruff's E501, which pyproject.toml turns off for gpt_nb/ for the one reason in generated_all_lines
+MAX_COLUMNS = 120  # as ruff's E501, which pyproject.toml turns off for gpt_nb/ for the reason in generated_all_lines
 APPENDIX = 'Under the hood'
+MAP_START, MAP_END = '<!-- map: made by tools/check_layout.py --write -->', '<!-- end of map -->'
 PREVIEWS = {'00_overview.ipynb'}  # may look ahead: a tour of the finished course
 
 
@@ -111,8 +114,22 @@ def find_cycle(edges: dict[str, set[str]]) -> list[str] | None:
     return None
 
 
-def check(root: Path) -> list[str]:
-    "The layout problems of the checkout at `root`, one line each."
+def module_summary(source: str) -> str:
+    "The first line of a module's docstring: its notebook's subtitle."
+    docstring = ast.get_docstring(ast.parse(source)) or ''
+    return docstring.splitlines()[0] if docstring else ''
+
+
+def library_map(rows: list[tuple[str, str, str, list[str]]]) -> str:
+    "The map of CONTRIBUTING.md: a Markdown table of (notebook, module, summary, imports), in reading order."
+    lines = ['| notebook | module | holds | imports from gpt_nb |', '|---|---|---|---|']
+    for notebook, module, summary, imports in rows:
+        lines.append(f'| `{notebook.removesuffix(".ipynb")}` | `{module}` | {summary} | {", ".join(imports) or "–"} |')
+    return '\n'.join(lines)
+
+
+def check(root: Path, write_map: bool = False) -> list[str]:
+    "The layout problems of the checkout at `root`, one line each; `write_map`: rewrite CONTRIBUTING.md's map first."
     problems = []
     sidebar = yaml.safe_load((root / 'nbs' / 'sidebar.yml').read_text(encoding='utf-8'))
     order, notebook_of, appendix = {}, {}, set()
@@ -126,7 +143,7 @@ def check(root: Path) -> list[str]:
         order[module], notebook_of[module] = position, entry
         if in_appendix or entry in PREVIEWS:
             appendix.add(module)
-    edges = {}
+    edges, summaries = {}, {}
     for path in sorted((root / PACKAGE).glob('*.py')):
         module = path.stem
         if module in ('__init__', '_modidx'):
@@ -143,7 +160,8 @@ def check(root: Path) -> list[str]:
             problems.append(f'{where} is exported by no notebook of nbs/sidebar.yml: list its notebook there')
             continue
         edges[module] = set()
-        for target, line, at_top in imported_modules(ast.parse(path.read_text(encoding='utf-8'))):
+        summaries[module] = module_summary('\n'.join(lines))
+        for target, line, at_top in imported_modules(ast.parse('\n'.join(lines))):
             edges[module].add(target)
             if not at_top:
                 problems.append(f'{where}:{line} imports {PACKAGE}.{target} inside a block: import it at the top')
@@ -158,11 +176,35 @@ def check(root: Path) -> list[str]:
     cycle = find_cycle(edges)
     if cycle:
         problems.append('import cycle: ' + ' -> '.join(f'{PACKAGE}.{m}' for m in cycle))
+
+    def position(module):  # an unlisted module is reported above; it goes last
+        return order.get(module, len(order))
+
+    rows = [
+        (notebook_of[module], module, summaries[module], sorted(edges[module], key=position))
+        for module in sorted(edges, key=position)
+    ]
+    problems += check_map(root / 'CONTRIBUTING.md', library_map(rows), write_map)
     return problems
 
 
+def check_map(contributing: Path, table: str, write: bool) -> list[str]:
+    "Rewrite (`write`) or compare the map between MAP_START and MAP_END in `contributing`."
+    text = contributing.read_text(encoding='utf-8')
+    if MAP_START not in text or MAP_END not in text:
+        return [f'{contributing.name} has no map between {MAP_START!r} and {MAP_END!r}']
+    head, rest = text.split(MAP_START, 1)
+    old, tail = rest.split(MAP_END, 1)
+    if write:
+        contributing.write_text(f'{head}{MAP_START}\n{table}\n{MAP_END}{tail}', encoding='utf-8')
+        return []
+    if old.strip() != table.strip():
+        return [f'{contributing.name}: its map of the library is out of date; run python tools/check_layout.py --write']
+    return []
+
+
 if __name__ == '__main__':
-    found = check(ROOT)
+    found = check(ROOT, write_map='--write' in sys.argv[1:])
     for problem in found:
         print(problem)
     if found:

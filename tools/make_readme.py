@@ -19,22 +19,26 @@ def cell_markdown(cell: dict) -> str:
     lines = ''.join(cell['source']).splitlines()
     if cell['cell_type'] == 'markdown':
         return '\n'.join(lines).strip()
-    if any(l.replace(' ', '') == '#|hide' for l in lines):
+    if any(line.replace(' ', '') == '#|hide' for line in lines):
         return ''
-    code = '\n'.join(l for l in lines if not l.startswith('#|')).strip()
+    code = '\n'.join(line for line in lines if not line.startswith('#|')).strip()
     if not code:
         return ''
-    out = [f'```python\n{code}\n```']
-    for o in cell.get('outputs', []):
-        text = ''.join(o.get('text', '') if o['output_type'] == 'stream' else o.get('data', {}).get('text/plain', ''))
+    blocks = [f'```python\n{code}\n```']
+    for output in cell.get('outputs', []):
+        if output['output_type'] == 'stream':
+            text = ''.join(output.get('text', ''))
+        else:
+            text = ''.join(output.get('data', {}).get('text/plain', ''))
         if text.strip():
-            out.append(f'```\n{text.rstrip()}\n```')
-    return '\n\n'.join(out)
+            blocks.append(f'```\n{text.rstrip()}\n```')
+    return '\n\n'.join(blocks)
 
 
 def render(nb_path: Path = ROOT / 'nbs' / 'index.ipynb') -> str:
+    "The README that the notebook at `nb_path` gives."
     cells = json.loads(nb_path.read_text())['cells']
-    return NOTICE + '\n\n'.join(md for md in map(cell_markdown, cells) if md) + '\n'
+    return NOTICE + '\n\n'.join(text for text in map(cell_markdown, cells) if text) + '\n'
 
 
 if __name__ == '__main__':

@@ -17,44 +17,41 @@ from multiprocessing import get_context
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-KEY, FIELD = (
-    'gpt_nb',
-    'outputs_sha256',
-)  # notebook metadata; pyproject's allowed_metadata_keys keeps it from nbdev-clean
+# where a notebook's metadata keeps its fingerprint; pyproject's allowed_metadata_keys keeps it from nbdev-clean
+KEY, FIELD = 'gpt_nb', 'outputs_sha256'
 
 
-def _update(h, data: bytes):
-    "Feed `data` to the hash `h`, length first, so that no two sequences of parts hash alike."
-    h.update(len(data).to_bytes(8, 'big') + data)
+def _update(digest, data: bytes):
+    "Feed `data` to the hash `digest`, length first, so that no two sequences of parts hash alike."
+    digest.update(len(data).to_bytes(8, 'big') + data)
 
 
 def library_digest(root: Path) -> str:
     "sha256 of the library's sources and package data: file names and bytes, in sorted order."
-    lib = root / 'gpt_nb'
-    files = [p for p in lib.glob('*.py') if p.name != '_modidx.py'] + [
-        p for p in lib.glob('assets/**/*') if p.is_file()
-    ]
-    h = hashlib.sha256()
-    for p in sorted(files):
-        _update(h, p.relative_to(lib).as_posix().encode())
-        _update(h, p.read_bytes())
-    return h.hexdigest()
+    library = root / 'gpt_nb'
+    sources = [path for path in library.glob('*.py') if path.name != '_modidx.py']
+    assets = [path for path in library.glob('assets/**/*') if path.is_file()]
+    digest = hashlib.sha256()
+    for path in sorted(sources + assets):
+        _update(digest, path.relative_to(library).as_posix().encode())
+        _update(digest, path.read_bytes())
+    return digest.hexdigest()
 
 
 def fingerprint(nb: dict, library: str) -> str:
     "sha256 of the library digest and the notebook's code cells' sources (not their outputs, not the markdown)."
-    h = hashlib.sha256(library.encode())
+    digest = hashlib.sha256(library.encode())
     for cell in nb['cells']:
         if cell['cell_type'] == 'code':
-            _update(h, ''.join(cell['source']).encode())
-    return h.hexdigest()
+            _update(digest, ''.join(cell['source']).encode())
+    return digest.hexdigest()
 
 
 def notebooks(root: Path) -> list[Path]:
     "The notebooks in nbs/ and its subfolders, less those in folders starting with `_` or `.`, as nbdev skips them."
     nbs = root / 'nbs'
     found = [*nbs.glob('*.ipynb'), *nbs.glob('*/*.ipynb')]
-    return sorted(p for p in found if not p.parent.name.startswith(('_', '.')))
+    return sorted(path for path in found if not path.parent.name.startswith(('_', '.')))
 
 
 def read(path: Path) -> dict:
@@ -77,14 +74,14 @@ def execute(path: Path, flags: str, library: str) -> tuple[bool, float]:
     from nbdev.config import get_config
     from nbdev.test import test_nb
 
-    cfg, start = get_config(), time.time()
+    config, start = get_config(), time.time()
     passed, _ = test_nb(
         path,
-        skip_flags=cfg.tst_flags.split(),
+        skip_flags=config.tst_flags.split(),
         force_flags=flags.split(),
-        basepath=cfg.config_path,
+        basepath=config.config_path,
         save=True,
-        cell_timeout=cfg.cell_timeout or None,
+        cell_timeout=config.cell_timeout or None,
     )
     if passed:
         stamp(path, library)
@@ -96,7 +93,7 @@ def run(paths: list[Path], root: Path, flags: str, jobs: int) -> bool:
     library = library_digest(root)  # taken before running: a library edited meanwhile leaves the notebooks stale
     failed = []
     with ProcessPoolExecutor(jobs, mp_context=get_context('spawn'), max_tasks_per_child=1) as pool:
-        runs = {pool.submit(execute, p, flags, library): p for p in paths}
+        runs = {pool.submit(execute, path, flags, library): path for path in paths}
         for done in as_completed(runs):
             name = runs[done].relative_to(root)
             passed, seconds = done.result()
@@ -125,19 +122,19 @@ def check(paths: list[Path], root: Path) -> bool:
 
 
 def main(argv=None):
-    p = argparse.ArgumentParser(description=__doc__.split('\n')[0])
-    p.add_argument('notebooks', nargs='*', type=Path, help='notebooks to run or check (default: all of nbs/)')
-    p.add_argument('--check', action='store_true', help='execute nothing; fail if any stored outputs are stale')
-    p.add_argument('--flags', default='', help='space-separated test flags whose cells also run, e.g. "slow"')
-    p.add_argument('-j', '--jobs', type=int, default=2, help='notebooks executed at once (default 2)')
-    p.add_argument('--root', type=Path, default=ROOT, help='the repository (default: this one)')
-    args = p.parse_args(argv)
+    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    parser.add_argument('notebooks', nargs='*', type=Path, help='notebooks to run or check (default: all of nbs/)')
+    parser.add_argument('--check', action='store_true', help='execute nothing; fail if any stored outputs are stale')
+    parser.add_argument('--flags', default='', help='space-separated test flags whose cells also run, e.g. "slow"')
+    parser.add_argument('-j', '--jobs', type=int, default=2, help='notebooks executed at once (default 2)')
+    parser.add_argument('--root', type=Path, default=ROOT, help='the repository (default: this one)')
+    args = parser.parse_args(argv)
     root = args.root.resolve()
-    paths = [n.resolve() for n in args.notebooks] or notebooks(root)
-    if missing := [str(n) for n in paths if n.suffix != '.ipynb' or not n.is_file()]:
-        p.error(f'not notebooks: {missing}')
-    if outside := [str(n) for n in paths if not n.is_relative_to(root)]:
-        p.error(f'not in --root {root}: {outside}')
+    paths = [path.resolve() for path in args.notebooks] or notebooks(root)
+    if missing := [str(path) for path in paths if path.suffix != '.ipynb' or not path.is_file()]:
+        parser.error(f'not notebooks: {missing}')
+    if outside := [str(path) for path in paths if not path.is_relative_to(root)]:
+        parser.error(f'not in --root {root}: {outside}')
     if args.check:
         return check(paths, root)
     os.environ.update(OMP_NUM_THREADS='1', MKL_NUM_THREADS='1', MPLBACKEND='Agg')  # the workers inherit these

@@ -1,11 +1,15 @@
-"""Checks that the repository's checks can fail: `python tools/test_tools.py` (a step of tools/check.sh, so of `make test`).
+"""Checks that the repository's checks can fail: `python tools/test_tools.py` (a step of tools/check.sh, so of
+`make test`).
 
-Works on a copy of the notebooks and the library in a temporary folder and takes a few seconds: nothing is executed.
+Works in a temporary folder and takes a few seconds: `outputs.py --check` on a copy of the notebooks and the library
+(nothing is executed), check.sh's notebook tally on three one-cell notebooks made for it, and `check_layout.py` on a
+small made-up library.
 """
 
-import json, shutil, subprocess, sys, tempfile
+import json, os, shutil, subprocess, sys, tempfile
 from pathlib import Path
 
+import check_layout
 import outputs
 
 ROOT = outputs.ROOT
@@ -60,7 +64,83 @@ def test_outputs_check(root: Path):
         assert f'{nb.relative_to(root)}: outputs were made by other code' in res.stdout, res.stdout
 
 
+def write_notebook(path: Path, source: str):
+    "A notebook of one code cell, `source`, at `path`."
+    cell = dict(cell_type='code', execution_count=None, id='probe', metadata={}, outputs=[], source=source)
+    kernel = dict(display_name='python3', language='python', name='python3')
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(dict(cells=[cell], metadata=dict(kernelspec=kernel), nbformat=4, nbformat_minor=5)))
+
+
+def notebook_tally(folder: Path) -> subprocess.CompletedProcess:
+    "`tools/check.sh notebooks FOLDER`: check.sh's last step (nbdev-test and the tally) on the notebooks in `folder`."
+    path = os.pathsep.join([str(Path(sys.executable).parent), os.environ['PATH']])  # where nbdev-test is installed
+    command = ['bash', ROOT / 'tools' / 'check.sh', 'notebooks', folder]
+    return subprocess.run(command, capture_output=True, text=True, env={**os.environ, 'PATH': path})
+
+
+def test_notebook_tally(root: Path):
+    "The tally counts every notebook nbdev-test runs, subfolders included, and shows each failure's own traceback."
+    write_notebook(root / 'nbs' / 'passes.ipynb', 'assert 1 + 1 == 2')
+    write_notebook(root / 'nbs' / 'solutions' / 'passes_too.ipynb', 'answer = 42')
+    res = notebook_tally(root / 'nbs')
+    assert res.returncode == 0 and res.stdout.splitlines()[-1] == 'notebooks: 2 passed, 0 failed', res.stdout
+
+    write_notebook(root / 'nbs' / 'solutions' / 'fails.ipynb', "raise ValueError('the probe fails here')")
+    res = notebook_tally(root / 'nbs')
+    lines = res.stdout.splitlines()
+    assert res.returncode == 1 and lines[-1] == 'notebooks: 2 passed, 1 failed', res.stdout + res.stderr
+    shown = '\n'.join(lines[lines.index('--- fails.ipynb') :])
+    assert 'ValueError: the probe fails here' in shown, res.stdout
+
+
+def test_layout_check(root: Path):
+    "check_layout passes a library whose imports follow the sidebar, and names each way of breaking it."
+    (root / 'nbs').mkdir()
+    (root / 'gpt_nb').mkdir()
+    sidebar = {
+        'website': {
+            'sidebar': {
+                'contents': ['one.ipynb', 'two.ipynb', {'section': check_layout.APPENDIX, 'contents': ['extra.ipynb']}]
+            }
+        }
+    }
+    (root / 'nbs' / 'sidebar.yml').write_text(json.dumps(sidebar))  # JSON is YAML
+    for name in ('one', 'two', 'extra'):
+        write_notebook(root / 'nbs' / f'{name}.ipynb', f'#| default_exp {name}')
+    (root / 'CONTRIBUTING.md').write_text(f'{check_layout.MAP_START}\n{check_layout.MAP_END}\n')
+    modules = {  # the appendix (extra) may be imported by any chapter and may import any chapter
+        'one': '"""The first."""\nimport math\n',
+        'two': '"""The second."""\nfrom . import extra\nfrom .one import x\n',
+        'extra': '"""The appendix."""\nimport gpt_nb.one\n',
+    }
+
+    def problems(**changes) -> list[str]:
+        for name, source in {**modules, **changes}.items():
+            (root / 'gpt_nb' / f'{name}.py').write_text(source)
+        return check_layout.check(root)
+
+    problems()
+    check_layout.check(root, write_map=True)  # the map of the good library
+    assert problems() == [], problems()
+    later = problems(one='"""The first."""\nfrom .two import y\n')
+    assert any('imports gpt_nb.two (two.ipynb), a later chapter' in p for p in later), later
+    assert any('import cycle' in p for p in later), later
+    hidden = problems(two='"""The second."""\ndef f():\n    from . import one\n')
+    assert any('inside a block' in p for p in hidden), hidden
+    long = problems(two='"""The second."""\n' + 'x = 1\n' * (check_layout.MAX_LINES + 1))
+    assert any('more than 300' in p for p in long) and any('map of the library is out of date' in p for p in long)
+    wide = problems(two='"""The second."""\nx = ' + '1 + ' * 40 + '1\n')
+    assert any('columns long' in p for p in wide), wide
+
+
 if __name__ == '__main__':
     with tempfile.TemporaryDirectory() as tmp:
         test_outputs_check(Path(tmp))
     print('tools: outputs.py --check passes on fresh outputs and fails naming the notebooks a code edit makes stale')
+    with tempfile.TemporaryDirectory() as tmp:
+        test_notebook_tally(Path(tmp))
+    print("tools: check.sh's notebook tally counts what nbdev-test runs and shows each failure's traceback")
+    with tempfile.TemporaryDirectory() as tmp:
+        test_layout_check(Path(tmp))
+    print('tools: check_layout.py names imports of later chapters, imports inside functions, cycles, long modules')
