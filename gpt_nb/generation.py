@@ -103,6 +103,7 @@ def stream_generate(
     generator: torch.Generator | None = None,  # or pass your own generator
     use_cache: bool = True,  # key/value cache (same tokens, much faster)
     attention_mask: torch.Tensor | None = None,  # (batch, time): False on left padding
+    vocab_limit: int | None = None,  # ids from here on are never drawn: a padded vocabulary's rows without a token
     **settings,  # fields of `SampleConfig` replacing those of `sampling`: temperature, top_k, top_p, ...
 ) -> Iterator[torch.Tensor]:
     "Generate token by token, yielding each step's new token ids, shape (batch,), as soon as they are chosen."
@@ -112,6 +113,10 @@ def stream_generate(
     if seed is not None and generator is not None:
         raise ValueError('pass seed or generator, not both')
     vocab_size = model.config.vocab_size
+    if vocab_limit is None:
+        vocab_limit = vocab_size
+    if not (isinstance(vocab_limit, int) and 0 < vocab_limit <= vocab_size):
+        raise ValueError(f'vocab_limit must be an integer in [1, {vocab_size}], got {vocab_limit!r}')
     _check_prompt(model, idx, attention_mask)
     B, T = idx.shape
     stops = torch.tensor(list(stop_tokens), dtype=torch.long, device=idx.device)
@@ -138,9 +143,9 @@ def stream_generate(
                 if mask is not None:
                     mask[:, :context] = mask[:, length - context : length].clone()
                 length, cache = context, None  # from here on the model slides over the window, uncached
-            logits = _next_token_logits(model, seq, mask, length, cache)
+            logits = _next_token_logits(model, seq, mask, length, cache)[:, :vocab_limit]
             if seen is not None:
-                logits = apply_repetition_penalty(logits, seen, penalty)
+                logits = apply_repetition_penalty(logits, seen[:, :vocab_limit], penalty)
             token = sample_next_token(logits, sampling.temperature, sampling.top_k, sampling.top_p, generator)
             if len(stops):
                 token = token.masked_fill(finished, stops[0])  # finished rows are padded with the stop token
@@ -196,7 +201,9 @@ def encode_prompts(
 
 
 def _text_stop_tokens(tokenizer, options: dict) -> list[int]:
-    "The stop tokens asked for in `options` (removing them from it), by default the tokenizer's `<|endoftext|>`."
+    """The stop tokens asked for in `options` (removing them from it), by default the tokenizer's `<|endoftext|>`;
+    and no id drawn that the tokenizer cannot decode (a padded vocabulary), unless `options` says otherwise."""
+    options.setdefault('vocab_limit', tokenizer.n_vocab)
     stops = options.pop('stop_tokens', None)
     return [tokenizer.eot_token] if stops is None else list(stops)
 
