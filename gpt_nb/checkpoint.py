@@ -21,6 +21,7 @@ from torch import nn
 from .config import GPTConfig
 from .device import resolve_device
 from .files import atomic_write
+from .generation import generate_text
 from .huggingface import PretrainedError, from_pretrained
 from . import modern  # noqa: F401 -- registers chapter 09's layers, so that every architecture loads
 from .model import GPT, unwrap_model
@@ -42,6 +43,10 @@ class Checkpoint:
     tokenizer: object
     config: GPTConfig
     extra: dict
+
+    def generate(self, prompt: str | list[str] = '', max_new_tokens: int | None = None, **options) -> str | list[str]:
+        "Text the model writes after `prompt`: `generate_text` (chapter 06) with this checkpoint's model and tokenizer."
+        return generate_text(self.model, self.tokenizer, prompt, max_new_tokens, **options)
 
 
 def save_checkpoint(path: str | os.PathLike, model: nn.Module, tokenizer, **extra) -> Path:
