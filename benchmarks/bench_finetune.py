@@ -12,12 +12,27 @@ stories, the fraction of the requested words they use, and bits per byte on all 
 (gpt_nb.instruction_metrics.rise_p_value) puts below p = 0.05; full fine-tuning does at least as well.
 """
 
-import argparse, sys
+if __name__ == '__main__':  # run as a script: a Ctrl-C while the libraries below load is one line, exit 130
+    from gpt_nb.commands import answer_ctrl_c_at_start
+
+    answer_ctrl_c_at_start(__file__.rsplit('/', 1)[-1])
+
+import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from bench_model import machine_line  # noqa: E402   the benchmarks' shared helpers
+from bench_model import (  # the benchmarks' shared helpers
+    add_bench_options,
+    apply_bench_options,
+    bench_parser,
+    benchmark_command,
+    check_settings,
+    finished,
+    machine_line,
+    run_benchmark,
+)
 
+from gpt_nb.config import check_positive, check_range
 from gpt_nb.finetune_run import finetune
 from gpt_nb.finetuning import instruction_data
 from gpt_nb.instruction_metrics import instruction_metrics, metrics_table, rise_p_value
@@ -25,10 +40,13 @@ from gpt_nb.checkpoint import load_pretrained
 from gpt_nb.files import bundled_stories
 
 
-def instruction_benchmark(prompts: int, samples: int, device='cpu'):
+def instruction_benchmark(prompts: int, samples: int, device='cpu', lora_ranks=()):
     """The shipped model, the training instructions, up to `prompts` held-out prompts, and `measure(model)`:
-    `instruction_metrics` over `samples` stories a prompt, with bits per byte on the 1,000 validation stories."""
+    `instruction_metrics` over `samples` stories a prompt, with bits per byte on the 1,000 validation stories.
+    A SettingError naming `lora_rank` if one of `lora_ranks` is more than the model's width (what LoRA can use)."""
     pretrained = load_pretrained('tinystories', device)
+    for rank in lora_ranks:
+        check_range('lora_rank', rank, 1, pretrained.config.d_model, high_included=True)
     tokenizer, valid = pretrained.tokenizer, bundled_stories('valid')
     train_examples, held_out = instruction_data(
         bundled_stories('train'), valid, tokenizer, pretrained.config.context_length, prompts
@@ -47,22 +65,40 @@ def all_words_rises(results: dict) -> tuple[int, int, dict]:
     return n, before, {name: (k, rise_p_value(k, n, before, n)) for name, k in count.items()}
 
 
-def main():
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument('--minutes', type=float, default=5.0, help='fine-tuning budget of each run (default: %(default)s)')
-    p.add_argument(
+@benchmark_command(__file__)
+def main(argv=None) -> int:
+    parser = bench_parser(__file__, __doc__)
+    add_bench_options(
+        parser,
+        seed=0,
+        seed_help='seed of each fine-tuning run (LoRA initialisation, batch order)',
+        minutes=5.0,
+        minutes_help='fine-tuning budget of each run',
+    )
+    parser.add_argument(
         '--prompts',
         type=int,
         default=1000,
         help='held-out prompts to evaluate on, at most (default: %(default)s, all there are)',
     )
-    p.add_argument('--samples', type=int, default=4, help='stories written for each prompt (default: %(default)s)')
-    p.add_argument('--lora-rank', type=int, default=8, help='rank of the LoRA run (default: %(default)s)')
-    args = p.parse_args()
-    if not args.minutes > 0 or min(args.prompts, args.samples, args.lora_rank) < 1:
-        p.error('--minutes must be > 0; --prompts, --samples and --lora-rank >= 1')
+    parser.add_argument('--samples', type=int, default=4, help='stories written for each prompt (default: %(default)s)')
+    parser.add_argument('--lora-rank', type=int, default=8, help='rank of the LoRA run (default: %(default)s)')
+    args = parser.parse_args(argv)
 
-    pretrained, train_examples, held_out, measure = instruction_benchmark(args.prompts, args.samples)
+    def checks():
+        for name in ('prompts', 'samples', 'lora_rank'):
+            check_positive(name, getattr(args, name))
+
+    check_settings(parser, checks)
+    apply_bench_options(parser, args)
+    return run_benchmark(parser, lambda: compare(args))
+
+
+def compare(args):
+    "Measure the shipped model, fine-tune it with LoRA and fully for the budget, measure each; print the figures."
+    pretrained, train_examples, held_out, measure = instruction_benchmark(
+        args.prompts, args.samples, lora_ranks=[args.lora_rank]
+    )
     print(machine_line())
     print(
         f'{len(train_examples):,} training examples; {len(held_out)} held-out prompts, {args.samples} stories each; '
@@ -71,14 +107,17 @@ def main():
 
     results = {'pretrained': measure(pretrained.model)}
     for name, rank in [(f'LoRA rank {args.lora_rank}', args.lora_rank), ('full', 0)]:
-        run = finetune(
-            load_pretrained('tinystories').model,
-            pretrained.tokenizer,
-            train_examples,
-            lora_rank=rank,
-            minutes=args.minutes,
-            progress=False,
-            out_dir=None,
+        run = finished(
+            finetune(
+                load_pretrained('tinystories').model,
+                pretrained.tokenizer,
+                train_examples,
+                lora_rank=rank,
+                minutes=args.minutes,
+                seed=args.seed,
+                progress=False,
+                out_dir=None,
+            )
         )
         label = f'{name}, {run.steps:,} steps'
         results[label] = measure(run.model)
@@ -108,4 +147,4 @@ def main():
 
 
 if __name__ == '__main__':
-    main()
+    sys.exit(main())

@@ -10,17 +10,33 @@ Prints tokens/s and the ratios the project targets: cached >= 1.5x transformers 
     OMP_NUM_THREADS=2 python benchmarks/bench_generation.py [--threads 2] [--presets tiny gpt2] [--new-tokens 256 512]
 """
 
-import argparse
+if __name__ == '__main__':  # run as a script: a Ctrl-C while the libraries below load is one line, exit 130
+    from gpt_nb.commands import answer_ctrl_c_at_start
+
+    answer_ctrl_c_at_start(__file__.rsplit('/', 1)[-1])
+
+import sys
 import tempfile
 import time
+from pathlib import Path
 
 import numpy as np
 import torch
 from transformers import GPT2LMHeadModel
 from transformers.utils import logging as hf_logging
 
+sys.path.insert(0, str(Path(__file__).parent))
+from bench_model import (  # the benchmarks' shared helpers
+    add_bench_options,
+    apply_bench_options,
+    bench_parser,
+    benchmark_command,
+    check_settings,
+    run_benchmark,
+)
+
 from gpt_nb.generation import generate
-from gpt_nb.config import GPTConfig
+from gpt_nb.config import PRESETS, GPTConfig, check_choice, check_positive
 from gpt_nb.huggingface import save_pretrained
 from gpt_nb.model import GPT
 
@@ -73,13 +89,13 @@ def build(preset: str, max_new: int) -> tuple[GPT, GPT2LMHeadModel, str]:
     return model, hf, note
 
 
-def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument(
-        '--threads',
-        type=int,
-        default=1,
-        help='torch threads (default: %(default)s; one-token decoding steps gain little from more, '
+@benchmark_command(__file__)
+def main(argv=None) -> int:
+    parser = bench_parser(__file__, __doc__.splitlines()[0])
+    add_bench_options(
+        parser,
+        threads=1,
+        threads_help='torch threads (one-token decoding steps gain little from more, '
         'and a shared CPU makes extra threads stall)',
     )
     parser.add_argument('--presets', nargs='+', default=['tiny', 'gpt2'])
@@ -94,7 +110,23 @@ def main(argv=None):
         'run (it is quadratic in length: minutes for gpt2) (default: %(default)s)',
     )
     args = parser.parse_args(argv)
-    torch.set_num_threads(args.threads)
+
+    def checks():
+        for preset in args.presets:
+            check_choice('presets', preset, PRESETS)
+        for preset in args.estimate_uncached:
+            check_choice('estimate_uncached', preset, PRESETS)
+        for tokens in args.new_tokens:
+            check_positive('new_tokens', tokens)
+        check_positive('repeats', args.repeats)
+
+    check_settings(parser, checks)
+    apply_bench_options(parser, args)
+    return run_benchmark(parser, lambda: compare(args))
+
+
+def compare(args):
+    "Time greedy decoding three ways for each preset and length; print the figures."
     hf_logging.set_verbosity_error()
     print(
         f'torch {torch.__version__}, threads: {torch.get_num_threads()} (interop {torch.get_num_interop_threads()}), '
@@ -153,4 +185,4 @@ def main(argv=None):
 
 
 if __name__ == '__main__':
-    main()
+    sys.exit(main())

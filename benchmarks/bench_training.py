@@ -20,32 +20,50 @@
     python benchmarks/bench_training.py quality --minutes 0.5 --tokenizers bpe:4096
 """
 
-import argparse, contextlib, dataclasses, importlib.util, io, platform, re, sys, time
+if __name__ == '__main__':  # run as a script: a Ctrl-C while the libraries below load is one line, exit 130
+    from gpt_nb.commands import answer_ctrl_c_at_start
+
+    answer_ctrl_c_at_start(__file__.rsplit('/', 1)[-1])
+
+import contextlib, dataclasses, importlib.util, io, math, platform, re, sys, time
 from pathlib import Path
 
 import torch
 
 sys.path.insert(0, str(Path(__file__).parent))
-from bench_model import cpu_name, make_models, matmul_peak_flops, time_steps  # the benchmarks' shared helpers
+from bench_model import (  # the benchmarks' shared helpers
+    add_bench_options,
+    apply_bench_options,
+    bench_parser,
+    benchmark_command,
+    check_settings,
+    cpu_name,
+    finished,
+    make_models,
+    matmul_peak_flops,
+    run_benchmark,
+    time_steps,
+)
 
-from gpt_nb.config import GPTConfig
+from gpt_nb.config import PRESETS, GPTConfig, check_choice, check_positive, check_range
 from gpt_nb.model import GPT
 from gpt_nb.evaluation import autocast, validation_bits_per_byte
 from gpt_nb.optim import configure_optimizer
+from gpt_nb.train_config import TrainConfig
 from gpt_nb.training import train
 
 
-def throughput(args):
-    "Training-step tokens/s of gpt_nb (as train() steps) and transformers, for each vocabulary size."
+def throughput(args, configs: list[GPTConfig]):
+    "Training-step tokens/s of gpt_nb (as train() steps) and transformers, for each model (vocabulary size)."
     peak = matmul_peak_flops()
     print(
         f'torch {torch.__version__}, {torch.get_num_threads()} threads, {cpu_name()}; '
         f'measured fp32 matmul peak {peak / 1e9:.1f} GFLOP/s'
     )
     print(f'{"config":<44}{"gpt_nb tok/s":>14}{"transformers":>14}{"ratio":>8}{"MFU":>8}')
-    for vocab in args.vocab_sizes:
-        torch.manual_seed(0)
-        config = GPTConfig.from_preset(args.preset, vocab_size=vocab, context_length=args.context_length)
+    for config in configs:
+        torch.manual_seed(args.seed)
+        vocab = config.vocab_size
         ours, theirs = make_models(config)
         batch, context = args.batch_size, args.context_length
         tokens = batch * context
@@ -80,12 +98,15 @@ def throughput(args):
             against_nanogpt(args, config, inputs, targets)
 
 
+def nanogpt_file(path: str) -> Path:
+    "nanoGPT's model.py in the user's checkout (a directory holding model.py, or the file), which may not exist."
+    file = Path(path).expanduser()
+    return file / 'model.py' if file.is_dir() else file
+
+
 def load_nanogpt(path: str):
     "nanoGPT's model.py as a module, imported from the user's checkout (a directory holding model.py, or the file)."
-    file = Path(path).expanduser()
-    file = file / 'model.py' if file.is_dir() else file
-    if not file.is_file():
-        sys.exit(f'--nanogpt: no model.py at {file}')
+    file = nanogpt_file(path)
     spec = importlib.util.spec_from_file_location('nanogpt_model', file)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
@@ -168,16 +189,10 @@ def median(values: list) -> float:
     return sorted(values)[len(values) // 2]
 
 
-def quality(args):
-    "Train each tokenizer for `--minutes` on the bundled TinyStories excerpt; report validation bits per byte."
-    print(
-        f'torch {torch.__version__}, {torch.get_num_threads()} threads, {platform.machine()} CPU; {args.minutes:g} '
-        'minutes of training per tokenizer; evaluation: all 1,000 bundled validation stories, each followed by '
-        '<|endoftext|> (validation_bits_per_byte)'
-    )
-    results = []
-    for tokenizer in args.tokenizers:
-        run = train(
+def quality_settings(args) -> list[TrainConfig]:
+    "The training run of each tokenizer of `--tokenizers`, checked as gpt-nb-train-tiny-stories checks its flags."
+    return [
+        TrainConfig(
             data='bundled',
             tokenizer=tokenizer,
             preset=args.preset,
@@ -185,7 +200,7 @@ def quality(args):
             batch_size=args.batch_size,
             lr=args.lr,
             minutes=args.minutes,
-            seed=0,
+            seed=args.seed,
             out_dir=None,
             progress=False,
             eval_minutes=args.minutes,
@@ -193,6 +208,21 @@ def quality(args):
             sample_tokens=60,
             device='cpu',
         )
+        for tokenizer in args.tokenizers
+    ]
+
+
+def quality(args, runs: list[TrainConfig]):
+    "Train each tokenizer for `--minutes` on the bundled TinyStories excerpt; report validation bits per byte."
+    print(
+        f'torch {torch.__version__}, {torch.get_num_threads()} threads, {platform.machine()} CPU; {args.minutes:g} '
+        'minutes of training per tokenizer; evaluation: all 1,000 bundled validation stories, each followed by '
+        '<|endoftext|> (validation_bits_per_byte)'
+    )
+    results = []
+    for run_settings in runs:
+        tokenizer = run_settings.tokenizer
+        run = finished(train(run_settings))
         bits_per_byte = validation_bits_per_byte(run.model, run.tokenizer)
         tokens = run.step * args.batch_size * run.model.config.context_length
         results.append((tokenizer, run.step, tokens, run.seconds, bits_per_byte))
@@ -211,8 +241,9 @@ def quality(args):
         print(f'{tokenizer:<12}{steps:>8,}{tokens:>12,}{seconds:>9.0f}{bits_per_byte:>11.3f}')
 
 
-def main():
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+@benchmark_command(__file__)
+def main(argv=None) -> int:
+    parser = bench_parser(__file__, __doc__)
     benchmarks = parser.add_subparsers(dest='what', required=True)
     speed = benchmarks.add_parser('throughput', help='training-step tokens/s and MFU against transformers')
     speed.add_argument('--preset', default='tiny')
@@ -225,21 +256,47 @@ def main():
     speed.add_argument(
         '--rounds', type=int, default=20, help='interleaved rounds of the nanoGPT comparison (default 20)'
     )
+    add_bench_options(speed, seed=0, seed_help='seed of the weights and the batch')
     quality_parser = benchmarks.add_parser('quality', help='validation bits per byte after a fixed training budget')
-    quality_parser.add_argument(
-        '--minutes', type=float, default=10, help='minutes of training per tokenizer (default 10)'
-    )
     quality_parser.add_argument('--tokenizers', nargs='+', default=['gpt2', 'bpe:4096'])
     quality_parser.add_argument('--preset', default='tiny')
     quality_parser.add_argument('--context-length', type=int, default=256)
     quality_parser.add_argument('--batch-size', type=int, default=8)
     quality_parser.add_argument('--lr', type=float, default=3e-3)
-    for benchmark in (speed, quality_parser):
-        benchmark.add_argument('--threads', type=int, default=torch.get_num_threads())
-    args = parser.parse_args()
-    torch.set_num_threads(args.threads)
-    (throughput if args.what == 'throughput' else quality)(args)
+    add_bench_options(
+        quality_parser,
+        seed=0,
+        seed_help='seed of the weights and the batches',
+        minutes=10.0,
+        minutes_help='minutes of training per tokenizer',
+    )
+    args = parser.parse_args(argv)
+    if args.what == 'throughput':
+        configs = check_settings(speed, lambda: throughput_settings(args), {'vocab_size': '--vocab-sizes'})
+        if args.nanogpt and not nanogpt_file(args.nanogpt).is_file():
+            speed.error(f'--nanogpt {args.nanogpt!r}: no model.py at {nanogpt_file(args.nanogpt)}')
+        apply_bench_options(speed, args)
+        return run_benchmark(speed, lambda: throughput(args, configs))
+    runs = check_settings(
+        quality_parser, lambda: quality_settings(args), {'tokenizer': '--tokenizers', 'eval_minutes': '--minutes'}
+    )
+    apply_bench_options(quality_parser, args)
+    return run_benchmark(quality_parser, lambda: quality(args, runs))
+
+
+def throughput_settings(args) -> list[GPTConfig]:
+    "The model of each vocabulary size of `--vocab-sizes`, the other flags checked."
+    check_choice('preset', args.preset, PRESETS)
+    for name in ('batch_size', 'steps', 'rounds'):
+        check_positive(name, getattr(args, name))
+    check_range('warmup', args.warmup, 0, math.inf)
+    for vocab in args.vocab_sizes:
+        check_positive('vocab_sizes', vocab)
+    return [
+        GPTConfig.from_preset(args.preset, vocab_size=vocab, context_length=args.context_length)
+        for vocab in args.vocab_sizes
+    ]
 
 
 if __name__ == '__main__':
-    main()
+    sys.exit(main())

@@ -14,43 +14,68 @@ pretrained model, the mean training loss of the last 50 steps, the held-out resp
 1,000 validation stories (a rise is forgetting).
 """
 
-import argparse, sys
+if __name__ == '__main__':  # run as a script: a Ctrl-C while the libraries below load is one line, exit 130
+    from gpt_nb.commands import answer_ctrl_c_at_start
+
+    answer_ctrl_c_at_start(__file__.rsplit('/', 1)[-1])
+
+import math, sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from bench_finetune import all_words_rises, instruction_benchmark  # noqa: E402   its setup and its counting
-from bench_model import machine_line  # noqa: E402   the benchmarks' shared helpers
+from bench_finetune import all_words_rises, instruction_benchmark  # its setup and its counting
+from bench_model import (  # the benchmarks' shared helpers
+    add_bench_options,
+    apply_bench_options,
+    bench_parser,
+    benchmark_command,
+    check_settings,
+    finished,
+    machine_line,
+    run_benchmark,
+)
 
 from gpt_nb.checkpoint import load_pretrained
-from gpt_nb.device import resolve_device
+from gpt_nb.config import check_positive, check_range
 from gpt_nb.finetune_run import finetune
 from gpt_nb.instruction_metrics import metrics_table
 from gpt_nb.files import bundled_stories
 
 
-def main():
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument(
+@benchmark_command(__file__)
+def main(argv=None) -> int:
+    parser = bench_parser(__file__, __doc__)
+    parser.add_argument(
         '--ranks', type=int, nargs='+', default=[8, 32, 128], help='LoRA ranks to compare (default: 8 32 128)'
     )
-    p.add_argument('--lora-steps', type=int, default=1700, help='steps of each LoRA run (default: %(default)s)')
-    p.add_argument(
+    parser.add_argument('--lora-steps', type=int, default=1700, help='steps of each LoRA run (default: %(default)s)')
+    parser.add_argument(
         '--full-steps', type=int, default=1850, help='steps of full fine-tuning; 0 = none (default: %(default)s)'
     )
-    p.add_argument(
+    parser.add_argument(
         '--samples', type=int, default=4, help='stories written for each held-out prompt (default: %(default)s)'
     )
-    p.add_argument('--device', default='auto', help='auto, cpu, cuda, cuda:N or mps (default: %(default)s)')
-    args = p.parse_args()
-    if min(args.ranks) < 1 or args.lora_steps < 1 or args.full_steps < 0 or args.samples < 1:
-        p.error('ranks, --lora-steps and --samples must be >= 1, --full-steps >= 0')
-    try:
-        device = resolve_device(args.device)
-    except ValueError as e:
-        p.error(f'--device: {e}')
+    add_bench_options(
+        parser, seed=0, seed_help='seed of each fine-tuning run (LoRA initialisation, batch order)', device=True
+    )
+    args = parser.parse_args(argv)
 
+    def checks():
+        for rank in args.ranks:
+            check_positive('ranks', rank)
+        for name in ('lora_steps', 'samples'):
+            check_positive(name, getattr(args, name))
+        check_range('full_steps', args.full_steps, 0, math.inf)
+
+    check_settings(parser, checks)
+    device = apply_bench_options(parser, args)
+    return run_benchmark(parser, lambda: compare(args, device), {'lora_rank': '--ranks'})
+
+
+def compare(args, device):
+    "Measure the shipped model and its fine-tunings (each rank, then full) for the steps given; print the figures."
     pretrained, train_examples, held_out, measure = instruction_benchmark(
-        len(bundled_stories('valid')), args.samples, device
+        len(bundled_stories('valid')), args.samples, device, lora_ranks=args.ranks
     )
     print(f'{machine_line()}; device {device}')
     print(
@@ -63,14 +88,17 @@ def main():
     if args.full_steps:
         runs.append(('full', dict(lora_rank=0), args.full_steps))
     for name, method, steps in runs:
-        run = finetune(
-            load_pretrained('tinystories', device).model,
-            pretrained.tokenizer,
-            train_examples,
-            max_steps=steps,
-            progress=False,
-            out_dir=None,
-            **method,
+        run = finished(
+            finetune(
+                load_pretrained('tinystories', device).model,
+                pretrained.tokenizer,
+                train_examples,
+                max_steps=steps,
+                seed=args.seed,
+                progress=False,
+                out_dir=None,
+                **method,
+            )
         )
         label = f'{name}, {run.steps:,} steps'
         results[label], last = measure(run.model), run.history['loss'][-50:]
@@ -93,4 +121,4 @@ def main():
 
 
 if __name__ == '__main__':
-    main()
+    sys.exit(main())

@@ -16,40 +16,53 @@ Each run's checkpoints (best_model.pt, last.pt) go to OUT_DIR/ARCHITECTURE (OUT_
 loadable by gpt_nb.checkpoint.load_checkpoint and the CLIs.
 """
 
+if __name__ == '__main__':  # run as a script: a Ctrl-C while the libraries below load is one line, exit 130
+    from gpt_nb.commands import answer_ctrl_c_at_start
+
+    answer_ctrl_c_at_start(__file__.rsplit('/', 1)[-1])
+
 import argparse, platform, sys
 from pathlib import Path
 
 import torch
 
 sys.path.insert(0, str(Path(__file__).parent))
-from bench_model import cpu_name, machine_line  # the benchmarks' shared helpers
+from bench_model import (  # the benchmarks' shared helpers
+    add_bench_options,
+    apply_bench_options,
+    bench_parser,
+    benchmark_command,
+    cpu_name,
+    finished,
+    machine_line,
+    run_benchmark,
+)
 
 from gpt_nb.checkpoint import load_checkpoint
+from gpt_nb.cli import check_out_dir, out_dir_lock, settings_from_args
 from gpt_nb.config import ARCHITECTURES
 from gpt_nb.evaluation import validation_bits_per_byte
 from gpt_nb.training import train
-from gpt_nb.train_config import CPU_RECIPE
+from gpt_nb.train_config import CPU_RECIPE, TrainConfig
 
 
-def speedrun(architecture: str, args) -> dict:
+def speedrun(architecture: str, settings: TrainConfig) -> dict:
     """Train one architecture for the budget as `gpt-nb-train-tiny-stories --architecture A --minutes M` does; its
-    bits per byte on all the validation stories, its curve and its checkpoint."""
-    out = Path(args.out_dir) / architecture
+    bits per byte on all the validation stories, its curve and its checkpoint. `settings`: the run's checked flags."""
+    out = Path(settings.out_dir) / architecture
     print(f'\n== {architecture}: {ARCHITECTURES[architecture] or "GPT-2 (the defaults of GPTConfig)"}', flush=True)
-    result = train(
-        architecture=architecture,
-        preset=args.preset,
-        seed=args.seed,
-        data='bundled',
-        minutes=args.minutes,
-        device='cpu',
-        batch_size=args.batch_size,
-        eval_minutes=max(args.minutes / 5, 0.05),
-        eval_stories=200,
-        out_dir=str(out),
-        cache_dir=args.cache_dir,
-        progress=False,
-        sample_prompt='',
+    result = finished(
+        train(
+            settings,
+            architecture=architecture,
+            data='bundled',
+            device='cpu',
+            eval_minutes=max(settings.minutes / 5, 0.05),
+            eval_stories=200,
+            out_dir=str(out),
+            progress=False,
+            sample_prompt='',
+        )
     )
     checkpoint = load_checkpoint(out / 'last.pt')  # what the run wrote, read back as any user would
     curve = [(evaluation['seconds'], evaluation['bits_per_byte']) for evaluation in result.history['eval']]
@@ -65,46 +78,48 @@ def speedrun(architecture: str, args) -> dict:
     )
 
 
-def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument(
-        '--minutes', type=float, default=10.0, help='training budget of each run, in minutes (default: %(default)s)'
-    )
+@benchmark_command(__file__)
+def main(argv=None) -> int:
+    parser = bench_parser(__file__, __doc__)
     parser.add_argument(
         '--architecture',
         default='gpt2-rope',
-        choices=list(ARCHITECTURES),
-        help='the layers to train, a name from gpt_nb.config.ARCHITECTURES (default: %(default)s)',
+        help=f'the layers to train, a name from gpt_nb.config.ARCHITECTURES ({", ".join(ARCHITECTURES)}) '
+        '(default: %(default)s)',
     )
     parser.add_argument(
         '--baseline', action='store_true', help="also train GPT-2's layout ('gpt2') for the same minutes"
     )
-    parser.add_argument('--out-dir', default='build/speedrun', help='where the checkpoints go (default: %(default)s)')
     parser.add_argument(
         '--preset', default='tiny', help='model size, a name from gpt_nb.config.PRESETS (default: %(default)s)'
     )
     parser.add_argument(
         '--batch-size', type=int, help=f"sequences a step (default: the CPU recipe's, {CPU_RECIPE['batch_size']})"
     )
-    parser.add_argument(
-        '--seed', type=int, default=1337, help='seed of the initial weights and the batches (default: %(default)s)'
-    )
-    parser.add_argument('--threads', type=int, help="CPU threads for PyTorch (default: PyTorch's choice, one per core)")
-    parser.add_argument(
-        '--cache-dir', default=None, help='token and tokenizer cache (default: $GPT_NB_CACHE or .gpt_nb_cache)'
+    add_bench_options(
+        parser,
+        seed=1337,
+        seed_help='seed of the initial weights and the batches',
+        minutes=10.0,
+        minutes_help='training budget of each run, in minutes',
+        out_dir='build/speedrun',
+        out_dir_help='where the checkpoints go',
+        cache_dir=True,
     )
     args = parser.parse_args(argv)
-    if not args.minutes > 0:
-        parser.error(f'--minutes must be a positive number, got {args.minutes}')
-    if args.batch_size is not None and args.batch_size < 1:
-        parser.error(f'--batch-size must be an integer >= 1, got {args.batch_size}')
-    if args.threads is not None:
-        if args.threads < 1:
-            parser.error(f'--threads must be an integer >= 1, got {args.threads}')
-        torch.set_num_threads(args.threads)
-    print(f'{machine_line()}, python {platform.python_version()}')
+    settings = settings_from_args(parser, TrainConfig, args)  # the checks of gpt-nb-train-tiny-stories
+    apply_bench_options(parser, args)
     architectures = [args.architecture] + (['gpt2'] if args.baseline and args.architecture != 'gpt2' else [])
-    results = [speedrun(architecture, args) for architecture in architectures]
+    for architecture in architectures:  # where each run's checkpoints go
+        check_out_dir(parser, str(Path(args.out_dir) / architecture))
+    with out_dir_lock(parser, args.out_dir):  # a second speedrun into the same folder is refused
+        return run_benchmark(parser, lambda: report(settings, architectures, args))
+
+
+def report(settings: TrainConfig, architectures: list[str], args: argparse.Namespace):
+    "Run the speedrun of each architecture, then print the figures of each."
+    print(f'{machine_line()}, python {platform.python_version()}')
+    results = [speedrun(architecture, settings) for architecture in architectures]
     print(
         f'\n{args.minutes:g} minutes each, {CPU_RECIPE["tokenizer"]} tokens, context {CPU_RECIPE["context_length"]}, '
         f'batch {args.batch_size or CPU_RECIPE["batch_size"]}, {CPU_RECIPE["optimizer"]}; '
@@ -119,8 +134,7 @@ def main(argv=None):
         print(f'         config: {result["config"]}')
         curve = ', '.join(f'({seconds / 60:.1f}, {bits:.3f})' for seconds, bits in result['curve'])
         print(f'         curve (minutes, bits/byte on 200 validation stories): {curve}')
-    return results
 
 
 if __name__ == '__main__':
-    main()
+    sys.exit(main())

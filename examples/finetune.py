@@ -3,7 +3,7 @@
 python examples/finetune.py --minutes 5 (see --help)
 """
 
-from gpt_nb.cli_finetune import finetune_main
+from gpt_nb.commands import finetune
 
 if __name__ == '__main__':
-    raise SystemExit(finetune_main())
+    raise SystemExit(finetune())

@@ -3,7 +3,7 @@
 python examples/quickstart.py --prompt "The cat" --max-new-tokens 20
 """
 
-from gpt_nb.cli_generate import quickstart_main
+from gpt_nb.commands import quickstart
 
 if __name__ == '__main__':
-    raise SystemExit(quickstart_main())
+    raise SystemExit(quickstart())

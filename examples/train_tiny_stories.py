@@ -3,7 +3,7 @@
 python examples/train_tiny_stories.py --epochs 10 (see --help)
 """
 
-from gpt_nb.cli_train import train_main
+from gpt_nb.commands import train_tiny_stories
 
 if __name__ == '__main__':
-    raise SystemExit(train_main())
+    raise SystemExit(train_tiny_stories())

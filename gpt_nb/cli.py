@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import dataclasses
+import errno
 import os
 import sys
 import types
@@ -29,10 +30,10 @@ from .config import SettingError
 from .device import resolve_device
 
 # %% auto #0
-__all__ = ['EXIT_OK', 'EXIT_FAILED', 'EXIT_BAD_INPUT', 'EXIT_INTERRUPTED', 'flag_name', 'ToolParser', 'tool_parser',
+__all__ = ['EXIT_OK', 'EXIT_FAILED', 'EXIT_BAD_INPUT', 'EXIT_INTERRUPTED', 'RUN_FILES', 'flag_name', 'ToolParser', 'tool_parser',
            'add_model_options', 'add_threads_option', 'add_run_options', 'apply_run_options', 'model_flag',
-           'load_model_option', 'first_line', 'run_work', 'check_out_dir', 'out_dir_lock', 'flag_type',
-           'add_settings_flags', 'settings_from_args']
+           'load_model_option', 'first_line', 'run_work', 'check_out_dir', 'check_cache_dir', 'out_dir_lock',
+           'flag_type', 'add_settings_flags', 'settings_from_args']
 
 # %% ../nbs/11_cli.ipynb #2602d914
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT, EXIT_INTERRUPTED = 0, 1, 2, 130
@@ -44,7 +45,12 @@ def flag_name(setting: str) -> str:
 
 
 class ToolParser(argparse.ArgumentParser):
-    "An argument parser whose refusals exit with `EXIT_BAD_INPUT`, and that refuses text that is not valid UTF-8."
+    """An argument parser whose refusals exit with `EXIT_BAD_INPUT`, that refuses text that is not valid UTF-8, and
+    that knows which settings the command line gave (`given`), so that a default is never taken for a choice."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.given: set[str] = set()  # the settings (`dest`s) whose flag the command line holds
 
     def error(self, message: str):
         self.print_usage(sys.stderr)
@@ -58,6 +64,11 @@ class ToolParser(argparse.ArgumentParser):
                     value.encode('utf-8')  # Python keeps undecodable bytes as lone surrogates
             except UnicodeEncodeError:
                 self.error(f'{flag_name(name)} is not valid UTF-8 text')
+        # parsed again over a namespace holding `unset` everywhere: argparse fills in only the defaults that are
+        # absent, so what is still `unset` was not on the command line
+        unset = object()
+        again = super().parse_args(args, argparse.Namespace(**dict.fromkeys(vars(parsed), unset)))
+        self.given = {name for name, value in vars(again).items() if value is not unset}
         return parsed
 
 
@@ -121,7 +132,12 @@ def model_flag(args: argparse.Namespace) -> str:
 
 
 def load_model_option(parser: argparse.ArgumentParser, args: argparse.Namespace, device: torch.device) -> Checkpoint:
-    "The model named by `--pretrained` or `--checkpoint`, on `device`; one line and exit 2 when it cannot be used."
+    """The model named by `--pretrained` or `--checkpoint`, on `device`; one line and exit 2 when it cannot be used,
+    or when both flags are given (which model was meant?)."""
+    if args.pretrained and 'checkpoint' in getattr(parser, 'given', ()):
+        parser.error(
+            f'--checkpoint {args.checkpoint} and --pretrained {args.pretrained} both name the model; give one of them'
+        )
     try:
         return load_model(args.checkpoint, args.pretrained, device)
     except CheckpointError as error:
@@ -139,8 +155,9 @@ def first_line(error: BaseException) -> str:
 # %% ../nbs/11_cli.ipynb #2685c400
 def run_work(prog: str, work: Callable[[], int | None], streaming: bool = False) -> int:
     """Run a tool's work after its arguments were checked: 0 when it finishes, 130 on Ctrl-C, 1 with one line when it
-    fails (a full disk, a folder that became unwritable, non-finite numbers), and quietly 0 when the reader of its
-    output goes away (`| head`). `streaming`: the work prints text as it goes, so a message starts on a new line."""
+    fails (a full disk, a folder that became unwritable, non-finite numbers). A reader of its output that goes away
+    (`| head`) is the console script's to answer (`commands.run_tool`), wherever the tool was when it happened.
+    `streaming`: the work prints text as it goes, so a message starts on a new line."""
 
     def say(message: str):
         if streaming:
@@ -153,18 +170,26 @@ def run_work(prog: str, work: Callable[[], int | None], streaming: bool = False)
     except KeyboardInterrupt:
         say('interrupted')
         return EXIT_INTERRUPTED
-    except BrokenPipeError:  # the reader stopped reading: stop quietly, as Unix tools do
-        # so that Python's flush of stdout at exit cannot fail again
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        return EXIT_OK
+    except BrokenPipeError:  # not a failure: the reader stopped reading (see commands.run_tool)
+        raise
     except (OSError, RuntimeError, ArithmeticError) as error:
         say(f'error: {first_line(error)}')
         return EXIT_FAILED
 
 # %% ../nbs/11_cli.ipynb #92ca6799
-def check_out_dir(parser: argparse.ArgumentParser, out_dir: str) -> None:
-    "Exit 2 with one line unless `out_dir` can hold checkpoints (it is created if missing)."
+RUN_FILES = ('best_model.pt', 'last.pt', 'loss_curve.png')  # what a run writes into its out-dir (chapter 07)
+
+
+def check_out_dir(parser: argparse.ArgumentParser, out_dir: str, reads: dict[str, str | None] | None = None) -> None:
+    """Exit 2 with one line unless `out_dir` can hold checkpoints (it is created if missing) without writing over a
+    file the run reads (`reads`: flag -> path, e.g. `{'--checkpoint': 'runs/a/best_model.pt'}`)."""
     path = Path(out_dir)
+    for flag, source in (reads or {}).items():
+        if source and Path(source).is_file() and Path(source).resolve() in {(path / n).resolve() for n in RUN_FILES}:
+            parser.error(
+                f'--out-dir {out_dir} holds {flag} {source}, which this run would overwrite with its own '
+                f'{Path(source).name}; choose another --out-dir'
+            )
     try:
         path.mkdir(parents=True, exist_ok=True)
         probe = path / f'.write-test-{os.getpid()}'
@@ -172,6 +197,21 @@ def check_out_dir(parser: argparse.ArgumentParser, out_dir: str) -> None:
         probe.unlink()
     except OSError as error:
         parser.error(f'--out-dir {out_dir!r} cannot be written: {error.strerror or error}')
+
+
+def check_cache_dir(parser: argparse.ArgumentParser, folder: str | os.PathLike, flag: str = '--cache-dir') -> None:
+    """Exit 2 with one line naming `flag` unless a cache can be written in `folder`. Nothing is created: the folder,
+    or the nearest one above it that exists, is tried."""
+    folder = Path(folder)
+    try:
+        existing = next(path for path in (folder, *folder.parents) if path.exists())
+        if not existing.is_dir():
+            raise NotADirectoryError(errno.ENOTDIR, os.strerror(errno.ENOTDIR), str(existing))
+        probe = existing / f'.write-test-{os.getpid()}'
+        probe.write_bytes(b'')
+        probe.unlink()
+    except OSError as error:
+        parser.error(f'{flag} {str(folder)!r} cannot be written: {error.strerror or error}')
 
 
 @contextlib.contextmanager

@@ -100,7 +100,7 @@ def finetune_main(argv: Sequence[str] | None = None) -> int:
     stories, valid, train_examples, held_out = instruction_splits(
         parser, config, tokenizer, loaded.config.context_length
     )
-    check_out_dir(parser, config.out_dir)
+    check_out_dir(parser, config.out_dir, reads={'--checkpoint': args.checkpoint, '--pretrained': args.pretrained})
     print(f'{stories}\n{len(train_examples):,} training examples, {len(held_out)} held-out prompts')
 
     def measure(measured_model):

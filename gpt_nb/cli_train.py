@@ -14,13 +14,14 @@ from pathlib import Path
 
 import torch
 
-from .checkpoint import CheckpointError, load_checkpoint
+from .checkpoint import Checkpoint, CheckpointError, load_checkpoint, load_source
 from gpt_nb.cli import (
     EXIT_INTERRUPTED,
     EXIT_OK,
     ToolParser,
     add_settings_flags,
     add_threads_option,
+    check_cache_dir,
     check_out_dir,
     first_line,
     flag_name,
@@ -30,13 +31,16 @@ from gpt_nb.cli import (
     apply_run_options,
     tool_parser,
 )
+from .config import ARCHITECTURES, PRESETS, GPTConfig
 from .device import available_memory
 from .evaluation import resolve_precision
+from .tokens import default_cache_dir
 from .train_config import TrainConfig, resolve_defaults, training_memory
 from .training import train
 
 # %% auto #0
-__all__ = ['NOT_FLAGS', 'RUN_DEFINING', 'train_parser', 'check_resume', 'check_memory', 'check_paths', 'train_main']
+__all__ = ['NOT_FLAGS', 'RUN_DEFINING', 'SHAPE', 'train_parser', 'check_resume', 'architecture_name', 'init_from_settings',
+           'check_init_from', 'check_memory', 'check_paths', 'train_main']
 
 # %% ../nbs/11c_cli_train.ipynb #cfc2ca3b
 NOT_FLAGS = ('betas', 'progress')  # TrainConfig settings made from Python only
@@ -77,10 +81,54 @@ def check_resume(parser: argparse.ArgumentParser, args: argparse.Namespace) -> N
         return
     for name in RUN_DEFINING:
         value = getattr(args, name)
-        if value != parser.get_default(name) and value != saved.get(name):
+        if name in parser.given and value != saved.get(name):
             parser.error(
                 f'{flag_name(name)} {value} contradicts the run being resumed in {args.out_dir} '
                 f'({name} {saved.get(name)!r}); drop it to resume, or train into another --out-dir'
+            )
+
+
+def architecture_name(config: GPTConfig) -> str:
+    "The name in `ARCHITECTURES` of a model's layers (`bias` aside), or the options that differ from GPT-2's."
+    changes = config.changes_from_gpt2()
+    for name, options in ARCHITECTURES.items():
+        if {option: value for option, value in options.items() if option != 'bias'} == changes:
+            return name
+    return f'custom {changes}'
+
+
+SHAPE = ('n_layer', 'n_head', 'd_model')
+
+
+def init_from_settings(loaded: Checkpoint) -> dict:
+    "What a model continued `--init-from` keeps of its own: its layers, tokenizer and shape, as flags would name them."
+    config = loaded.config
+    return dict(
+        architecture=architecture_name(config),
+        tokenizer=loaded.tokenizer.name,
+        **{name: getattr(config, name) for name in SHAPE},
+    )
+
+
+def check_init_from(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    "Refuse an `--init-from` model that cannot be used, or that a flag the user typed contradicts (exit 2)."
+    if Path(args.init_from).suffix == '.pt' and not Path(args.init_from).is_file():
+        parser.error(f'--init-from {args.init_from!r}: no such checkpoint')
+    try:
+        own = init_from_settings(load_source(args.init_from))
+    except (OSError, ValueError) as error:  # CheckpointError is a ValueError
+        parser.error(f'--init-from {args.init_from}: {first_line(error)}')
+    said = {}  # setting: (the flag that says it, the value it says), a shape flag overriding its preset
+    if 'preset' in parser.given:
+        said |= {name: (f'--preset {args.preset}', PRESETS[args.preset].get(name)) for name in SHAPE}
+    for name in own.keys() & parser.given:
+        value = getattr(args, name)
+        said[name] = (f'{flag_name(name)} {value}', value.replace(':', '_') if name == 'tokenizer' else value)
+    for name, (flag, value) in said.items():
+        if value != own[name]:
+            parser.error(
+                f'{flag} contradicts --init-from {args.init_from}, whose model has {name} {own[name]!r}: a model '
+                f'continued from its weights keeps its own; drop {flag.split()[0]}'
             )
 
 
@@ -97,7 +145,8 @@ def check_memory(parser: argparse.ArgumentParser, config: TrainConfig, device: t
 
 
 def check_paths(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
-    "Refuse an empty or unreadable `--data`, an unwritable `--out-dir`, a `--resume` or `--init-from` with no file."
+    """Refuse an empty or unreadable `--data`, an `--out-dir` that cannot be written or holds `--init-from`, a
+    `--cache-dir` that cannot be written, a `--resume` with no `last.pt`."""
     for name in ('data', 'out_dir'):
         value = getattr(args, name)
         if value is not None and not value.strip():
@@ -105,11 +154,10 @@ def check_paths(parser: argparse.ArgumentParser, args: argparse.Namespace) -> No
     data = None if args.data in (None, 'bundled', 'hub', 'generated') else Path(args.data).expanduser()
     if data is not None and not os.access(data, os.R_OK):
         parser.error(f'--data {args.data!r}: ' + ('cannot be read' if data.exists() else 'no such file or folder'))
-    check_out_dir(parser, args.out_dir)
+    check_out_dir(parser, args.out_dir, reads={'--init-from': args.init_from})
+    check_cache_dir(parser, args.cache_dir or default_cache_dir())
     if args.resume and not (Path(args.out_dir) / 'last.pt').is_file():
         parser.error(f'--resume: there is no {Path(args.out_dir) / "last.pt"} to continue from')
-    if args.init_from and Path(args.init_from).suffix == '.pt' and not Path(args.init_from).is_file():
-        parser.error(f'--init-from {args.init_from!r}: no such checkpoint')
 
 # %% ../nbs/11c_cli_train.ipynb #af28adab
 def train_main(argv: Sequence[str] | None = None) -> int:
@@ -122,6 +170,8 @@ def train_main(argv: Sequence[str] | None = None) -> int:
         resolve_precision(device, args.precision)
     except ValueError as error:
         parser.error(f'--precision: {error}')
+    if args.init_from and not args.resume:  # both: TrainConfig has refused them
+        check_init_from(parser, args)
     check_paths(parser, args)
     if args.resume:
         check_resume(parser, args)

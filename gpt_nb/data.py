@@ -18,7 +18,8 @@ from pathlib import Path
 from .tokenizer import ENDOFTEXT
 
 # %% auto #0
-__all__ = ['StorySplit', 'check_json_lines', 'text_file_split', 'is_validation_file', 'quiet_datasets', 'local_splits']
+__all__ = ['StorySplit', 'check_has_text', 'check_json_lines', 'text_file_split', 'is_validation_file', 'quiet_datasets',
+           'local_splits']
 
 # %% ../nbs/07_data.ipynb #c0c0bfec
 class StorySplit:
@@ -100,6 +101,15 @@ def _utf8(path: Path):
         yield
     except UnicodeDecodeError as e:
         raise ValueError(f'{path} is not UTF-8 text ({e.reason} near byte {e.start}); save it as UTF-8') from None
+
+
+def check_has_text(path: Path):
+    "A `ValueError` naming `path` if it holds nothing but white space: an empty file has no stories to read."
+    with open(path, 'rb') as f:
+        while chunk := f.read(1 << 20):
+            if chunk.strip():
+                return
+    raise ValueError(f'{path} is empty: it holds no stories')
 
 
 def check_json_lines(path: Path):
@@ -202,7 +212,9 @@ def quiet_datasets():
 
 
 def _files_split(files: list[Path], builder: str | None) -> StorySplit:
-    "One split made of `files`: text files read directly, other formats through `datasets`."
+    "One split made of `files`: text files read directly, other formats through `datasets`; an empty file is refused."
+    for f in files:
+        check_has_text(f)
     if builder is None:
         parts = [text_file_split(f) for f in files]
 
@@ -218,6 +230,8 @@ def _files_split(files: list[Path], builder: str | None) -> StorySplit:
 
     with quiet_datasets():
         ds = datasets.load_dataset(builder, data_files=[str(f) for f in files], split='train')
+    if len(ds) == 0:
+        raise ValueError(f'{files[0]}: holds no stories (no rows)')
     return StorySplit.from_dataset(ds, _text_column(ds, files[0].parent))
 
 

@@ -12,11 +12,27 @@ import copy
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from . import exercises_01_02, exercises_03_04, exercises_05_06, exercises_07, exercises_08_10
-from .exercise_kit import EXERCISES, Case, mismatch, show
+from gpt_nb import (
+    exercises_01_02,
+    exercises_03_04,
+    exercises_05_06,
+    exercises_07,
+    exercises_08_10,
+    exercises_09,
+    exercises_10,
+)
+from .exercise_kit import EXERCISES, Case, Exercise, mismatch, show
 
 # %% ../nbs/exercises.ipynb #57c65c14
-CHECKER_MODULES = (exercises_01_02, exercises_03_04, exercises_05_06, exercises_07, exercises_08_10)
+CHECKER_MODULES = (
+    exercises_01_02,
+    exercises_03_04,
+    exercises_05_06,
+    exercises_07,
+    exercises_08_10,
+    exercises_09,
+    exercises_10,
+)
 
 # %% ../nbs/exercises.ipynb #8a5b4084
 @dataclass
@@ -123,4 +139,9 @@ def check(
 # %% ../nbs/exercises.ipynb #a0acf494
 def exercise_list() -> list[tuple[str, str, str]]:
     "(id, chapter notebook, title) of every registered exercise, in order."
-    return [(entry.id, entry.notebook, entry.title) for entry in sorted(EXERCISES.values(), key=lambda entry: entry.id)]
+    return [(entry.id, entry.notebook, entry.title) for entry in sorted(EXERCISES.values(), key=_id_order)]
+
+
+def _id_order(entry: Exercise) -> tuple[int, ...]:
+    "'07.10' after '07.9': ids sort by their numbers."
+    return tuple(int(part) for part in entry.id.split('.'))

@@ -1,4 +1,4 @@
-"""The checkers of the exercises that end chapters 01 and 02: tokenization and embeddings
+"""The checkers of the exercises that end chapters 00, 01 and 02: the overview, the config, tokenization, embeddings
 
 Docs: https://gpt-nb.github.io/gpt_nb/exercises_01_02.html.md"""
 
@@ -8,12 +8,65 @@ Docs: https://gpt-nb.github.io/gpt_nb/exercises_01_02.html.md"""
 __all__ = []
 
 # %% ../nbs/exercises_01_02.ipynb #705de972
+import heapq
 import math
 
 import torch
 import torch.nn.functional as F
 
+from .config import GPTConfig
 from .exercise_kit import Case, _randn, exercise
+
+# %% ../nbs/exercises_01_02.ipynb #ba868bf8
+@exercise('00.1', '00_overview', 'one window, many examples')
+def _examples_cases():
+    grow = 'the context of target t is every token before it, ids[:t]; the first token has no context, so no example'
+    return [
+        Case('three tokens: two examples', ([464, 1310, 3290],), [([464], 1310), ([464, 1310], 3290)], grow),
+        Case('a repeated token is still one example per position', ([5, 5, 5],), [([5], 5), ([5, 5], 5)], grow),
+        Case('one token: nothing to predict', ([7],), [], 'a window of one token has no next token inside it'),
+        Case('no tokens', ([],), [], 'an empty window gives no examples'),
+    ]
+
+
+@exercise('00.2', '00_overview', "counting the parameters of a GPT-2")
+def _count_cases():
+    tied = 'the output layer is tied to the token embedding: count that matrix once'
+    per_block = 'a block has 12·d² + 13·d: two LayerNorms, the attention and MLP matrices, all with biases'
+    return [
+        Case("GPT-2 small, 124,439,808 (the paper's 117M)", (50257, 1024, 12, 768), 124_439_808, per_block),
+        Case('the model the course ships', (4096, 256, 4, 128), 1_350_400, per_block),
+        Case("the 'tiny' preset, with GPT-2's vocabulary", (50257, 512, 4, 128), 7_291_776, per_block),
+        Case('no blocks: two tables and the final LayerNorm', (100, 10, 0, 8), 896, tied),
+    ]
+
+# %% ../nbs/exercises_01_02.ipynb #a6b97c0a
+@exercise('00.3', '00_config', 'what differs between two configs')
+def _differing_cases():
+    every = 'compare every field of the dataclass (dataclasses.fields), in their order; leave equal fields out'
+    tiny, gpt2, rope = GPTConfig.from_preset('tiny'), GPTConfig(), GPTConfig(position='rope')
+    sizes = {'context_length': (512, 1024), 'n_layer': (4, 12), 'n_head': (4, 12), 'd_model': (128, 768)}
+    return [
+        Case('equal configs: nothing differs', (gpt2, GPTConfig()), {}, 'return an empty dict'),
+        Case("the 'tiny' preset against GPT-2", (tiny, gpt2), sizes, every),
+        Case('a flag', (gpt2, GPTConfig(bias=False)), {'bias': (True, False)}, 'flags are fields too'),
+        Case('the order of the pair is kept', (rope, gpt2), {'position': ('rope', 'learned')}, every),
+    ]
+
+
+@exercise('00.4', '00_config', 'every problem at once')
+def _invalid_cases():
+    three = {'dropout': 1.0, 'vocab_size': -1, 'n_head': 2.0}
+    both_valid = 'check d_model % n_head only when both are valid sizes'
+    positive = 'the five sizes must be positive ints (a bool or a float is not), dropout in [0, 1)'
+    return [
+        Case("GPT-2's settings", ({},), [], 'missing fields take the defaults, which are valid'),
+        Case('one size of zero', ({'n_layer': 0},), ['n_layer'], positive),
+        Case('three problems, in field order', (three,), ['vocab_size', 'n_head', 'dropout'], positive),
+        Case('d_model not divisible by n_head', ({'d_model': 100},), ['d_model'], 'd_model % n_head must be 0'),
+        Case('n_head wrong: no divisibility check', ({'n_head': 0, 'd_model': 100},), ['n_head'], both_valid),
+        Case('a bool is not a count', ({'n_layer': True},), ['n_layer'], positive),
+    ]
 
 # %% ../nbs/exercises_01_02.ipynb #1035561c
 @exercise('01.1', '01_tokenization', 'text as UTF-8 byte ids')
@@ -25,17 +78,9 @@ def _utf8_cases():
         Case('é: one character, two bytes', ('é',), [195, 169], bytes_not_chars),
         Case('two CJK characters, three bytes each', ('日本',), [230, 151, 165, 230, 156, 172], bytes_not_chars),
         Case(
-            'an emoji with a skin tone: two code points, eight bytes',
-            ('👋🏽',),
-            [240, 159, 145, 139, 240, 159, 143, 189],
-            bytes_not_chars,
+            'an emoji with a skin tone: 8 bytes', ('👋🏽',), [240, 159, 145, 139, 240, 159, 143, 189], bytes_not_chars
         ),
-        Case(
-            'spaces and newlines are bytes too',
-            ('a\n b',),
-            [97, 10, 32, 98],
-            'keep every character, whitespace included',
-        ),
+        Case('spaces and newlines are bytes too', ('a\n b',), [97, 10, 32, 98], 'keep every character, whitespace too'),
     ]
 
 # %% ../nbs/exercises_01_02.ipynb #4fc0cdaa
@@ -43,12 +88,7 @@ def _utf8_cases():
 def _pair_cases():
     weighted = "count each chunk's pairs as many times as the chunk occurs (its value in the dict)"
     return [
-        Case(
-            'a pair found in two chunks',
-            ({(1, 2, 3): 1, (2, 3): 1},),
-            (2, 3),
-            'add up the counts of a pair over all chunks',
-        ),
+        Case('a pair found in two chunks', ({(1, 2, 3): 1, (2, 3): 1},), (2, 3), 'add up its counts over all chunks'),
         Case('chunk counts weigh their pairs', ({(5, 6): 3, (7, 8, 7, 8): 1},), (5, 6), weighted),
         Case(
             'ties go to the smallest pair',
@@ -56,12 +96,7 @@ def _pair_cases():
             (3, 4),
             'all three pairs occur once: pick the smallest as a tuple, (3, 4) < (9, 1) < (9, 9)',
         ),
-        Case(
-            'overlapping pairs each count',
-            ({(5, 5, 5): 1, (5, 6): 1},),
-            (5, 5),
-            '(5, 5, 5) holds the pair (5, 5) twice',
-        ),
+        Case('overlapping pairs each count', ({(5, 5, 5): 1, (5, 6): 1},), (5, 5), '(5, 5, 5) holds (5, 5) twice'),
         Case(
             'pairs never span two chunks',
             ({(1,): 4, (2,): 5},),
@@ -109,6 +144,59 @@ def _merge_cases():
             [104, 101, 108, 108, 111],
             'with no merges the ids are the bytes',
         ),
+    ]
+
+# %% ../nbs/exercises_01_02.ipynb #e302f3c6
+@exercise('01.4', '01a_bpe_training', 'pair counts after one merge')
+def _delta_cases():
+    both = 'subtract every pair of the word before the merge and add every pair after it, each times count'
+    return [
+        Case('one merge in a word', ([1, 2, 3], (1, 2), 9, 1), {(1, 2): -1, (2, 3): -1, (9, 3): 1}, both),
+        Case(
+            'the count of the word weighs each change',
+            ([1, 2, 3], (1, 2), 9, 5),
+            {(1, 2): -5, (2, 3): -5, (9, 3): 5},
+            both,
+        ),
+        Case(
+            'a pair the merge leaves alone is not a change',
+            ([1, 2, 3, 3], (1, 2), 9, 1),
+            {(1, 2): -1, (2, 3): -1, (9, 3): 1},
+            'leave out the pairs whose change is 0, here (3, 3)',
+        ),
+        Case('the pair twice', ([1, 2, 1, 2], (1, 2), 9, 1), {(1, 2): -2, (2, 1): -1, (9, 9): 1}, both),
+        Case(
+            'overlaps merge left to right',
+            ([5, 5, 5], (5, 5), 7, 2),
+            {(5, 5): -4, (7, 5): 2},
+            'merge as merge_pair does: [5, 5, 5] becomes [7, 5]',
+        ),
+        Case('a word without the pair', ([1, 2, 3], (3, 4), 9, 3), {}, 'nothing merges, nothing changes: {}'),
+    ]
+
+
+@exercise('01.5', '01a_bpe_training', 'the most frequent pair from a lazy heap')
+def _heap_cases():
+    stale = "an entry is out of date when its count is not the pair's count now: pop it and look at the next"
+
+    def case(name, entries, counts, expected, hint):
+        heap = [(-count, pair) for count, pair in entries]
+        heapq.heapify(heap)
+        return Case(name, (heap, counts), expected, hint)
+
+    return [
+        case('an up-to-date heap', [(3, (1, 2)), (1, (2, 3))], {(1, 2): 3, (2, 3): 1}, (1, 2), 'pop the top'),
+        case('the top is out of date', [(5, (1, 2)), (3, (4, 5)), (2, (1, 2))], {(1, 2): 2, (4, 5): 3}, (4, 5), stale),
+        case('a pair no longer counted', [(4, (6, 6)), (1, (2, 3))], {(2, 3): 1}, (2, 3), stale),
+        case(
+            'ties go to the smallest pair',
+            [(2, (3, 4)), (2, (1, 9))],
+            {(3, 4): 2, (1, 9): 2},
+            (1, 9),
+            'the heap orders (-count, pair): equal counts, smallest pair first',
+        ),
+        case('every entry out of date', [(2, (1, 2))], {(1, 2): 1}, None, 'when the heap runs out, return None'),
+        case('an empty heap', [], {}, None, 'when the heap runs out, return None'),
     ]
 
 # %% ../nbs/exercises_01_02.ipynb #6ceaf400

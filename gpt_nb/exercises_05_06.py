@@ -50,22 +50,16 @@ def _block_params_cases():
     every = (
         'count weights and biases: two LayerNorms (scale and shift), qkv (d → 3d), proj (d → d), the MLP (d → 4d → d)'
     )
+    no_bias = 'without biases a Linear has only its weight and a LayerNorm only its scale'
 
     def case(name, d_model, hint, bias=True):
-        return Case(
-            name,
-            (d_model,),
-            _parameter_count(*_block_modules(d_model, bias)),
-            hint,
-            kwargs={} if bias else dict(bias=False),
-        )
+        expected = _parameter_count(*_block_modules(d_model, bias))
+        return Case(name, (d_model,), expected, hint, kwargs={} if bias else dict(bias=False))
 
     return [
         case('d_model 8', 8, every),
         case("GPT-2's block, d_model 768", 768, every),
-        case(
-            'no biases', 768, 'without biases a Linear has only its weight and a LayerNorm only its scale', bias=False
-        ),
+        case('no biases', 768, no_bias, bias=False),
         case('d_model 1', 1, every),
         case("GPT-3's block, d_model 12288", 12288, 'use exact integer arithmetic (//, not /)'),
     ]
@@ -76,6 +70,8 @@ def _gpt_params_cases():
     parts = (
         'the token table, the position table, n_layer blocks and the final LayerNorm (and an output layer unless tied)'
     )
+    untied = 'untied, the output layer adds its own vocab_size × d_model matrix (it has no bias)'
+    no_bias = 'without biases, LayerNorms have only their scale, Linears only their weight'
 
     def case(name, vocab_size, context_length, n_layer, d_model, hint, **options):
         bias, tied = options.get('bias', True), options.get('tied', True)
@@ -89,37 +85,57 @@ def _gpt_params_cases():
 
     return [
         case('GPT-2 small: 124,439,808', 50257, 1024, 12, 768, parts),
-        case("the course's tiny preset", 50257, 512, 4, 128, parts),
-        case(
-            'GPT-2 small without weight tying',
-            50257,
-            1024,
-            12,
-            768,
-            'untied, the output layer adds its own vocab_size × d_model matrix (it has no bias)',
-            tied=False,
-        ),
+        case('the shipped TinyStories model: 1,350,400', 4096, 256, 4, 128, parts),
+        case('GPT-2 small without weight tying', 50257, 1024, 12, 768, untied, tied=False),
         case('a toy model', 96, 16, 2, 32, 'tied: the output layer is the token table, counted once'),
-        case(
-            'no biases',
-            4096,
-            256,
-            6,
-            384,
-            'without biases, LayerNorms have only their scale, Linears only their weight',
-            bias=False,
-        ),
+        case('no biases', 4096, 256, 6, 384, no_bias, bias=False),
         case('GPT-3: 175 billion', 50257, 2048, 96, 12288, parts),
+    ]
+
+# %% ../nbs/exercises_05_06.ipynb #bbce2163
+@exercise('05.4', '05_gpt2_weights', "our parameter names in GPT-2's checkpoint")
+def _hf_name_cases():
+    blocks = "a block is 'h.<i>.' in GPT-2's checkpoint; keep the layer number as it is"
+    names = [
+        ('blocks.3.attn.qkv.weight', 'h.3.attn.c_attn.weight', "qkv is GPT-2's c_attn"),
+        ('embed.tok.weight', 'wte.weight', "the token table is GPT-2's wte (word token embedding)"),
+        ('embed.pos.weight', 'wpe.weight', "the position table is GPT-2's wpe (word position embedding)"),
+        ('blocks.0.ln1.bias', 'h.0.ln_1.bias', 'ln1 and ln2 are ln_1 and ln_2 (with an underscore)'),
+        ('blocks.2.attn.proj.bias', 'h.2.attn.c_proj.bias', 'both projections are c_proj, in attn and in mlp'),
+        ('blocks.0.mlp.fc.bias', 'h.0.mlp.c_fc.bias', "the MLP's first layer is c_fc"),
+        ('ln_f.weight', 'ln_f.weight', 'the final LayerNorm has the same name in both: leave it alone'),
+        ('blocks.11.mlp.proj.weight', 'h.11.mlp.c_proj.weight', blocks),
+    ]
+    return [Case(f'{ours} → {theirs}', (ours,), theirs, hint) for ours, theirs, hint in names]
+
+# %% ../nbs/exercises_05_06.ipynb #b27fa5a7
+@exercise('05.5', '05_gpt2_weights', 'a GPT-2 tensor in our layout: the Conv1D transpose')
+def _from_gpt2_tensor_cases():
+    conv1d = "GPT-2's Conv1D stores (in, out), nn.Linear (out, in): transpose the weights of c_attn, c_proj and c_fc"
+    same = 'only the Conv1D weights are transposed; embeddings (vocab, d_model), LayerNorms and biases stay as they are'
+
+    def case(name, hf_name, rows, cols, transposed, hint):
+        tensor = torch.arange(rows * cols, dtype=torch.float32).reshape(rows, cols).squeeze(-1)
+        expected = [list(column) for column in zip(*tensor.tolist())] if transposed else tensor.tolist()
+        return Case(name, (hf_name, tensor), torch.tensor(expected), hint)
+
+    return [
+        case("attention's c_attn, (in 2, out 6)", 'h.0.attn.c_attn.weight', 2, 6, True, conv1d),
+        case("the MLP's c_proj, (in 8, out 2)", 'h.0.mlp.c_proj.weight', 8, 2, True, conv1d),
+        case("attention's c_proj, square", 'h.2.attn.c_proj.weight', 3, 3, True, conv1d + ', square or not'),
+        case('a bias', 'h.0.mlp.c_fc.bias', 6, 1, False, same),
+        case('the token table, wte', 'wte.weight', 5, 2, False, same),
+        case('the position table, wpe, square', 'wpe.weight', 3, 3, False, same),
     ]
 
 # %% ../nbs/exercises_05_06.ipynb #02ace853
 @exercise('06.1', '06_generation', 'temperature, and greedy at 0')
 def _temperature_cases():
     divide = 'softmax(logits / temperature) over the last dimension'
-    greedy = (
-        'temperature 0 is greedy: probability 1 on the largest logit (the first one on a tie), 0 elsewhere; '
-        'never divide by 0'
-    )
+    sharpen = 'divide the logits by the temperature (a small T makes them larger)'
+    greedy = 'temperature 0 is greedy: probability 1 on the largest logit (the first one on a tie), 0 elsewhere; '
+    greedy += 'never divide by 0'
+    by_row = 'each row is its own distribution: softmax over dim -1'
 
     def case(name, logits, t, hint, expected=None):
         logits = torch.tensor(logits)
@@ -128,24 +144,14 @@ def _temperature_cases():
         return Case(name, (logits, t), torch.as_tensor(expected, dtype=torch.float32), hint)
 
     batch = _randn(2, 5, seed=0, scale=2).tolist()
+    one_hot = F.one_hot(torch.tensor(batch).argmax(-1), 5).float()
     return [
         case('temperature 1: the plain softmax', [2.0, 1.0, 0.0], 1.0, divide),
-        case(
-            'temperature 0.5 sharpens',
-            [2.0, 1.0, 0.0],
-            0.5,
-            'divide the logits by the temperature (a small T makes them larger)',
-        ),
+        case('temperature 0.5 sharpens', [2.0, 1.0, 0.0], 0.5, sharpen),
         case('temperature 4 flattens', [2.0, 1.0, 0.0], 4.0, divide),
         case('temperature 0 with a tie', [1.0, 3.0, 3.0, 0.0], 0.0, greedy, expected=[0.0, 1.0, 0.0, 0.0]),
-        case('a batch of two rows', batch, 0.7, 'each row is its own distribution: softmax over dim -1'),
-        case(
-            'a batch at temperature 0',
-            batch,
-            0.0,
-            greedy,
-            expected=F.one_hot(torch.tensor(batch).argmax(-1), 5).float(),
-        ),
+        case('a batch of two rows', batch, 0.7, by_row),
+        case('a batch at temperature 0', batch, 0.0, greedy, expected=one_hot),
     ]
 
 # %% ../nbs/exercises_05_06.ipynb #92d00c3e
@@ -165,27 +171,15 @@ def _top_k_cases():
         return Case(name, (logits, k), _top_k_reference(logits, k), hint)
 
     keep = 'keep the k largest logits, set every other one to -inf'
+    ties = 'drop only logits strictly below the k-th largest value'
+    too_big = 'with k ≥ vocab size nothing is filtered (torch.topk needs k ≤ the size: use min(k, V))'
+    per_row = 'find the k-th largest per row (dim -1), not over the whole batch'
     return [
         case('keep the 2 largest of 5', [1.0, 5.0, 3.0, 4.0, 2.0], 2, keep),
         case('k = 1: only the largest', [1.0, 5.0, 3.0, 4.0, 2.0], 1, keep),
-        case(
-            'ties with the k-th largest are kept',
-            [3.0, 1.0, 3.0, 2.0],
-            1,
-            'drop only logits strictly below the k-th largest value',
-        ),
-        case(
-            'k larger than the vocabulary keeps everything',
-            [1.0, 5.0, 3.0, 4.0, 2.0],
-            10,
-            'with k ≥ vocab size nothing is filtered (torch.topk needs k ≤ the size: use min(k, V))',
-        ),
-        case(
-            'a batch: each row keeps its own top k',
-            _randn(3, 6, seed=0),
-            2,
-            'find the k-th largest per row (dim -1), not over the whole batch',
-        ),
+        case('ties with the k-th largest are kept', [3.0, 1.0, 3.0, 2.0], 1, ties),
+        case('k larger than the vocabulary keeps everything', [1.0, 5.0, 3.0, 4.0, 2.0], 10, too_big),
+        case('a batch: each row keeps its own top k', _randn(3, 6, seed=0), 2, per_row),
     ]
 
 # %% ../nbs/exercises_05_06.ipynb #4ce3d157
@@ -207,66 +201,83 @@ def _top_p_reference(logits: torch.Tensor, p: float) -> torch.Tensor:
 
 @exercise('06.3', '06_generation', 'nucleus (top-p) filtering')
 def _top_p_cases():
-    crossing = (
-        'go down the tokens from the most likely and keep each while the mass kept so far is below p: '
-        'the token that crosses p is kept'
-    )
+    crossing = 'go down the tokens from the most likely and keep each while the mass kept so far is below p: '
+    crossing += 'the token that crosses p is kept'
+    never_empty = 'never filter out everything: the most likely token always stays'
+    per_row = 'sort each row, decide there, then put the decision back in the original token order (scatter)'
 
     def case(name, probs, p, hint):
         logits = torch.tensor(probs).log()
         return Case(name, (logits, p), _top_p_reference(logits, p), hint)
 
     shuffled = [0.15, 0.5, 0.05, 0.3]
+    batch = [[0.3, 0.15, 0.05, 0.5], [0.05, 0.05, 0.1, 0.8]]
     return [
         case('p = 0.7: two tokens hold 0.8', shuffled, 0.7, crossing),
         case('p = 0.9: three tokens hold 0.95', shuffled, 0.9, crossing),
-        case(
-            'a tiny p still keeps the top token',
-            shuffled,
-            0.01,
-            'never filter out everything: the most likely token always stays',
-        ),
+        case('a tiny p still keeps the top token', shuffled, 0.01, never_empty),
         case('p = 1 keeps every token', shuffled, 1.0, 'with p = 1 nothing is filtered'),
-        case(
-            'a batch: each row has its own nucleus',
-            [[0.3, 0.15, 0.05, 0.5], [0.05, 0.05, 0.1, 0.8]],
-            0.6,
-            'sort each row, decide there, then put the decision back in the original token order (scatter)',
-        ),
+        case('a batch: each row has its own nucleus', batch, 0.6, per_row),
     ]
 
 # %% ../nbs/exercises_05_06.ipynb #0f69ed1b
 @exercise('06.4', '06_generation', 'sampling from one uniform number')
 def _sample_cases():
     first_above = 'return the first index i with p[0] + … + p[i] > u'
+    boundary = 'strictly greater: cumsum 0.25 is not > 0.25, so the draw moves on'
+    zero = 'u = 0 must not pick a token with p = 0: use >, not >='
+    flat = 'the cumulative sum stays 0.5 over the zero-probability token'
 
     def case(name, probs, u, expected, hint):
         return Case(name, (torch.tensor(probs), u), expected, hint)
 
-    probs = [0.25, 0.5, 0.25]
+    probs, gappy = [0.25, 0.5, 0.25], [0.0, 0.5, 0.0, 0.5]
     return [
         case('u = 0.1 falls in the first token', probs, 0.1, 0, first_above),
-        case(
-            'u on a boundary goes to the next token',
-            probs,
-            0.25,
-            1,
-            'strictly greater: cumsum 0.25 is not > 0.25, so the draw moves on',
-        ),
+        case('u on a boundary goes to the next token', probs, 0.25, 1, boundary),
         case('u = 0.6 falls in the middle token', probs, 0.6, 1, first_above),
         case('u = 0.9 falls in the last token', probs, 0.9, 2, first_above),
-        case(
-            'a token with probability 0 is never drawn',
-            [0.0, 0.5, 0.0, 0.5],
-            0.0,
-            1,
-            'u = 0 must not pick a token with p = 0: use >, not >=',
-        ),
-        case(
-            'nor after a boundary',
-            [0.0, 0.5, 0.0, 0.5],
-            0.5,
-            3,
-            'the cumulative sum stays 0.5 over the zero-probability token',
-        ),
+        case('a token with probability 0 is never drawn', gappy, 0.0, 1, zero),
+        case('nor after a boundary', gappy, 0.5, 3, flat),
     ]
+
+# %% ../nbs/exercises_05_06.ipynb #73ed68ad
+@exercise('06.5', '06a_generation_loop', 'left padding a batch of prompts')
+def _left_pad_cases():
+    left = "pad on the left, so that every row's last token is in the last column"
+    mask = 'the mask says which positions hold real tokens (True) and which are padding (False)'
+
+    def case(name, prompts, pad_id, ids, real, hint):
+        return Case(name, (prompts, pad_id), (torch.tensor(ids), torch.tensor(real, dtype=torch.bool)), hint)
+
+    three = [[0, 0, 5], [0, 6, 7], [8, 9, 10]]
+    return [
+        case('two prompts', [[1, 2, 3], [4]], 0, [[1, 2, 3], [0, 0, 4]], [[1, 1, 1], [0, 0, 1]], left),
+        case(
+            'the mask is True on real tokens',
+            [[5], [6, 7], [8, 9, 10]],
+            0,
+            three,
+            [[0, 0, 1], [0, 1, 1], [1] * 3],
+            mask,
+        ),
+        case('another pad id', [[1], [2, 3]], 9, [[9, 1], [2, 3]], [[0, 1], [1, 1]], 'fill the padding with pad_id'),
+        case('equal lengths: no padding', [[1, 2], [3, 4]], 0, [[1, 2], [3, 4]], [[1, 1], [1, 1]], left),
+        case('one prompt', [[7, 8, 9]], 0, [[7, 8, 9]], [[1, 1, 1]], 'one prompt is a batch of one row'),
+    ]
+
+# %% ../nbs/exercises_05_06.ipynb #7dd7d302
+@exercise('06.6', '06a_generation_loop', 'streaming UTF-8 without broken characters')
+def _utf8_pieces_cases():
+    hold = 'keep the bytes of a character that is not complete yet, and emit it with the chunk that completes it'
+    never = "a byte no character can start with becomes '\\ufffd' at once (errors='replace')"
+    flush = "at the end, the bytes still held are flushed: an incomplete character becomes one '\\ufffd'"
+    pieces = [
+        ('plain ASCII: one piece per chunk', [b'Once', b' upon'], ['Once', ' upon'], 'decode each chunk as it comes'),
+        ('a snowman split over two chunks', [b' \xe2', b'\x98\x83'], [' ', '☃'], hold),
+        ('a cat split over three chunks', [b'\xf0\x9f', b'\x90', b'\x88!'], ['🐈!'], hold + '; no empty pieces'),
+        ('é then text', [b'caf\xc3', b'\xa9 au lait'], ['caf', 'é au lait'], hold),
+        ('a byte that is never UTF-8', [b'a\xff', b'b'], ['a\ufffd', 'b'], never),
+        ('a character cut off by the end', [b'ok', b'\xe2\x98'], ['ok', '\ufffd'], flush),
+    ]
+    return [Case(name, (chunks,), expected, hint) for name, chunks, expected, hint in pieces]

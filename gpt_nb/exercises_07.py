@@ -1,4 +1,4 @@
-"""The checkers of the exercises that end chapter 07: windows of tokens, the loss, the schedule, bits per byte
+"""The checkers of chapter 07's exercises: windows, weight decay, Muon, perplexity, evaluation windows, loss, schedule
 
 Docs: https://gpt-nb.github.io/gpt_nb/exercises_07.html.md"""
 
@@ -16,7 +16,7 @@ from .exercise_kit import Case, _randn, exercise
 from .model import IGNORE_INDEX
 
 # %% ../nbs/exercises_07.ipynb #0a3e12a8
-@exercise('07.1', '07_tokens', 'how many windows fit')
+@exercise('07.1', '07_optimizers', 'how many windows fit')
 def _windows_count_cases():
     plus_one = (
         'a window is context_length inputs plus one more token, the last target: it needs context_length + 1 tokens'
@@ -30,7 +30,7 @@ def _windows_count_cases():
     ]
 
 # %% ../nbs/exercises_07.ipynb #6e8f7339
-@exercise('07.2', '07_tokens', 'windows and targets shifted by one')
+@exercise('07.2', '07_optimizers', 'windows and targets shifted by one')
 def _windows_cases():
     tokens = np.random.default_rng(0).permutation(1000)[:20].astype(np.uint16)
     shift = 'x[b] = tokens[s : s + T] and y[b] = tokens[s + 1 : s + T + 1] for the b-th start s, both int64'
@@ -53,7 +53,7 @@ def _windows_cases():
     ]
 
 # %% ../nbs/exercises_07.ipynb #67d61789
-@exercise('07.3', '07_tokens', 'the bytes of the evaluation text')
+@exercise('07.3', '07_optimizers', 'the bytes of the evaluation text')
 def _eval_bytes_cases():
     end = "each story adds one byte for its end (<|endoftext|>): predicting where a story ends is part of the task"
     utf8 = 'count UTF-8 bytes (len(s.encode())), not characters'
@@ -63,6 +63,99 @@ def _eval_bytes_cases():
         Case('two stories', (['hi', 'there'],), 9, end),
         Case('é is two bytes', (['é'],), 3, utf8),
         Case('an emoji and a word', (['👋🏽 ok'],), 12, utf8),
+    ]
+
+# %% ../nbs/exercises_07.ipynb #ca444a98
+@exercise('07.7', '07_optimizers', 'which weights decay')
+def _decay_groups_cases():
+    rule = 'a weight decays when it has two or more dimensions (a matrix or an embedding table), whatever its name'
+    gains = 'a LayerNorm gain is called weight too, yet it is 1-D: it does not decay'
+    block = [
+        ('ln_1.weight', (64,)),
+        ('ln_1.bias', (64,)),
+        ('attn.qkv.weight', (192, 64)),
+        ('attn.qkv.bias', (192,)),
+        ('mlp.fc.weight', (256, 64)),
+    ]
+    return [
+        Case(
+            'one block',
+            (block,),
+            (['attn.qkv.weight', 'mlp.fc.weight'], ['ln_1.weight', 'ln_1.bias', 'attn.qkv.bias']),
+            gains,
+        ),
+        Case(
+            'the embedding tables decay too',
+            ([('tok_emb.weight', (4096, 64)), ('pos_emb.weight', (256, 64)), ('ln_f.weight', (64,))],),
+            (['tok_emb.weight', 'pos_emb.weight'], ['ln_f.weight']),
+            rule,
+        ),
+        Case(
+            'names say nothing: shapes do', ([('a', (3, 3)), ('b', (3,)), ('c', (2, 3, 4))],), (['a', 'c'], ['b']), rule
+        ),
+        Case('only vectors: nothing decays', ([('g', (5,)), ('b', (5,))],), ([], ['g', 'b']), rule),
+        Case('no parameters at all', ([],), ([], []), 'two empty lists'),
+    ]
+
+# %% ../nbs/exercises_07.ipynb #27d29ba1
+@exercise('07.8', '07_optimizers', 'the orthogonal part of a matrix')
+def _orthogonal_part_cases():
+    def polar(g):
+        # an independent route to U·Vᵀ: for a wide g, (g gᵀ)^(-1/2) g, the inverse square root from eigh
+        wide = g.shape[0] <= g.shape[1]
+        m = (g if wide else g.T).double()
+        values, vectors = torch.linalg.eigh(m @ m.T)
+        result = vectors @ torch.diag(values.rsqrt()) @ vectors.T @ m
+        return (result if wide else result.T).to(g.dtype)
+
+    svd = 'U, S, Vh = torch.linalg.svd(g, full_matrices=False); the answer is U @ Vh, every singular value set to 1'
+
+    def case(name, g, hint):
+        return Case(name, (g,), polar(g), hint, atol=1e-4, rtol=1e-4)
+
+    return [
+        case('a square 4 × 4 matrix', _randn(4, 4, seed=0), svd),
+        case('a wide 3 × 6 matrix keeps its shape', _randn(3, 6, seed=1), 'full_matrices=False: U is 3 × 3, Vh 3 × 6'),
+        case('a tall 6 × 3 matrix keeps its shape', _randn(6, 3, seed=2), 'full_matrices=False: U is 6 × 3, Vh 3 × 3'),
+        case(
+            'a diagonal with a big and a small value: the identity',
+            torch.diag(torch.tensor([100.0, 0.01, 1.0])),
+            'every direction gets the same step: singular values 100, 0.01 and 1 all become 1',
+        ),
+        case('a negative diagonal keeps its signs', torch.diag(torch.tensor([-2.0, 3.0])), svd),
+    ]
+
+# %% ../nbs/exercises_07.ipynb #1a7103f3
+@exercise('07.9', '07_evaluation', 'perplexity from the summed loss')
+def _perplexity_cases():
+    mean_first = 'divide the summed nats by the tokens first (the mean loss), then take e to that power'
+
+    def case(name, args, expected, hint):
+        return Case(name, args, expected, hint, atol=1e-9, rtol=1e-6)
+
+    return [
+        case('a certain model: perplexity 1', (0.0, 10), 1.0, 'e⁰ = 1: as unsure as choosing among one token'),
+        case('2 nats a token over 100 tokens', (200.0, 100), 7.38905609893065, mean_first),
+        case(
+            'a uniform guess among 4,096 tokens',
+            (10 * 8.317766166719343, 10),
+            4096.0,
+            'the loss of a uniform guess is ln V nats, so its perplexity is V; use e, not 2 (the loss is in nats)',
+        ),
+        case('3.5 nats a token over a million tokens', (3_500_000.0, 1_000_000), 33.11545195869231, mean_first),
+    ]
+
+# %% ../nbs/exercises_07.ipynb #526f4063
+@exercise('07.10', '07_evaluation', 'windows over the evaluation stream')
+def _evaluation_windows_cases():
+    first = 'n_ids ids hold n_ids - 1 predictions (the first id has nothing before it): ceil((n_ids - 1) / T) windows'
+    padded = 'the positions of the last window past the end of the stream are ignored: n_windows · T - (n_ids - 1)'
+    return [
+        Case('17 ids, windows of 16: one full window', (17, 16), (1, 0), first),
+        Case('18 ids, windows of 16: a second window, almost all padding', (18, 16), (2, 15), padded),
+        Case('two ids: one prediction', (2, 16), (1, 15), padded),
+        Case('1,001 ids, windows of 256', (1001, 256), (4, 24), first),
+        Case('the bundled validation text in the shipped model\'s windows', (200_264, 256), (783, 185), padded),
     ]
 
 # %% ../nbs/exercises_07.ipynb #06ffbdb5

@@ -1,4 +1,4 @@
-"""The checkers of the exercises that end chapters 08 and 10: attention analysis and fine-tuning
+"""The checkers of the exercises that end chapters 08 (with 08a and 08b) and 10: attention analysis and fine-tuning
 
 Docs: https://gpt-nb.github.io/gpt_nb/exercises_08_10.html.md"""
 
@@ -98,6 +98,113 @@ def _entropy_cases():
             'leave out row 0', _attention(2), 'row 0 sees one key: log(1) = 0 would divide by zero, so start at i = 1'
         ),
         case('a (2, 5, 5) batch of random heads', _random_attention(2, 5, 5, seed=0), 'one score per head: shape (2,)'),
+    ]
+
+# %% ../nbs/exercises_08_10.ipynb #ac3e135b
+def _earlier_mention_reference(weights: torch.Tensor, ids: list[int], token: int) -> torch.Tensor:
+    "The earlier-mention score with loops: for each repeat at q, the weights of row q - 1 on the earlier copies."
+    positions = [i for i, t in enumerate(ids) if t == token]
+    scores = []
+    for k, q in enumerate(positions[1:], 1):
+        scores.append(sum(weights[..., q - 1, j] for j in positions[:k]))
+    return torch.stack(scores).mean(0)
+
+
+@exercise('08.4', '08a_attention_heatmaps', 'the earlier-mention score')
+def _earlier_mention_cases():
+    def case(name, w, ids, token, hint):
+        return Case(name, (w, ids, token), _earlier_mention_reference(w, ids, token), hint)
+
+    rows = 'for each repeat of the token at position q, sum row q - 1 over the earlier positions of the token'
+    return [
+        case('a uniform head, a token seen three times', _attention(8), [4, 1, 4, 2, 3, 4, 0, 1], 4, rows),
+        case(
+            'a head that looks at the first token',
+            _attention(6, lambda i: 0),
+            [3, 1, 2, 3, 3, 0],
+            3,
+            'all the weight is on position 0, an occurrence of the token: every repeat scores 1',
+        ),
+        case(
+            'the row before the repeat, not the repeat itself',
+            _attention(6, lambda i: max(i - 1, 0)),
+            [2, 5, 2, 0, 1, 2],
+            2,
+            'the model predicts the name at q from position q - 1: read row q - 1',
+        ),
+        case(
+            'a (2, 3, 8, 8) batch of random heads',
+            _random_attention(2, 3, 8, 8, seed=0),
+            [6, 2, 6, 1, 6, 0, 2, 6],
+            6,
+            'index the last two dimensions only: one score per head, shape (2, 3)',
+        ),
+    ]
+
+# %% ../nbs/exercises_08_10.ipynb #0af8a04d
+@exercise('08.5', '08a_attention_heatmaps', 'the earlier-mention score of a uniform head')
+def _uniform_earlier_mention_cases():
+    baseline = 'row q - 1 of a uniform head gives 1/q to each of its q keys; the k-th repeat has k earlier copies: k/q'
+    return [
+        Case('a token at 0 and 3', ([5, 1, 2, 5], 5), 1 / 3, baseline),
+        Case('three occurrences', ([5, 1, 5, 2, 3, 5], 5), (1 / 2 + 2 / 5) / 2, 'average over the repeats'),
+        Case('back to back', ([5, 5], 5), 1.0, 'row 0 sees one key, the first 5: all its weight'),
+        Case(
+            'late in a long text',
+            ([1] * 9 + [5] + [1] * 30 + [5], 5),
+            1 / 40,
+            'the repeat at q = 40: row 39 sees 40 keys, one of them the earlier 5',
+        ),
+        Case(
+            'the other tokens do not matter',
+            ([5, 2, 2, 2, 5, 5], 5),
+            (1 / 4 + 2 / 5) / 2,
+            'only the positions of the 5s and the length of the rows count',
+        ),
+    ]
+
+# %% ../nbs/exercises_08_10.ipynb #80f388d4
+@exercise('08.6', '08b_induction_heads', 'what an induction head predicts')
+def _induction_prediction_cases():
+    after = 'find the last token earlier in the list, then return the token right after that occurrence'
+    return [
+        Case('A B … A predicts B', ([3, 8, 5, 3],), 8, after),
+        Case('a new token: None', ([1, 2, 3],), None, 'the last token has not occurred before: nothing to copy'),
+        Case('the most recent occurrence wins', ([4, 1, 9, 4, 2, 6, 4],), 2, 'the latest earlier 4 is followed by 2'),
+        Case('a token repeated at once', ([7, 7],), 7, 'the earlier 7 is at 0; the token after it is the last 7'),
+        Case('a single token', ([5],), None, 'one token has no earlier occurrence: return None'),
+        Case(
+            'the last token is not its own earlier occurrence',
+            ([2, 9, 3],),
+            None,
+            'leave the last position out of the search, or every token would match itself',
+        ),
+    ]
+
+# %% ../nbs/exercises_08_10.ipynb #1146b266
+def _repeat_loss_reference(logits: torch.Tensor, tokens: torch.Tensor, period: int) -> torch.Tensor:
+    "Cross-entropy on the targets after `period`, one target at a time."
+    losses = []
+    for row in range(tokens.shape[0]):
+        for target in range(period + 1, tokens.shape[1]):
+            losses.append(-logits[row, target - 1].double().log_softmax(-1)[tokens[row, target]])
+    return torch.stack(losses).mean().float()
+
+
+@exercise('08.7', '08b_induction_heads', 'the loss on the repeats')
+def _repeat_loss_cases():
+    def case(name, block, repeats, rows, period_seed, hint, scale=1.0):
+        tokens = torch.tensor([block * repeats] * rows)
+        logits = _randn(rows, tokens.shape[1] - 1, 10, seed=period_seed, scale=scale)
+        return Case(name, (logits, tokens, len(block)), _repeat_loss_reference(logits, tokens, len(block)), hint)
+
+    targets = 'the targets at positions period + 1 … T - 1; logits[:, t - 1] predicts tokens[:, t]'
+    skip = 'the first token of the first repeat cannot be predicted by copying: start at period + 1'
+    return [
+        case('a block of 3 repeated 3 times, 2 rows', [5, 1, 7], 3, 2, 0, targets),
+        case('leave out the target at position period', [2, 9, 4, 0], 2, 1, 1, skip),
+        case('sharp logits', [3, 8], 4, 3, 2, 'F.cross_entropy wants (batch, vocab, T): transpose, or flatten', 5.0),
+        case('a block of 2, one row', [6, 1], 3, 1, 3, targets),
     ]
 
 # %% ../nbs/exercises_08_10.ipynb #a479927e

@@ -108,7 +108,7 @@ class FinetuneConfig:
             progress=self.progress,
         )
 
-
+# %% ../nbs/10a_finetune_run.ipynb #3e4fc2a2
 def instruction_batches(encoded: Sequence[tuple[list[int], int]], batch_size: int, pad_id: int, seed: int) -> Callable:
     "`batches(step, part, parts)` for fine-tuning: whole examples, padded, each epoch a new shuffle (`collate`)."
     per_epoch = max(1, len(encoded) // batch_size)
@@ -121,7 +121,7 @@ def instruction_batches(encoded: Sequence[tuple[list[int], int]], batch_size: in
 
     return batches
 
-
+# %% ../nbs/10a_finetune_run.ipynb #1a008e66
 @dataclass
 class FinetuneResult:
     "What `finetune` returns."

@@ -1,4 +1,4 @@
-"""AdamW that decays only the matrices, Muon's orthogonalised momentum for the blocks, a warmup-then-cosine schedule
+"""A first training loop on the stories, then its step: AdamW, decay on matrices only, Muon, a warmup-cosine schedule
 
 Docs: https://gpt-nb.github.io/gpt_nb/optimizers.html.md"""
 

@@ -52,7 +52,7 @@ def untrained_gpt(
     torch.manual_seed(seed)
     config = GPTConfig.from_preset(preset)
     model = GPT(config).eval()
-    print(f'An untrained {preset!r} GPT: {config}\n{model_summary(model)}')
+    print(f'An untrained GPT of the {preset!r} preset: {config}\n{model_summary(model)}')
     return model
 
 
@@ -69,4 +69,4 @@ def quickstart(
 
 def prompt_ids(prompt: str, tokenizer) -> list[int]:
     "The token ids of `prompt`; for an empty prompt, the end-of-text token, from which GPT-2 starts a new text."
-    return tokenizer.encode(prompt) or [tokenizer.eot_token]
+    return tokenizer.encode(prompt, allowed_special='all') or [tokenizer.eot_token]

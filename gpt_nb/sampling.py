@@ -11,7 +11,7 @@ import torch
 
 # %% auto #0
 __all__ = ['apply_temperature', 'apply_top_k', 'apply_top_p', 'apply_repetition_penalty', 'seen_tokens', 'greedy_token',
-           'sample_from_probs', 'check_sampling_args', 'sample_next_token']
+           'sample_from_probs', 'sample_next_token']
 
 # %% ../nbs/06_generation.ipynb #fa39c777
 def apply_temperature(
@@ -89,23 +89,6 @@ def sample_from_probs(
     cdf = probs.cumsum(-1, dtype=torch.float64)
     u = torch.rand(probs.size(0), 1, generator=generator, device=probs.device)  # float32 in [0, 1)
     return torch.searchsorted(cdf, u.double() * cdf[:, -1:], right=True).squeeze(-1)
-
-# %% ../nbs/06_generation.ipynb #8f1e915e
-def check_sampling_args(
-    temperature: float = 1.0,
-    top_k: int | None = None,
-    top_p: float | None = None,
-    repetition_penalty: float = 1.0,
-) -> None:
-    "Raise a `ValueError` naming the setting when a sampling setting is outside its allowed range."
-    if not isinstance(temperature, (int, float)) or not temperature >= 0:
-        raise ValueError(f"temperature must be a number >= 0 (0 means greedy), got {temperature!r}")
-    if top_k is not None and (isinstance(top_k, bool) or not isinstance(top_k, int) or top_k < 1):
-        raise ValueError(f"top_k must be an integer >= 1 or None, got {top_k!r}")
-    if top_p is not None and (not isinstance(top_p, (int, float)) or not 0 < top_p <= 1):
-        raise ValueError(f"top_p must be in (0, 1] or None, got {top_p!r}")
-    if not isinstance(repetition_penalty, (int, float)) or not repetition_penalty > 0:
-        raise ValueError(f"repetition_penalty must be a number > 0 (1 means none), got {repetition_penalty!r}")
 
 # %% ../nbs/06_generation.ipynb #5b5d165f
 def sample_next_token(

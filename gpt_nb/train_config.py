@@ -192,7 +192,8 @@ def training_memory(config: TrainConfig) -> tuple[int, str]:
     )  # longer ones shrink to fit the data
     vocab = parse_tokenizer_spec(config.tokenizer or 'gpt2') or get_encoding('gpt2').n_vocab
     state = 4 * 4 * (12 * n_layer * d * d + (vocab + T) * d)  # fp32 weights, gradients, two optimizer moments
-    activations = 4 * config.batch_size * T * (34 * n_layer * d + 3 * vocab)
+    # Korthikanti's 34·d bytes per token and layer in 16 bits, doubled for float32; three float32 copies of the logits
+    activations = config.batch_size * T * (2 * 34 * n_layer * d + 4 * 3 * vocab)
     culprit = (
         ('d_model' if config.d_model else 'n_layer' if config.n_layer else 'preset')
         if state > activations

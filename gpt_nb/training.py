@@ -1,4 +1,4 @@
-"""The one training loop, for pretraining and fine-tuning: steps, schedule, evaluation, checkpoints and resuming.
+"""The loop every run uses, as named steps: evaluation, checkpoints, exact resuming, Ctrl-C, the NaN stop and DDP
 
 Docs: https://gpt-nb.github.io/gpt_nb/training.html.md"""
 

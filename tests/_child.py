@@ -4,9 +4,11 @@
 
 A prelude prepares a hostile condition in the child before the script runs:
   kill-mid-save   the first checkpoint save writes part of its bytes, then the process kills itself with SIGKILL
+  slow-import     `import torch` first prints 'importing torch' on stdout, then waits up to a minute: a signal sent
+                  when the line appears arrives while the tool is certainly still importing its libraries
 """
 
-import faulthandler, importlib.metadata, os, signal, sys
+import faulthandler, importlib.metadata, os, signal, sys, time
 
 
 def kill_mid_save():
@@ -25,7 +27,22 @@ def kill_mid_save():
     torch.save = save
 
 
-PRELUDES = {'kill-mid-save': kill_mid_save}
+class SlowTorchImport:
+    "A finder that holds the first `import torch` for up to a minute, after saying so on stdout."
+
+    def find_spec(self, name, path=None, target=None):
+        if name == 'torch':
+            sys.meta_path.remove(self)
+            print('importing torch', flush=True)
+            time.sleep(60)
+        return None  # the ordinary finders import it
+
+
+def slow_import():
+    sys.meta_path.insert(0, SlowTorchImport())
+
+
+PRELUDES = {'kill-mid-save': kill_mid_save, 'slow-import': slow_import}
 
 if __name__ == '__main__':
     faulthandler.register(

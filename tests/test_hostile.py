@@ -12,6 +12,12 @@ Probes are grouped by the nine classes of the issue (C1 ... C9). The console scr
 conftest.py); the few probes that need a real process (Ctrl-C, a closed pipe, kill -9, two runs at once) share
 one batch of child processes started in the background at the beginning of the session.
 
+Round two (issue #28) adds its classes to the same tables: broken Hugging Face folders and tampered instruction
+templates (C1), a padded vocabulary (C2), empty prompts (C3) and empty data files (C5), a closed pipe before the
+work and an out-dir that holds the run's own input (C4), contradictory flags (C7), Ctrl-C while a tool is still
+importing its libraries (C8, a real process), and the Python API's refusals (C9). The benchmarks' probes are in
+test_hostile_benchmarks.py.
+
     pytest -q tests -n0
 """
 
@@ -24,13 +30,14 @@ import torch
 from conftest import SESSION_TMP, Child, Result, child_command, run_cli
 
 # ------------------------------------------------------------------------------------------- library API
-from gpt_nb.checkpoint import load_checkpoint
+from gpt_nb.checkpoint import PRETRAINED, load_checkpoint, save_checkpoint
 from gpt_nb.config import GPTConfig
 from gpt_nb.corpus import load_stories
 from gpt_nb.generation import generate
 from gpt_nb.sampling import sample_next_token
-from gpt_nb.model import GPT
+from gpt_nb.model import GPT, IGNORE_INDEX
 from gpt_nb.stories import generate_stories
+from gpt_nb.tokenizer import get_encoding
 
 ENDOFTEXT = '<|endoftext|>'
 
@@ -341,6 +348,11 @@ TAMPERED = {  # name: (change to the payload, what the message must mention besi
     'tokenizer-not-base64': (_ranks_not_base64, ('tokenizer', 'base64')),
     'tokenizer-too-big': (_replace('tokenizer', {'name': 'gpt2'}), ('tokenizer', 'vocab')),
     'extra-not-a-dict': (_replace('extra', 5), ('extra',)),
+    # issue 28: the instruction template, which the model does not need but --instruction fills in
+    'template-not-a-string': (_set('extra', instruction_template=5), ('instruction_template',)),
+    'template-no-field': (_set('extra', instruction_template='Instruction:\nStory:'), ('instruction_template',)),
+    'template-other-field': (_set('extra', instruction_template='{request}\nStory:'), ('instruction_template',)),
+    'template-unbalanced': (_set('extra', instruction_template='{instruction\nStory:'), ('instruction_template',)),
 }
 
 
@@ -433,6 +445,116 @@ def test_c1_resume_without_optimizer_state(run_dir):
     r = run_cli(TRAIN, *RUN, '--max-steps', 3, '--resume', '--out-dir', run_dir)
     assert_refused(r, 2, 'last.pt', ('optimizer', 'optimiser', 'resume'))
     assert snapshot(run_dir) == before
+
+
+TEMPLATES = [name for name in TAMPERED if name.startswith('template-')]
+
+
+@pytest.mark.parametrize('case', TEMPLATES)
+def test_c1_generate_instruction_tampered_template(case, tampered):
+    "--instruction fills in the checkpoint's template: a tampered one is refused at load (exit 2), not a traceback."
+    path = tampered(case)
+    r = run_cli(GENERATE, '--checkpoint', path, '--instruction', 'Write a story.', *GEN)
+    assert_refused(r, 2, path.name, 'instruction_template')
+    assert not r.out.strip()
+
+
+class Sneaky:
+    "Unpickling this runs a shell command: a Hugging Face folder's pytorch_model.bin must not be unpickled."
+
+    def __reduce__(self):
+        return (os.system, ('touch PWNED',))
+
+
+def _hf_config(edit):
+    def write(folder, good):
+        (folder / 'config.json').write_text(edit((good / 'config.json').read_text()))
+        shutil.copy(good / 'model.safetensors', folder)
+
+    return write
+
+
+def _hf_weights(edit):
+    def write(folder, good):
+        shutil.copy(good / 'config.json', folder)
+        edit(folder, good)
+
+    return write
+
+
+def _without_wpe(folder, good):
+    from safetensors.torch import load_file
+
+    torch.save(
+        {k: v for k, v in load_file(good / 'model.safetensors').items() if 'wpe' not in k}, folder / 'pytorch_model.bin'
+    )
+
+
+BROKEN_HF = {  # folder name: (write it from the good folder, what the message must mention besides the folder)
+    'hf-no-config': (lambda folder, good: shutil.copy(good / 'model.safetensors', folder), ('config.json',)),
+    'hf-config-a-list': (_hf_config(lambda text: '[1, 2]'), ('config.json', 'list')),
+    'hf-config-bad-json': (_hf_config(lambda text: text[: len(text) // 2]), ('config.json', 'json')),
+    'hf-config-no-width': (_hf_config(lambda text: text.replace('"n_embd"', '"width"')), ('config.json', 'n_embd')),
+    'hf-truncated-weights': (
+        _hf_weights(lambda f, g: (f / 'model.safetensors').write_bytes((g / 'model.safetensors').read_bytes()[:5000])),
+        ('model.safetensors', ('truncated', 'corrupt')),
+    ),
+    'hf-no-weights': (_hf_weights(lambda f, g: None), ('model.safetensors', 'pytorch_model.bin')),
+    'hf-pickle-runs-code': (
+        _hf_weights(lambda f, g: torch.save({'x': Sneaky()}, f / 'pytorch_model.bin')),
+        ('pytorch_model.bin', ('refus', 'unsafe')),
+    ),
+    'hf-weight-missing': (_hf_weights(_without_wpe), ('wpe.weight',)),
+}
+
+
+@pytest.fixture(scope='session')
+def hf_folder(session_tmp):
+    "hf_folder(name) -> a Hugging Face GPT-2 folder of a tiny random model, broken as BROKEN_HF[name] says ('good')."
+    from gpt_nb.huggingface import save_pretrained
+
+    root = session_tmp / 'hf'
+    if not root.exists():
+        torch.manual_seed(0)
+        save_pretrained(
+            GPT(GPTConfig(vocab_size=50257, context_length=32, n_layer=1, n_head=2, d_model=16)), root / 'good'
+        )
+
+    def make(name: str) -> Path:
+        folder = root / name
+        if name != 'good' and not folder.exists():
+            folder.mkdir()
+            BROKEN_HF[name][0](folder, root / 'good')
+        return folder
+
+    return make
+
+
+def _hf_argv(script, folder, out):
+    "The command line of `script` with the Hugging Face `folder` as its model, writing under `out`."
+    return {
+        GENERATE: ['--pretrained', folder, *GEN],
+        ANALYZE: ['--pretrained', folder, '--text', TEXT, '--device', 'cpu', '--out-dir', out],
+        FINETUNE: finetune_args(out, '--pretrained', folder),
+        TRAIN: [*RUN, '--max-steps', 1, '--init-from', folder, '--out-dir', out],
+    }[script]
+
+
+@pytest.mark.parametrize('script', [GENERATE, ANALYZE, FINETUNE, TRAIN])
+@pytest.mark.parametrize('case', BROKEN_HF)
+def test_c1_broken_hugging_face_folder(case, script, hf_folder, tmp_path, stories_txt):
+    "--pretrained / --init-from a Hugging Face folder that is not what it claims: exit 2 naming the flag and the file."
+    folder = hf_folder(case)
+    r = run_cli(script, *_hf_argv(script, folder, tmp_path / 'out'))
+    flag = '--init-from' if script == TRAIN else '--pretrained'
+    assert_refused(r, 2, flag, case, *BROKEN_HF[case][1])
+    assert not (tmp_path / 'out').exists(), 'refused after the output folder was made'
+    assert not Path('PWNED').exists(), 'the pickle ran its payload'
+
+
+def test_c1_good_hugging_face_folder(hf_folder):
+    "The control: the same folder unbroken generates."
+    assert_ok(run_cli(GENERATE, '--pretrained', hf_folder('good'), *GEN))
 
 
 # ================================================================================================
@@ -581,6 +703,37 @@ def test_c2_train_lr_huge_stops_cleanly(run_dir):
     assert_untouched(run_dir, before)
 
 
+@pytest.fixture(scope='session')
+def padded_ckpt(session_tmp) -> Path:
+    """A GPT-2-tokenizer checkpoint whose vocabulary has 47 more rows than the tokenizer has tokens (50,304, nanoGPT's
+    padding), made so that unmasked sampling would draw only padding ids: every position's final state is the same
+    vector (ln_f's weight zero, its bias ones), and the padding rows point along it."""
+    encoding = get_encoding('gpt2')
+    torch.manual_seed(0)
+    model = GPT(GPTConfig(vocab_size=encoding.n_vocab + 47, context_length=32, n_layer=1, n_head=2, d_model=16))
+    with torch.no_grad():
+        model.ln_f.weight.zero_()
+        model.ln_f.bias.fill_(1.0)
+        model.embed.tok.weight[encoding.n_vocab :] = 10.0  # logit 160 for each padding row, about 0 for the rest
+    path = session_tmp / 'padded.pt'
+    save_checkpoint(path, model, encoding)
+    return path
+
+
+def test_c2_padded_vocabulary_loads(padded_ckpt):
+    "A vocabulary larger than the tokenizer's (padding rows) loads: every token id fits the model."
+    loaded = load_checkpoint(padded_ckpt)
+    assert loaded.config.vocab_size == loaded.tokenizer.n_vocab + 47
+
+
+@pytest.mark.parametrize('argv', [['--temperature', '2'], ['--temperature', '0']], ids=['sampled', 'greedy'])
+def test_c2_padded_vocabulary_generates(argv, padded_ckpt):
+    "Sampling never yields a padding id the tokenizer cannot decode: exit 0, text, no traceback."
+    r = run_cli(GENERATE, '--checkpoint', padded_ckpt, '--max-new-tokens', 40, '--top-k', 10**6, '--seed', 0, *argv)
+    assert_ok(r)
+    assert r.out.startswith('Once upon a time')
+
+
 # ================================================================================================
 # C3  Values argparse accepts but the program cannot use: refused up front (exit 2) naming the flag;
 #     sizes that cannot fit in memory are refused with an estimate
@@ -653,6 +806,20 @@ def test_c3_unusable_values(case, ckpt, tmp_path, stories_txt):
     assert r.seconds < limit
     for folder in (tmp_path / 'out', tmp_path / 'ft'):
         assert not folder.exists() or not list(folder.glob('*.pt')), f'a refused run wrote {os.listdir(folder)}'
+
+
+EMPTY_PROMPT = {  # an empty prompt starts from the end-of-text token, as GPT-2 starts a new text
+    'quickstart': (QUICKSTART, ['--prompt', '', '--max-new-tokens', 3]),
+    'quickstart-end-of-text': (QUICKSTART, ['--prompt', ENDOFTEXT, '--max-new-tokens', 3]),
+    'generate': (GENERATE, ['--prompt', '', *GEN]),
+    'generate-end-of-text': (GENERATE, ['--prompt', ENDOFTEXT, *GEN]),
+}
+
+
+@pytest.mark.parametrize('script,argv', list(EMPTY_PROMPT.values()), ids=list(EMPTY_PROMPT))
+def test_c3_empty_prompt(script, argv, ckpt):
+    r = run_cli(script, *(['--checkpoint', ckpt] if script == GENERATE else []), *argv)
+    assert_ok(r)
 
 
 def test_c3_context_length_1e9_fits_to_data(tmp_path):
@@ -809,6 +976,51 @@ def test_c4_out_dir_read_only(case, ckpt, tmp_path, stories_txt):
     assert_refused(r, 2, '--out-dir')
 
 
+@pytest.mark.parametrize('script', [FINETUNE, TRAIN])
+def test_c4_closed_pipe_before_the_work(script, tmp_path, stories_txt):
+    "The reader goes away at the first line, which these tools print before their work: exit 0, quietly."
+    argv = (
+        finetune_args(tmp_path / 'ft')
+        if script == FINETUNE
+        else [*TINY, '--max-steps', 2, '--out-dir', tmp_path / 'out']
+    )
+    pipe = Pipe(10)
+    r = run_cli(script, *argv, stdout=pipe)
+    pipe.close()
+    assert_ok(r)
+
+
+@pytest.fixture
+def shipped_in_run_dir(tmp_path) -> Path:
+    "A run folder whose best_model.pt is the shipped model (a model fine-tuning can start from)."
+    import importlib.resources
+
+    folder = tmp_path / 'run'
+    folder.mkdir()
+    with importlib.resources.as_file(
+        importlib.resources.files('gpt_nb') / 'assets' / PRETRAINED['tinystories']
+    ) as path:
+        shutil.copy(path, folder / 'best_model.pt')
+    return folder
+
+
+@pytest.mark.parametrize('flag', ['--checkpoint', '--pretrained'])
+def test_c4_finetune_out_dir_holds_its_input(flag, shipped_in_run_dir, stories_txt):
+    "Fine-tuning DIR/best_model.pt into --out-dir DIR would replace it: refused (exit 2) naming both; it is untouched."
+    before = snapshot(shipped_in_run_dir)
+    r = run_cli(FINETUNE, *finetune_args(shipped_in_run_dir, flag, shipped_in_run_dir / 'best_model.pt'))
+    assert_refused(r, 2, '--out-dir', flag)
+    assert_untouched(shipped_in_run_dir, before)
+
+
+@pytest.mark.parametrize('name', ['best_model.pt', 'last.pt'])
+def test_c4_train_out_dir_holds_its_init_from(name, run_dir):
+    before = snapshot(run_dir)
+    r = run_cli(TRAIN, *RUN, '--max-steps', 1, '--init-from', run_dir / name, '--out-dir', run_dir)
+    assert_refused(r, 2, '--out-dir', '--init-from')
+    assert_untouched(run_dir, before)
+
+
 def test_c4_checkpoint_is_a_directory(tmp_path):
     (tmp_path / 'model.pt').mkdir()
     r = run_cli(GENERATE, '--checkpoint', tmp_path / 'model.pt', *GEN)
@@ -847,6 +1059,8 @@ BAD_DATA = {  # file name: (content, what the message must mention besides the f
     ),
     'empty.txt': ('', (('empty', 'no stor', 'no text'),)),
     'blank.txt': ('\n   \n\t\n', (('empty', 'no stor', 'no text'),)),
+    'empty.jsonl': ('', (('empty', 'no stor', 'no text'),)),
+    'blank.jsonl': ('\n\n  \n', (('empty', 'no stor', 'no text'),)),
     'random-bytes.txt': (bytes(range(256)) * 40, (('utf-8', 'utf8', 'decode', 'encoding', 'text'),)),
 }
 
@@ -864,7 +1078,7 @@ def test_c5_train_bad_data(name, tmp_path):
     assert not (tmp_path / 'out').exists() or not list((tmp_path / 'out').glob('*.pt'))
 
 
-@pytest.mark.parametrize('name', ['bad-json-line7.jsonl', 'invalid-utf8.txt', 'empty.txt'])
+@pytest.mark.parametrize('name', ['bad-json-line7.jsonl', 'invalid-utf8.txt', 'empty.txt', 'empty.jsonl'])
 def test_c5_finetune_bad_data(name, tmp_path, stories_txt):
     path = _write(tmp_path / name, BAD_DATA[name][0])
     argv = finetune_args(tmp_path / 'ft')
@@ -995,6 +1209,60 @@ def test_c7_resume_and_init_from(run_dir, ckpt):
     r = run_cli(TRAIN, *RESUME, '--init-from', ckpt, '--out-dir', run_dir)
     assert_refused(r, 2, ('--init-from', '--resume'))
     assert_untouched(run_dir, before)
+
+
+CONTRADICTORY = {  # flags that contradict each other when both are typed: refused (exit 2) naming both
+    'generate-checkpoint-pretrained': (
+        GENERATE,
+        ['--pretrained', 'tinystories', *GEN],
+        ('--checkpoint', '--pretrained'),
+    ),
+    'analyze-checkpoint-pretrained': (
+        ANALYZE,
+        ['--pretrained', 'tinystories', '--text', TEXT, '--device', 'cpu'],
+        ('--checkpoint', '--pretrained'),
+    ),
+    'finetune-checkpoint-pretrained': (FINETUNE, 'FT', ('--checkpoint', '--pretrained')),
+    'generate-instruction-prompt': (
+        GENERATE,
+        ['--instruction', 'Write.', '--prompt', 'Once', *GEN],
+        ('--instruction', '--prompt'),
+    ),
+    'init-from-architecture': (TRAIN, ['--architecture', 'modern'], ('--architecture', '--init-from')),
+    'init-from-n-layer': (TRAIN, ['--n-layer', 2], ('--n-layer', '--init-from')),
+    'init-from-n-head': (TRAIN, ['--n-head', 4], ('--n-head', '--init-from')),
+    'init-from-d-model': (TRAIN, ['--d-model', 32], ('--d-model', '--init-from')),
+    'init-from-preset': (TRAIN, ['--preset', 'gpt2'], ('--preset', '--init-from')),
+    'init-from-tokenizer': (TRAIN, ['--tokenizer', 'gpt2'], ('--tokenizer', '--init-from')),
+}
+
+
+@pytest.mark.parametrize('case', CONTRADICTORY)
+def test_c7_contradictory_flags(case, ckpt, tmp_path, stories_txt):
+    script, argv, both = CONTRADICTORY[case]
+    if script == TRAIN:
+        argv = [*RUN, *argv, '--max-steps', 1, '--init-from', ckpt, '--out-dir', tmp_path / 'out']
+    elif argv == 'FT':
+        argv = finetune_args(tmp_path / 'out', '--checkpoint', ckpt, '--pretrained', 'tinystories')
+    else:
+        argv = ['--checkpoint', ckpt, *argv]
+    r = run_cli(script, *argv)
+    assert_refused(r, 2, *both)
+    assert not r.out.strip() and not (tmp_path / 'out').exists()
+
+
+@pytest.mark.parametrize(
+    'script,argv',
+    [
+        (GENERATE, ['--pretrained', 'tinystories', *GEN]),  # --checkpoint left at its default: no contradiction
+        (TRAIN, [*TINY, '--architecture', 'gpt2', '--preset', 'tiny']),  # what the model is: no contradiction
+    ],
+    ids=['generate-pretrained', 'init-from-the-same-flags'],
+)
+def test_c7_agreeing_flags(script, argv, ckpt, tmp_path):
+    if script == TRAIN:
+        argv = [*argv, '--max-steps', 1, '--init-from', ckpt, '--out-dir', tmp_path / 'out']
+    assert_ok(run_cli(script, *argv))
 
 
 # ================================================================================================
@@ -1178,6 +1446,36 @@ def test_c9_train_inf_names_the_flag(flag, tmp_path):
     assert_refused(r, 2, flag)
 
 
+def _tiny_gpt():
+    torch.manual_seed(0)
+    return GPT(GPTConfig(vocab_size=V, context_length=16, n_layer=1, n_head=2, d_model=16))
+
+
+API_REFUSALS = {  # the public API: a ValueError (or TypeError) that names what is wrong, not torch's own error
+    'targets-outside-vocabulary': (lambda: _tiny_gpt()(torch.tensor([[1, 2]]), torch.tensor([[1, V]])), ('targets',)),
+    'targets-negative': (lambda: _tiny_gpt()(torch.tensor([[1, 2]]), torch.tensor([[1, -5]])), ('targets',)),
+    'targets-all-ignored': (
+        lambda: _tiny_gpt()(torch.tensor([[1, 2]]), torch.full((1, 2), IGNORE_INDEX)),
+        (('IGNORE_INDEX', '-100'),),
+    ),
+    'empty-batch': (lambda: _tiny_gpt()(torch.zeros(0, 4, dtype=torch.long)), (('batch', 'empty', 'shape'),)),
+    'empty-sequence': (lambda: _tiny_gpt()(torch.zeros(1, 0, dtype=torch.long)), (('time', 'empty', 'shape'),)),
+    'load-on-tpu': (lambda ck: load_checkpoint(ck, device='tpu'), ('tpu',)),
+    'load-on-absent-cuda': (lambda ck: load_checkpoint(ck, device='cuda'), ('cuda',)),
+}
+
+
+@pytest.mark.parametrize('case', API_REFUSALS)
+def test_c9_api_refusals(case, ckpt):
+    call, mentions = API_REFUSALS[case]
+    if case == 'load-on-absent-cuda' and torch.cuda.is_available():
+        pytest.skip('CUDA is available here')
+    with pytest.raises((ValueError, TypeError)) as e:
+        result = call(ckpt) if case.startswith('load') else call()
+        pytest.fail(f'no error: returned {type(result).__name__}')
+    assert not _mentions(str(e.value), mentions), f'{type(e.value).__name__}: {e.value}'
+
+
 UNDECODABLE = '\udcff\udcfe'  # what Python makes of the bytes ff fe in a command-line argument (surrogateescape)
 
 
@@ -1288,6 +1586,30 @@ class Scenario(threading.Thread):
             root,
         )
         pq = self.start_child(head(child_command(QUICKSTART, '--max-new-tokens', 40)), root)
+        pf = self.start_child(
+            head(
+                child_command(
+                    FINETUNE,
+                    '--data',
+                    self.stories,
+                    '--max-steps',
+                    2,
+                    '--eval-prompts',
+                    0,
+                    '--batch-size',
+                    2,
+                    '--eval-stories',
+                    2,
+                    '--device',
+                    'cpu',
+                    '--lora-rank',
+                    2,
+                    '--out-dir',
+                    'ft-pipe',
+                )
+            ),
+            root,
+        )
         k = self.start_child(
             child_command(TRAIN, *TINY, '--max-steps', 3, '--resume', '--out-dir', 'killed', prelude='kill-mid-save'),
             root,
@@ -1320,6 +1642,7 @@ class Scenario(threading.Thread):
             ('finetune-sigint', f),
             ('generate-pipe', pg),
             ('quickstart-pipe', pq),
+            ('finetune-pipe', pf),
             ('kill-9', k),
         ]:
             self.results[name] = child.finish(60)
@@ -1359,6 +1682,13 @@ def test_process_c4_generate_closed_pipe(scenario):
 
 def test_process_c4_quickstart_closed_pipe(scenario):
     r = scenario.get('quickstart-pipe')
+    assert_clean(r)
+    assert r.code in (0, 141), r.summary()
+
+
+def test_process_c4_finetune_closed_pipe(scenario):
+    "gpt-nb-finetune ... | head -c 20: its first lines are printed before the work; exit 0 (or 141), quietly."
+    r = scenario.get('finetune-pipe')
     assert_clean(r)
     assert r.code in (0, 141), r.summary()
 
@@ -1441,3 +1771,13 @@ def test_process_c8_finetune_ctrl_c(scenario):
     assert_clean(r)
     assert r.code == 130, r.summary()
     assert_loadable(scenario.root / 'ft') if (scenario.root / 'ft').exists() else None
+
+
+@pytest.mark.parametrize('script', [QUICKSTART, GENERATE, ANALYZE, TRAIN, FINETUNE])
+def test_process_c8_ctrl_c_while_importing(script, children, tmp_path):
+    "Ctrl-C while the tool is still importing torch (before its main runs): one line, exit 130, no traceback."
+    child = children(child_command(script, '--help', prelude='slow-import'), tmp_path)
+    assert child.wait_for(lambda out: 'importing torch' in out, 30), 'the tool never started importing torch'
+    child.signal(signal.SIGINT)
+    r = child.finish(30)
+    assert_refused(r, 130, 'interrupted')

@@ -5,7 +5,8 @@
 
 The reading order is `nbs/sidebar.yml`'s: a chapter's module (the `#| default_exp` of its notebook) may import
 only the modules of chapters listed before it, and only at the top of the file — never inside a function, where
-an import hides a dependency until the function runs. Two kinds of notebook are exempt from the order:
+an import hides a dependency until the function runs (DEFERRED_IMPORTS names the one exception, and why; its
+`importlib.import_module('gpt_nb.x')` calls count as imports). Two kinds of notebook are exempt from the order:
 `00_overview`, the preview of the whole course, and the appendix ("Under the hood" in the sidebar), reference
 material that any chapter may use. No module may take part in an import cycle, and each stays within
 MAX_LINES lines (`_modidx.py`, which nbdev generates, aside). The map of the library in CONTRIBUTING.md (notebook,
@@ -27,6 +28,9 @@ MAX_COLUMNS = 120  # as ruff's E501, which pyproject.toml turns off for gpt_nb/ 
 APPENDIX = 'Under the hood'
 MAP_START, MAP_END = '<!-- map: made by tools/check_layout.py --write -->', '<!-- end of map -->'
 PREVIEWS = {'00_overview.ipynb'}  # may look ahead: a tour of the finished course
+# Modules that may import gpt_nb modules inside a function, and why. The console scripts' entry points must answer
+# Ctrl-C while their tool is still importing torch, so they import the tool inside a try (gpt_nb.commands.run_tool).
+DEFERRED_IMPORTS = {'commands'}
 
 
 def sidebar_entries(sidebar: dict) -> list[tuple[str, bool]]:
@@ -50,8 +54,18 @@ def exported_module(notebook: Path) -> str | None:
     return match.group(1) if match else None
 
 
+def imported_name(node: ast.AST) -> str | None:
+    "The module named by a call `importlib.import_module('name')` (a literal), or None for any other node."
+    if not (isinstance(node, ast.Call) and node.args and isinstance(node.args[0], ast.Constant)):
+        return None
+    function = node.func
+    called = function.attr if isinstance(function, ast.Attribute) else getattr(function, 'id', None)
+    return node.args[0].value if called == 'import_module' and isinstance(node.args[0].value, str) else None
+
+
 def imported_modules(tree: ast.Module) -> list[tuple[str, int, bool]]:
-    "Every gpt_nb module a file imports: (name, line, whether the import is at the top level of the file)."
+    """Every gpt_nb module a file imports, with `import`, `from ... import` or `importlib.import_module('gpt_nb.x')`:
+    (name, line, whether the import is at the top level of the file)."""
     top_level = set()
     for node in tree.body:
         top_level.add(node)
@@ -69,6 +83,8 @@ def imported_modules(tree: ast.Module) -> list[tuple[str, int, bool]]:
                 names = [f'{PACKAGE}.{alias.name}' for alias in node.names]
             elif node.module:
                 names = [node.module]
+        elif imported_name(node):
+            names = [imported_name(node)]
         for name in names:
             parts = name.split('.')
             if parts[0] == PACKAGE and len(parts) > 1:
@@ -163,7 +179,7 @@ def check(root: Path, write_map: bool = False) -> list[str]:
         summaries[module] = module_summary('\n'.join(lines))
         for target, line, at_top in imported_modules(ast.parse('\n'.join(lines))):
             edges[module].add(target)
-            if not at_top:
+            if not at_top and module not in DEFERRED_IMPORTS:
                 problems.append(f'{where}:{line} imports {PACKAGE}.{target} inside a block: import it at the top')
             if target not in order:
                 continue

@@ -1,0 +1,417 @@
+"""Hostile input to the benchmarks (issue #28): the scripts in benchmarks/ are tools too, and follow the tools' rules.
+
+The README tells users to run them, so every probe asserts what tests/test_hostile.py asserts of the console tools:
+  * the exit status: 0 success, 2 bad input refused before any work, 1 a failure during the work, 130 interrupted,
+    and a quiet 0 when the reader of stdout goes away;
+  * that an error is one line ending stderr (argparse's usage line may come before it), with no 'Traceback', naming
+    the flag;
+  * that a refused command wrote nothing (each probe runs in its own empty working directory, see conftest.py).
+
+benchmarks/ is not a package: each script is imported by path and its `main(argv)` called in this process. Only the
+smallest real run that takes a second is run for real (bench_generation.py); the others would take minutes, so the
+work of each script is replaced by one that fails, is interrupted, or meets a closed pipe, to check how the script
+answers.
+
+    pytest -q tests/test_hostile_benchmarks.py
+"""
+
+import contextlib, errno, importlib.util, io, os, signal, subprocess, sys, time, traceback, types
+from pathlib import Path
+
+import pytest
+
+try:
+    import fcntl  # POSIX file locks
+except ImportError:
+    fcntl = None
+
+from conftest import ProbeTimeout, Result
+from test_hostile import Pipe, assert_clean, assert_ok, assert_refused
+
+import gpt_nb
+
+BENCHMARKS = Path(__file__).resolve().parent.parent / 'benchmarks'
+SHIPPED = Path(gpt_nb.__file__).parent / 'assets' / 'tinystories.pt'  # a checkpoint file for instruction_source.py
+
+
+def benchmark(name: str) -> types.ModuleType:
+    "benchmarks/NAME.py as a module, imported once by path (under its own name, as its neighbours import it)."
+    if name not in sys.modules:
+        spec = importlib.util.spec_from_file_location(name, BENCHMARKS / f'{name}.py')
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module
+        spec.loader.exec_module(module)
+    return sys.modules[name]
+
+
+def run_benchmark(name: str, *argv, timeout: float = 20, stdout=None) -> Result:
+    """Run `benchmarks/NAME.py ARGV` in this process, as the shell would: its exit status (return value, SystemExit,
+    or 1 / 130 with a traceback on stderr for an uncaught exception), stdout and stderr, under a time limit."""
+    main = benchmark(name).main
+    out, err = io.StringIO(), io.StringIO()
+
+    def on_alarm(signum, frame):
+        raise ProbeTimeout(f'still running after {timeout:g} s')
+
+    previous = signal.signal(signal.SIGALRM, on_alarm)
+    start = time.perf_counter()
+    signal.setitimer(signal.ITIMER_REAL, timeout)
+    try:
+        with contextlib.redirect_stdout(stdout or out), contextlib.redirect_stderr(err):
+            try:
+                code = main([str(arg) for arg in argv])
+                code = 0 if code is None else code
+            except SystemExit as exit:
+                code = 0 if exit.code is None else exit.code if isinstance(exit.code, int) else 1
+                if not isinstance(exit.code, (int, type(None))):
+                    print(exit.code, file=sys.stderr)
+            except ProbeTimeout as timed_out:
+                code = -1
+                print(f'PROBE TIMEOUT: {timed_out}', file=sys.stderr)
+            except KeyboardInterrupt:
+                code = 130
+                traceback.print_exc()
+            except BaseException:  # what Python does with an uncaught exception
+                code = 1
+                traceback.print_exc()
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+    return Result(code, out.getvalue(), err.getvalue(), time.perf_counter() - start)
+
+
+def files_in(folder: Path) -> dict:
+    "Every file and folder under `folder` (relative name -> size, or None for a folder)."
+    return {str(p.relative_to(folder)): (p.stat().st_size if p.is_file() else None) for p in sorted(folder.rglob('*'))}
+
+
+# Settings that make each script's work as small as it gets, should a probe ever reach the work. A probe's own flags
+# come after them: the last value of a flag is the one argparse keeps.
+SMALL = {
+    'speedrun': ['--minutes', 0.01, '--threads', 1],
+    'bench_model': ['--d-model', 16, '--n-layer', 1, '--n-head', 2, '--context-length', 16, '--vocab-size', 64]
+    + ['--batch-size', 1, '--steps', 1, '--warmup', 0, '--threads', 1],
+    'bench_training throughput': ['throughput', '--vocab-sizes', 64, '--context-length', 16, '--batch-size', 1]
+    + ['--steps', 1, '--warmup', 0, '--threads', 1],
+    'bench_training quality': ['quality', '--minutes', 0.01, '--tokenizers', 'bpe:300', '--threads', 1],
+    'bench_generation': ['--presets', 'tiny', '--new-tokens', 4, '--repeats', 1, '--estimate-uncached'],
+    'bench_finetune': ['--minutes', 0.01, '--prompts', 2, '--samples', 1, '--threads', 1],
+    'lora_rank': ['--ranks', 2, '--lora-steps', 1, '--full-steps', 0, '--samples', 1, '--device', 'cpu'],
+    'instruction_source': [SHIPPED, '--steps', 1, '--prompts', 2, '--threads', 1],
+}
+
+
+def run_small(script: str, *argv, **kw) -> Result:
+    "Run `script` (a key of SMALL) with its smallest settings and then `argv`."
+    name = script.split()[0]
+    return run_benchmark(name, *SMALL[script], *argv, **kw)
+
+
+# ================================================================================================
+# B1  --help: every script explains itself and exits 0
+# ================================================================================================
+@pytest.mark.parametrize('script', ['speedrun', 'bench_model', 'bench_training', 'bench_generation']
+                         + ['bench_finetune', 'lora_rank', 'instruction_source'])  # fmt: skip
+def test_b1_help(script):
+    r = run_benchmark(script, '--help')
+    assert_ok(r)
+    assert r.out.startswith(f'usage: {script}.py'), r.out[:200]
+
+
+# ================================================================================================
+# B2  Values a benchmark cannot use: one line naming the flag, exit 2, before any work, nothing written
+# ================================================================================================
+INF, NAN = 'inf', 'nan'
+BAD_VALUES = {  # script: [(flag, bad value, what the message must mention: the flag if nothing else is said)]
+    'speedrun': [
+        ('--minutes', INF, ()),
+        ('--minutes', NAN, ()),
+        ('--minutes', -1, ()),
+        ('--minutes', 0, ()),
+        ('--minutes', 'ten', ()),
+        ('--preset', 'nope', ('--preset', 'tiny')),
+        ('--architecture', 'nope', ('--architecture', 'gpt2-rope')),
+        ('--batch-size', 0, ()),
+        ('--batch-size', -8, ()),
+        ('--seed', -1, ()),
+        ('--seed', 2**64, ()),
+        ('--seed', 1.5, ()),
+        ('--threads', 0, ()),
+        ('--threads', -2, ()),
+        ('--out-dir', '', ()),
+        ('--out-dir', '  ', ()),
+        ('--cache-dir', '', ()),
+    ],
+    'bench_model': [
+        ('--d-model', 0, ()),
+        ('--d-model', -16, ()),
+        ('--n-head', 5, (('--n-head', '--d-model'), 'n_head', 'divisible')),
+        ('--n-layer', 0, ()),
+        ('--context-length', -1, ()),
+        ('--vocab-size', 0, ()),
+        ('--batch-size', 0, ()),
+        ('--steps', 0, ()),
+        ('--warmup', -1, ()),
+        ('--seed', -1, ()),
+        ('--threads', 0, ()),
+    ],
+    'bench_training throughput': [
+        ('--preset', 'nope', ('--preset', 'tiny')),
+        ('--vocab-sizes', 0, ()),
+        ('--vocab-sizes', -5, ()),
+        ('--context-length', 0, ()),
+        ('--batch-size', 0, ()),
+        ('--steps', 0, ()),
+        ('--warmup', -1, ()),
+        ('--rounds', 0, ()),
+        ('--nanogpt', 'no/such/nanoGPT', ('--nanogpt', 'model.py')),
+        ('--seed', -1, ()),
+        ('--threads', 0, ()),
+    ],
+    'bench_training quality': [
+        ('--minutes', INF, ()),
+        ('--minutes', NAN, ()),
+        ('--minutes', 0, ()),
+        ('--tokenizers', 'nope', ('--tokenizers', 'bpe')),
+        ('--tokenizers', 'bpe:1', ('--tokenizers', 'bpe')),
+        ('--preset', 'nope', ('--preset', 'tiny')),
+        ('--context-length', 0, ()),
+        ('--batch-size', -1, ()),
+        ('--lr', INF, ()),
+        ('--lr', NAN, ()),
+        ('--lr', 0, ()),
+        ('--seed', -1, ()),
+    ],
+    'bench_generation': [
+        ('--presets', 'nope', ('--presets', 'tiny')),
+        ('--new-tokens', 0, ()),
+        ('--new-tokens', -4, ()),
+        ('--repeats', 0, ()),
+        ('--estimate-uncached', 'nope', ('--estimate-uncached', 'tiny')),
+        ('--threads', 0, ()),
+    ],
+    'bench_finetune': [
+        ('--minutes', INF, ()),
+        ('--minutes', NAN, ()),
+        ('--minutes', -5, ()),
+        ('--prompts', 0, ()),
+        ('--samples', 0, ()),
+        ('--lora-rank', 0, ()),
+        ('--seed', -1, ()),
+        ('--threads', 0, ()),
+    ],
+    'lora_rank': [
+        ('--ranks', 0, ()),
+        ('--lora-steps', 0, ()),
+        ('--full-steps', -1, ()),
+        ('--samples', 0, ()),
+        ('--device', 'tpu', ()),
+        ('--device', 'cuda:7', ()),
+        ('--seed', -1, ()),
+        ('--threads', 0, ()),
+    ],
+    'instruction_source': [
+        ('--held-out', 0, ()),
+        ('--held-out', 5000, ()),
+        ('--steps', 0, ()),
+        ('--prompts', 0, ()),
+        ('--seed', -1, ()),
+        ('--threads', 0, ()),
+    ],
+}
+BAD = [(script, flag, value, mentions) for script, cases in BAD_VALUES.items() for flag, value, mentions in cases]
+
+
+@pytest.mark.parametrize(
+    'script,flag,value,mentions',
+    BAD,
+    ids=[f'{script.replace(" ", "-")}{flag}={value}' for script, flag, value, _ in BAD],
+)
+def test_b2_bad_value(script, flag, value, mentions, tmp_path):
+    r = run_small(script, flag, value, timeout=10)
+    assert_refused(r, 2, *(mentions or (flag,)))
+    assert files_in(tmp_path) == {}, f'a refused run wrote {files_in(tmp_path)}'
+
+
+@pytest.mark.parametrize(
+    'script,argv,flag',
+    [
+        ('bench_finetune', ['--lora-rank', 1000], '--lora-rank'),
+        ('lora_rank', ['--ranks', 8, 1000], '--ranks'),
+    ],
+    ids=['bench_finetune-lora-rank-wider-than-the-model', 'lora_rank-rank-wider-than-the-model'],
+)
+def test_b2_rank_wider_than_the_model(script, argv, flag):
+    "A LoRA rank above the shipped model's width (128) is refused once the model is loaded, before any measurement."
+    r = run_small(script, *argv)
+    assert_refused(r, 2, flag, '128')
+    assert r.out == '', r.out[:300]
+
+
+@pytest.mark.parametrize('case', ['missing', 'not-a-checkpoint', 'a-folder'])
+def test_b2_instruction_source_bad_checkpoint(case, tmp_path):
+    "The checkpoint to fine-tune cannot be used: one line naming the file, exit 2."
+    path = tmp_path / 'model.pt'
+    if case == 'not-a-checkpoint':
+        path.write_bytes(b'PK\x03\x04 not a checkpoint')
+    elif case == 'a-folder':
+        path.mkdir()
+    r = run_benchmark('instruction_source', path, '--steps', 1, '--prompts', 2)
+    assert_refused(r, 2, 'model.pt')
+
+
+# ================================================================================================
+# B3  Folders that cannot be written (the machine may run as root, so chmod is simulated): refused naming the flag
+# ================================================================================================
+def read_only(monkeypatch, folder: Path):
+    "Make every file or folder made in `folder` (or below it) fail with EACCES, as in a read-only folder."
+    write_bytes, mkdir = Path.write_bytes, Path.mkdir
+
+    def refused(path: Path) -> bool:
+        if folder == path.parent or folder in path.parents:
+            raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), str(path))
+        return False
+
+    monkeypatch.setattr(Path, 'write_bytes', lambda self, data: refused(self) or write_bytes(self, data))
+    monkeypatch.setattr(Path, 'mkdir', lambda self, *args, **kwargs: refused(self) or mkdir(self, *args, **kwargs))
+
+
+FOLDERS = {  # case: (flag, the folder given, in a folder where 'notes.txt' is a file)
+    'out-dir-is-a-file': ('--out-dir', 'notes.txt'),
+    'out-dir-below-a-file': ('--out-dir', 'notes.txt/runs'),
+    'run-folder-is-a-file': ('--out-dir', 'runs'),  # runs/gpt2-rope, where the run's checkpoints go, is a file
+    'out-dir-read-only': ('--out-dir', 'locked/runs'),
+    'cache-dir-is-a-file': ('--cache-dir', 'notes.txt'),
+    'cache-dir-below-a-file': ('--cache-dir', 'notes.txt/cache'),
+    'cache-dir-read-only': ('--cache-dir', 'locked/cache'),
+}
+
+
+@pytest.mark.parametrize('case', FOLDERS)
+def test_b3_speedrun_unwritable_folder(case, tmp_path, monkeypatch):
+    flag, folder = FOLDERS[case]
+    (tmp_path / 'notes.txt').write_text('keep me')
+    if case == 'run-folder-is-a-file':
+        (tmp_path / 'runs').mkdir()
+        (tmp_path / 'runs' / 'gpt2-rope').write_text('keep me too')
+    if 'read-only' in case:
+        (tmp_path / 'locked').mkdir()
+        read_only(monkeypatch, tmp_path / 'locked')
+    before = files_in(tmp_path)
+    r = run_small('speedrun', flag, tmp_path / folder)
+    monkeypatch.undo()
+    assert_refused(r, 2, flag)
+    assert files_in(tmp_path) == before, f'a refused run wrote {set(files_in(tmp_path)) - set(before)}'
+    assert (tmp_path / 'notes.txt').read_text() == 'keep me'
+
+
+@pytest.mark.skipif(fcntl is None, reason='no file locks on this system')
+def test_b3_speedrun_out_dir_busy(tmp_path):
+    "A speedrun into the folder another run is writing: refused naming --out-dir, the other run's files untouched."
+    out = tmp_path / 'runs'
+    (out / 'gpt2-rope').mkdir(parents=True)
+    with open(out / '.gpt_nb.lock', 'a+') as lock:  # as the other run holds it (gpt_nb.cli.out_dir_lock)
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        lock.write('12345')
+        lock.flush()
+        before = files_in(tmp_path)
+        r = run_small('speedrun', '--out-dir', out)
+    assert_refused(r, 2, '--out-dir', 'another run')
+    assert files_in(tmp_path) == before, f'a refused run wrote {set(files_in(tmp_path)) - set(before)}'
+
+
+# ================================================================================================
+# B4  During the work: a failure is one line and exit 1, Ctrl-C 130, a reader that goes away a quiet 0
+# ================================================================================================
+WORK = {  # script: the module and the name of what its work calls first, replaced by a probe
+    'speedrun': ('speedrun', 'train'),
+    'bench_model': ('bench_model', 'make_models'),
+    'bench_training throughput': ('bench_training', 'matmul_peak_flops'),
+    'bench_training quality': ('bench_training', 'train'),
+    'bench_generation': ('bench_generation', 'build'),
+    'bench_finetune': ('bench_finetune', 'instruction_benchmark'),
+    'lora_rank': ('lora_rank', 'instruction_benchmark'),
+    'instruction_source': ('instruction_source', 'make_examples'),
+}
+OUTCOMES = {  # what the work meets: (exception, exit status, what the last line of stderr must mention; None: nothing)
+    'disk-full': (lambda: OSError(errno.ENOSPC, os.strerror(errno.ENOSPC)), 1, ('no space',)),
+    'out-of-memory': (lambda: RuntimeError("DefaultCPUAllocator: can't allocate memory"), 1, ('allocate',)),
+    'ctrl-c': (KeyboardInterrupt, 130, ('interrupted',)),
+    'closed-pipe': (lambda: BrokenPipeError(errno.EPIPE, os.strerror(errno.EPIPE)), 0, None),
+}
+
+
+@pytest.mark.parametrize('outcome', OUTCOMES)
+@pytest.mark.parametrize('script', WORK, ids=[script.replace(' ', '-') for script in WORK])
+def test_b4_during_the_work(script, outcome, monkeypatch):
+    module, name = WORK[script]
+    make_error, code, mentions = OUTCOMES[outcome]
+
+    def work(*args, **kwargs):
+        raise make_error()
+
+    monkeypatch.setattr(benchmark(module), name, work)
+    if script == 'instruction_source':  # a stand-in for the checkpoint, which takes seconds to load
+        model = types.SimpleNamespace(config=types.SimpleNamespace(context_length=256), tokenizer=None)
+        monkeypatch.setattr(benchmark(module), 'load_checkpoint', lambda path: model)
+    r = run_small(script)
+    monkeypatch.undo()
+    if mentions is None:
+        assert r.code == code, r.summary()
+        assert r.err == '', r.err[-500:]
+    else:
+        assert_refused(r, code, *mentions)
+
+
+def test_b4_speedrun_stopped_by_ctrl_c(monkeypatch):
+    "The training loop stops at Ctrl-C and saves (train returns 'interrupted'): the speedrun then ends with 130."
+    monkeypatch.setattr(
+        benchmark('speedrun'), 'train', lambda *args, **kwargs: types.SimpleNamespace(status='interrupted')
+    )
+    r = run_small('speedrun')
+    monkeypatch.undo()
+    assert_refused(r, 130, 'interrupted')
+
+
+# ================================================================================================
+# B5  The smallest real run, where it takes a second: bench_generation.py, and with a reader that goes away
+# ================================================================================================
+def test_b5_generation_smallest_run():
+    r = run_small('bench_generation', timeout=60)
+    assert_ok(r)
+    assert 'tiny    4 |' in r.out and r.out.rstrip().endswith('yes'), r.out
+
+
+def test_b5_generation_closed_pipe():
+    "`bench_generation.py | head -c 20`: a quiet 0, no traceback, no error."
+    pipe = Pipe(20)
+    r = run_small('bench_generation', timeout=60, stdout=pipe)
+    pipe.close()
+    assert r.code == 0, r.summary()
+    assert_clean(r)
+
+
+# ================================================================================================
+# B6  Ctrl-C while a benchmark still loads its libraries (torch): one line and 130, no traceback, every script
+# ================================================================================================
+INTERRUPT_AT_TORCH = '''
+import os, runpy, signal, sys
+class InterruptAtTorch:  # Ctrl-C arrives exactly when the script starts to import torch
+    def find_spec(self, name, path=None, target=None):
+        if name == 'torch':
+            os.kill(os.getpid(), signal.SIGINT)
+        return None
+sys.meta_path.insert(0, InterruptAtTorch())
+sys.argv = [sys.argv[1], '--help']
+runpy.run_path(sys.argv[0], run_name='__main__')
+'''
+
+
+@pytest.mark.parametrize('name', sorted(path.stem for path in BENCHMARKS.glob('*.py')))
+def test_b6_ctrl_c_while_importing(name):
+    script = BENCHMARKS / f'{name}.py'
+    done = subprocess.run(
+        [sys.executable, '-c', INTERRUPT_AT_TORCH, str(script)], capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 130, (done.returncode, done.stderr[-2000:])
+    assert done.stderr == f'{name}.py: interrupted\n', done.stderr[-2000:]
