@@ -24,8 +24,7 @@ from gpt_nb.cli import (
 )
 from .config import PRESETS
 from .generation import SampleConfig, decode_stream, stream_text
-from .overview import prompt_ids, quickstart, sample_tokens, untrained_gpt
-from .tokenizer import get_encoding
+from .overview import preset_tokenizer, prompt_ids, quickstart, sample_tokens, untrained_gpt
 
 # %% auto #0
 __all__ = ['quickstart_main', 'generate_parser', 'generate_main']
@@ -46,7 +45,8 @@ def quickstart_main(argv: Sequence[str] | None = None) -> int:
     apply_run_options(parser, args)
 
     def work():
-        model, encoding = untrained_gpt(args.preset, args.seed), get_encoding('gpt2')
+        model = untrained_gpt(args.preset, args.seed)
+        encoding = preset_tokenizer(model.config)
         print(f'\n{args.prompt}', end='', flush=True)
         tokens = sample_tokens(model, prompt_ids(args.prompt, encoding), args.max_new_tokens, args.seed)
         for piece in decode_stream(encoding, tokens):

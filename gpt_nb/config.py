@@ -127,7 +127,7 @@ ARCHITECTURES = {  # named sets of architecture options that a training run can 
 }
 
 PRESETS = {
-    'tiny': dict(context_length=512, n_layer=4, n_head=4, d_model=128),
+    'tiny': dict(vocab_size=4096, context_length=256, n_layer=4, n_head=4, d_model=128),  # the course's model
     'gpt2': dict(n_layer=12, n_head=12, d_model=768),
     'gpt2-medium': dict(n_layer=24, n_head=16, d_model=1024),
     'gpt2-large': dict(n_layer=36, n_head=20, d_model=1280),

@@ -36,7 +36,7 @@ def _count_cases():
     return [
         Case("GPT-2 small, 124,439,808 (the paper's 117M)", (50257, 1024, 12, 768), 124_439_808, per_block),
         Case('the model the course ships', (4096, 256, 4, 128), 1_350_400, per_block),
-        Case("the 'tiny' preset, with GPT-2's vocabulary", (50257, 512, 4, 128), 7_291_776, per_block),
+        Case("4 blocks of width 128, GPT-2's vocabulary, 512 positions", (50257, 512, 4, 128), 7_291_776, per_block),
         Case('no blocks: two tables and the final LayerNorm', (100, 10, 0, 8), 896, tied),
     ]
 
@@ -45,7 +45,13 @@ def _count_cases():
 def _differing_cases():
     every = 'compare every field of the dataclass (dataclasses.fields), in their order; leave equal fields out'
     tiny, gpt2, rope = GPTConfig.from_preset('tiny'), GPTConfig(), GPTConfig(position='rope')
-    sizes = {'context_length': (512, 1024), 'n_layer': (4, 12), 'n_head': (4, 12), 'd_model': (128, 768)}
+    sizes = {
+        'vocab_size': (4096, 50257),
+        'context_length': (256, 1024),
+        'n_layer': (4, 12),
+        'n_head': (4, 12),
+        'd_model': (128, 768),
+    }
     return [
         Case('equal configs: nothing differs', (gpt2, GPTConfig()), {}, 'return an empty dict'),
         Case("the 'tiny' preset against GPT-2", (tiny, gpt2), sizes, every),

@@ -15,6 +15,7 @@ problem is printed on one line; the exit status is 1 if there is any.
 """
 
 import ast
+import json
 import re
 import sys
 from pathlib import Path
@@ -189,6 +190,7 @@ def check(root: Path, write_map: bool = False) -> list[str]:
                     f'{where}:{line} ({notebook_of[module]}) imports {PACKAGE}.{target} '
                     f'({notebook_of[target]}), a later chapter: move the code or let the later chapter extend it'
                 )
+    problems += check_notebooks(root, sidebar, order, notebook_of, appendix)
     cycle = find_cycle(edges)
     if cycle:
         problems.append('import cycle: ' + ' -> '.join(f'{PACKAGE}.{m}' for m in cycle))
@@ -201,6 +203,29 @@ def check(root: Path, write_map: bool = False) -> list[str]:
         for module in sorted(edges, key=position)
     ]
     problems += check_map(root / 'CONTRIBUTING.md', library_map(rows), write_map)
+    return problems
+
+
+def check_notebooks(root: Path, sidebar: dict, order: dict, notebook_of: dict, appendix: set) -> list[str]:
+    """One path: the notebooks' names sort in the sidebar's order, and a chapter's notebook (its lesson cells
+    included, not only its exports) imports no module of a later chapter."""
+    problems = []
+    entries = [entry for entry, _ in sidebar_entries(sidebar) if '/' not in entry and entry != 'index.ipynb']
+    if entries != sorted(entries, key=str.lower):
+        problems.append('nbs/sidebar.yml: the notebooks are not listed in the order of their names (the reading order)')
+    for position, (entry, in_appendix) in enumerate(sidebar_entries(sidebar)):
+        path = root / 'nbs' / entry
+        if in_appendix or entry in PREVIEWS or '/' in entry or not path.is_file():
+            continue
+        cells = json.loads(path.read_text(encoding='utf-8'))['cells']
+        source = '\n'.join(''.join(c['source']) for c in cells if c['cell_type'] == 'code')
+        try:
+            tree = ast.parse(re.sub(r'^\s*[%!].*$', '', source, flags=re.MULTILINE))
+        except SyntaxError:
+            continue  # a notebook that does not parse fails its own test
+        for target, _, _ in imported_modules(tree):
+            if target in order and target not in appendix and order[target] > position:
+                problems.append(f'nbs/{entry} uses {PACKAGE}.{target} ({notebook_of[target]}), a later chapter')
     return problems
 
 
