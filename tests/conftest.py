@@ -120,10 +120,15 @@ def _cap_memory(extra_bytes: int):
 
 def run_cli(script: str, *argv, timeout: float = 60, memory: int = 6 << 30, stdout=None) -> Result:
     """Run console script `script` (e.g. 'gpt-nb-generate-text') in this process with `argv`, as the shell would:
-    its exit status (return value, `SystemExit`, or 1 / 130 with a traceback on stderr for an uncaught exception),
-    stdout and stderr. It runs under a time limit and an address-space cap (so that a probe that allocates
-    terabytes fails instead of taking the machine down). `stdout`: a file object to use as stdout instead."""
-    main = entry_point(script)
+    see `run_main`."""
+    return run_main(entry_point(script), *argv, timeout=timeout, memory=memory, stdout=stdout)
+
+
+def run_main(main, *argv, timeout: float = 60, memory: int | None = 6 << 30, stdout=None) -> Result:
+    """Call `main(argv)` in this process, as the shell would run its command: the exit status (return value,
+    `SystemExit`, or 1 / 130 with a traceback on stderr for an uncaught exception), stdout and stderr. It runs under
+    a time limit and (unless `memory` is None) an address-space cap, so that a probe that allocates terabytes fails
+    instead of taking the machine down. `stdout`: a file object to use as stdout instead."""
     # stdout and stderr as Python makes them for a pipe: UTF-8, strict on stdout, backslashreplace on stderr
     out_bytes, err_bytes = io.BytesIO(), io.BytesIO()
     out = io.TextIOWrapper(out_bytes, encoding='utf-8', errors='strict', write_through=True)
@@ -134,7 +139,7 @@ def run_cli(script: str, *argv, timeout: float = 60, memory: int = 6 << 30, stdo
         raise ProbeTimeout(f'still running after {timeout:g} s')
 
     previous = signal.signal(signal.SIGALRM, on_alarm)
-    old_limit = _cap_memory(memory)
+    old_limit = _cap_memory(memory) if memory is not None else None
     t0 = time.perf_counter()
     signal.setitimer(signal.ITIMER_REAL, timeout)
     try:
@@ -142,13 +147,13 @@ def run_cli(script: str, *argv, timeout: float = 60, memory: int = 6 << 30, stdo
             try:
                 code = main(argv)
                 code = 0 if code is None else code
-            except SystemExit as e:
-                code = 0 if e.code is None else e.code if isinstance(e.code, int) else 1
-                if not isinstance(e.code, (int, type(None))):
-                    print(e.code, file=sys.stderr)
-            except ProbeTimeout as e:
+            except SystemExit as exit:
+                code = 0 if exit.code is None else exit.code if isinstance(exit.code, int) else 1
+                if not isinstance(exit.code, (int, type(None))):
+                    print(exit.code, file=sys.stderr)
+            except ProbeTimeout as timed_out:
                 code = -1
-                print(f'PROBE TIMEOUT: {e}', file=sys.stderr)
+                print(f'PROBE TIMEOUT: {timed_out}', file=sys.stderr)
             except KeyboardInterrupt:
                 code = 130
                 traceback.print_exc()
@@ -158,7 +163,8 @@ def run_cli(script: str, *argv, timeout: float = 60, memory: int = 6 << 30, stdo
     finally:
         signal.setitimer(signal.ITIMER_REAL, 0)
         signal.signal(signal.SIGALRM, previous)
-        resource.setrlimit(resource.RLIMIT_AS, old_limit)
+        if old_limit is not None:
+            resource.setrlimit(resource.RLIMIT_AS, old_limit)
     return Result(
         code,
         out_bytes.getvalue().decode('utf-8', 'replace'),

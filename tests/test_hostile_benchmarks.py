@@ -15,7 +15,7 @@ answers.
     pytest -q tests/test_hostile_benchmarks.py
 """
 
-import contextlib, errno, importlib.util, io, os, signal, subprocess, sys, time, traceback, types
+import errno, importlib.util, os, subprocess, sys, types
 from pathlib import Path
 
 import pytest
@@ -25,7 +25,7 @@ try:
 except ImportError:
     fcntl = None
 
-from conftest import ProbeTimeout, Result
+from conftest import Result, run_main
 from test_hostile import Pipe, assert_clean, assert_ok, assert_refused
 
 import gpt_nb
@@ -45,39 +45,8 @@ def benchmark(name: str) -> types.ModuleType:
 
 
 def run_benchmark(name: str, *argv, timeout: float = 20, stdout=None) -> Result:
-    """Run `benchmarks/NAME.py ARGV` in this process, as the shell would: its exit status (return value, SystemExit,
-    or 1 / 130 with a traceback on stderr for an uncaught exception), stdout and stderr, under a time limit."""
-    main = benchmark(name).main
-    out, err = io.StringIO(), io.StringIO()
-
-    def on_alarm(signum, frame):
-        raise ProbeTimeout(f'still running after {timeout:g} s')
-
-    previous = signal.signal(signal.SIGALRM, on_alarm)
-    start = time.perf_counter()
-    signal.setitimer(signal.ITIMER_REAL, timeout)
-    try:
-        with contextlib.redirect_stdout(stdout or out), contextlib.redirect_stderr(err):
-            try:
-                code = main([str(arg) for arg in argv])
-                code = 0 if code is None else code
-            except SystemExit as exit:
-                code = 0 if exit.code is None else exit.code if isinstance(exit.code, int) else 1
-                if not isinstance(exit.code, (int, type(None))):
-                    print(exit.code, file=sys.stderr)
-            except ProbeTimeout as timed_out:
-                code = -1
-                print(f'PROBE TIMEOUT: {timed_out}', file=sys.stderr)
-            except KeyboardInterrupt:
-                code = 130
-                traceback.print_exc()
-            except BaseException:  # what Python does with an uncaught exception
-                code = 1
-                traceback.print_exc()
-    finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, previous)
-    return Result(code, out.getvalue(), err.getvalue(), time.perf_counter() - start)
+    "Run `benchmarks/NAME.py ARGV` in this process, as the shell would (conftest.run_main), under a time limit."
+    return run_main(benchmark(name).main, *argv, timeout=timeout, memory=None, stdout=stdout)
 
 
 def files_in(folder: Path) -> dict:
