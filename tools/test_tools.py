@@ -101,13 +101,18 @@ def test_layout_check(root: Path):
     sidebar = {
         'website': {
             'sidebar': {
-                'contents': ['one.ipynb', 'two.ipynb', {'section': check_layout.APPENDIX, 'contents': ['extra.ipynb']}]
+                'contents': [
+                    '1_one.ipynb',
+                    '2_two.ipynb',
+                    {'section': check_layout.APPENDIX, 'contents': ['A_extra.ipynb']},
+                ]
             }
         }
     }
     (root / 'nbs' / 'sidebar.yml').write_text(json.dumps(sidebar))  # JSON is YAML
-    for name in ('one', 'two', 'extra'):
-        write_notebook(root / 'nbs' / f'{name}.ipynb', f'#| default_exp {name}')
+    notebooks = {'one': '1_one', 'two': '2_two', 'extra': 'A_extra'}  # name order = reading order
+    for module, notebook in notebooks.items():
+        write_notebook(root / 'nbs' / f'{notebook}.ipynb', f'#| default_exp {module}')
     (root / 'CONTRIBUTING.md').write_text(f'{check_layout.MAP_START}\n{check_layout.MAP_END}\n')
     modules = {  # the appendix (extra) may be imported by any chapter and may import any chapter
         'one': '"""The first."""\nimport math\n',
@@ -124,7 +129,7 @@ def test_layout_check(root: Path):
     check_layout.check(root, write_map=True)  # the map of the good library
     assert problems() == [], problems()
     later = problems(one='"""The first."""\nfrom .two import y\n')
-    assert any('imports gpt_nb.two (two.ipynb), a later chapter' in p for p in later), later
+    assert any('imports gpt_nb.two (2_two.ipynb), a later chapter' in p for p in later), later
     assert any('import cycle' in p for p in later), later
     hidden = problems(two='"""The second."""\ndef f():\n    from . import one\n')
     assert any('inside a block' in p for p in hidden), hidden
@@ -132,6 +137,13 @@ def test_layout_check(root: Path):
     assert any('more than 300' in p for p in long) and any('map of the library is out of date' in p for p in long)
     wide = problems(two='"""The second."""\nx = ' + '1 + ' * 40 + '1\n')
     assert any('columns long' in p for p in wide), wide
+    write_notebook(root / 'nbs' / '1_one.ipynb', '#| default_exp one\nfrom gpt_nb.two import y')
+    ahead = problems()
+    assert any('nbs/1_one.ipynb uses gpt_nb.two (2_two.ipynb), a later chapter' in p for p in ahead), ahead
+    (root / 'nbs' / '1_one.ipynb').rename(root / 'nbs' / '9_one.ipynb')  # now listed before a name that sorts first
+    sidebar['website']['sidebar']['contents'][0] = '9_one.ipynb'
+    (root / 'nbs' / 'sidebar.yml').write_text(json.dumps(sidebar))
+    assert any('not listed in the order of their names' in p for p in problems())
 
 
 if __name__ == '__main__':
