@@ -1,5 +1,5 @@
 # Two commands on a fresh machine:
-#   make demo   install gpt_nb, train the tiny model on the bundled stories, then generate from it
+#   make demo   install gpt_nb, train a small model on the bundled stories for 8 minutes, then generate from it
 #   make test   install gpt_nb[dev] and run everything CI runs (.ci/run calls this)
 # and on a machine with an NVIDIA GPU (CI has none):
 #   make gpu    the CUDA paths no CPU test reaches (tests/test_gpu.py, about 5 minutes on one H100 or H200)
@@ -9,6 +9,8 @@ BIN := $(VENV)/bin
 # The torch release the project is tested with; `make demo TORCH=torch` takes the newest (CUDA) build instead.
 TORCH ?= torch==2.13.0
 PROMPT ?= Once upon a time
+# gpt_nb.train_config.DEMO_RECIPE as flags (chapter A7c checks that they agree): 8 minutes on every machine
+DEMO_FLAGS := --minutes 8 --architecture gpt2-rope --tokenizer bpe:2048 --d-model 96 --data bundled
 
 .PHONY: demo test gpu outputs pretrained install install-dev
 
@@ -26,7 +28,7 @@ install-dev: $(BIN)/python
 
 demo: install
 	@start=$$(date +%s); \
-	$(BIN)/gpt-nb-train-tiny-stories --epochs 10 && \
+	$(BIN)/gpt-nb-train-tiny-stories $(DEMO_FLAGS) && \
 	$(BIN)/gpt-nb-generate-text --checkpoint checkpoints/best_model.pt --prompt "$(PROMPT)" --num-samples 2 && \
 	echo "demo: trained and generated in $$(( $$(date +%s) - start )) s"
 

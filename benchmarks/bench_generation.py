@@ -1,7 +1,8 @@
 """Decoding speed of gpt_nb.generation against transformers' `GPT2LMHeadModel.generate` (prints figures; not a test).
 
-For each model (the `tiny` preset and the GPT-2 124M architecture, random weights) and each length
-(256 and 512 new tokens), greedy decoding from the same 16-token prompt is timed three ways in the
+For each model (the trained model the package ships; the `tiny` preset and the GPT-2 124M architecture with
+random weights) and each length (256 and 512 new tokens; the shipped model's context holds 240 after the prompt),
+greedy decoding from the same 16-token prompt is timed three ways in the
 same run: gpt_nb with its key/value cache, gpt_nb without it, and transformers' `generate` with
 `use_cache=True` on the same weights (copied through `save_pretrained` / `from_pretrained`).
 Prints tokens/s and the ratios the project targets: cached >= 1.5x transformers (tiny),
@@ -22,6 +23,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+import transformers
 from transformers import GPT2LMHeadModel
 from transformers.utils import logging as hf_logging
 
@@ -32,15 +34,18 @@ from bench_model import (  # the benchmarks' shared helpers
     bench_parser,
     benchmark_command,
     check_settings,
+    machine_line,
     run_benchmark,
 )
 
+from gpt_nb.checkpoint import load_pretrained
 from gpt_nb.generation import generate
 from gpt_nb.config import PRESETS, GPTConfig, check_choice, check_positive
 from gpt_nb.huggingface import save_pretrained
 from gpt_nb.model import GPT
 
 PROMPT_LEN = 16
+SHIPPED = 'shipped'  # the model the package ships (load_pretrained('tinystories')), in --presets
 
 
 def interleaved_best(fns: dict, repeats: int) -> tuple[dict, dict]:
@@ -73,20 +78,30 @@ def estimated_uncached_seconds(model: GPT, prompt: torch.Tensor, n: int, points:
 
 
 def build(preset: str, max_new: int) -> tuple[GPT, GPT2LMHeadModel, str]:
-    "A randomly initialised gpt_nb model for `preset` and transformers' copy of the same weights."
-    config = GPTConfig.from_preset(preset)
+    """A gpt_nb model for `preset` (random weights), or the model the package ships for 'shipped' (its trained
+    weights, in float32), and transformers' copy of the same weights."""
     note = ''
-    if config.context_length < PROMPT_LEN + max_new:  # both must fit the whole text in one window
-        note = f' (context_length raised from {config.context_length} to {PROMPT_LEN + max_new} to fit the text)'
-        config = GPTConfig.from_preset(preset, context_length=PROMPT_LEN + max_new)
-    torch.manual_seed(0)
-    model = GPT(config).eval()
+    if preset == SHIPPED:
+        model = load_pretrained('tinystories').model.float().eval()
+    else:
+        config = GPTConfig.from_preset(preset)
+        if config.context_length < PROMPT_LEN + max_new:  # both must fit the whole text in one window
+            note = f' (context_length raised from {config.context_length} to {PROMPT_LEN + max_new} to fit the text)'
+            config = GPTConfig.from_preset(preset, context_length=PROMPT_LEN + max_new)
+        torch.manual_seed(0)
+        model = GPT(config).eval()
     with tempfile.TemporaryDirectory() as d:
         save_pretrained(model, d)
         hf = GPT2LMHeadModel.from_pretrained(d).eval()
     hf.generation_config.eos_token_id = None  # decode exactly max_new_tokens, like stop_tokens=[] below
     hf.generation_config.pad_token_id = 0
     return model, hf, note
+
+
+def lengths_for(model: GPT, new_tokens: list[int]) -> list[int]:
+    "The lengths to time: those asked for, a trained model's capped at what its context holds after the prompt."
+    room = model.config.context_length - PROMPT_LEN
+    return sorted({min(n, room) for n in new_tokens})
 
 
 @benchmark_command(__file__)
@@ -98,7 +113,13 @@ def main(argv=None) -> int:
         threads_help='torch threads (one-token decoding steps gain little from more, '
         'and a shared CPU makes extra threads stall)',
     )
-    parser.add_argument('--presets', nargs='+', default=['tiny', 'gpt2'])
+    parser.add_argument(
+        '--presets',
+        nargs='+',
+        default=[SHIPPED, 'tiny', 'gpt2'],
+        help=f"'{SHIPPED}' (the trained model the package ships) and names from gpt_nb.config.PRESETS "
+        '(random weights) (default: %(default)s)',
+    )
     parser.add_argument('--new-tokens', type=int, nargs='+', default=[256, 512])
     parser.add_argument('--repeats', type=int, default=2, help='best of this many timed runs (default: %(default)s)')
     parser.add_argument(
@@ -113,7 +134,7 @@ def main(argv=None) -> int:
 
     def checks():
         for preset in args.presets:
-            check_choice('presets', preset, PRESETS)
+            check_choice('presets', preset, [SHIPPED, *PRESETS])
         for preset in args.estimate_uncached:
             check_choice('estimate_uncached', preset, PRESETS)
         for tokens in args.new_tokens:
@@ -128,13 +149,14 @@ def main(argv=None) -> int:
 def compare(args):
     "Time greedy decoding three ways for each preset and length; print the figures."
     hf_logging.set_verbosity_error()
+    print(machine_line())
     print(
-        f'torch {torch.__version__}, threads: {torch.get_num_threads()} (interop {torch.get_num_interop_threads()}), '
-        f'greedy decoding, batch 1, prompt {PROMPT_LEN} tokens, best of {args.repeats}'
+        f'interop threads {torch.get_num_interop_threads()}; greedy decoding, batch 1, prompt {PROMPT_LEN} tokens, '
+        f'best of {args.repeats}, interleaved with transformers {transformers.__version__}'
     )
     print('note: the CPU may be shared with other processes; compare figures within one run only\n')
     header = (
-        f"{'model':>6} {'new':>4} | {'cached':>9} {'uncached':>9} {'hf':>9} tok/s | "
+        f"{'model':>7} {'new':>4} | {'cached':>9} {'uncached':>9} {'hf':>9} tok/s | "
         f"{'cached/hf':>9} {'cached/uncached':>15} | same tokens as hf"
     )
     print(header)
@@ -150,7 +172,7 @@ def compare(args):
             generate(model, prompt, 8, temperature=0, stop_tokens=[])
             generate(model, prompt, 8, temperature=0, stop_tokens=[], use_cache=False)
             hf.generate(prompt, attention_mask=ones, max_new_tokens=8, do_sample=False, use_cache=True)
-        for n in args.new_tokens:
+        for n in lengths_for(model, args.new_tokens):
             times, out = interleaved_best(
                 {
                     'cached': lambda: generate(model, prompt, n, temperature=0, stop_tokens=[]),
@@ -172,7 +194,7 @@ def compare(args):
             t_cached, t_hf = times['cached'], times['hf']
             same = 'yes' if torch.equal(out['cached'], out['hf']) else 'NO'
             print(
-                f'{preset:>6} {n:>4} | {n / t_cached:9.1f} {n / t_uncached:8.1f}{mark} {n / t_hf:9.1f}       | '
+                f'{preset:>7} {n:>4} | {n / t_cached:9.1f} {n / t_uncached:8.1f}{mark} {n / t_hf:9.1f}       | '
                 f'{t_hf / t_cached:8.2f}x {t_uncached / t_cached:14.2f}x | {same}',
                 flush=True,
             )

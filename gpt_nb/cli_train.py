@@ -69,22 +69,27 @@ RUN_DEFINING = (  # the settings a resumed run keeps: its model, tokenizer and o
     'dropout',
     'optimizer',
 )
+_MODEL_SHAPE = ('n_layer', 'n_head', 'd_model', 'context_length')  # what the checkpoint's model knows
 
 
 def check_resume(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
     "Refuse `--resume` with a flag that contradicts the run it continues (its model, tokenizer or optimizer)."
     try:
-        saved = load_checkpoint(Path(args.out_dir) / 'last.pt').extra.get('train_config')
+        checkpoint = load_checkpoint(Path(args.out_dir) / 'last.pt')
     except CheckpointError:
         return  # loading it for the run reports what is wrong with it
+    saved = checkpoint.extra.get('train_config')
     if not isinstance(saved, dict):
         return
     for name in RUN_DEFINING:
         value = getattr(args, name)
-        if name in parser.given and value != saved.get(name):
+        was = saved.get(name)
+        if name in _MODEL_SHAPE:  # a setting left to the preset was saved as None: the model holds its value
+            was = getattr(checkpoint.config, name)
+        if name in parser.given and value != was:
             parser.error(
                 f'{flag_name(name)} {value} contradicts the run being resumed in {args.out_dir} '
-                f'({name} {saved.get(name)!r}); drop it to resume, or train into another --out-dir'
+                f'({name} {was!r}); drop it to resume, or train into another --out-dir'
             )
 
 

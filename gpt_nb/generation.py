@@ -77,8 +77,9 @@ def _next_token_logits(
         attention_mask=None if mask is None else mask[:, start:length],
         cache=cache,
         last_only=True,
+        check_ids=False,  # the prompt's ids were checked once; every later one was drawn from the vocabulary
     )
-    return logits[:, -1].double()  # float64: sampling stays finite even at a temperature or penalty of 1e-300
+    return logits[:, -1].float()  # float32 even from a bf16 or fp16 model: the sampling functions need the range
 
 # %% ../nbs/06a_generation_loop.ipynb #c06c463c
 def _check_prompt(model: GPT, idx, attention_mask) -> None:
@@ -257,8 +258,9 @@ def stream_text(
 
     def new_tokens():
         for token in stream_generate(model, idx, max_new_tokens, stop_tokens=stops, **options):
-            if token.item() in stops:
+            token_id = token.item()  # one read of the device per token
+            if token_id in stops:
                 return
-            yield token.item()
+            yield token_id
 
     yield from decode_stream(tokenizer, new_tokens())

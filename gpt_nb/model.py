@@ -56,9 +56,10 @@ class GPT(nn.Module):
         cache: KVCache | None = None,
         last_only: bool = False,
         attention_weights: list | None = None,
+        check_ids: bool | None = None,
     ):
         "Logits (batch, T, vocab) — or (batch, 1, vocab) with `last_only` — and the loss when `targets` are given."
-        start = self.check_inputs(idx, targets, attention_mask, cache)
+        start = self.check_inputs(idx, targets, attention_mask, cache, check_ids=check_ids)
         positions, mask = self._positions_and_mask(idx, attention_mask, cache, start)
         x = self.embed(idx, positions)
         for i, block in enumerate(self.blocks):

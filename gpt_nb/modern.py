@@ -48,14 +48,26 @@ def apply_rope(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.T
 
 
 class Rotary(nn.Module):
-    "Rotary position embedding of queries and keys; it has no weights, so it adds nothing to the state dict."
+    """Rotary position embedding of queries and keys; it has no weights, so it adds nothing to the state dict.
+    With `max_positions`, the angles of positions 0 … max_positions - 1 are computed once, then looked up."""
 
-    def __init__(self, head_dim: int, base: float = 10000.0):
+    def __init__(self, head_dim: int, base: float = 10000.0, max_positions: int | None = None):
         super().__init__()
-        self.head_dim, self.base = head_dim, base
+        self.head_dim, self.base, self.max_positions = head_dim, base, max_positions
+        self.table = None  # (cos, sin) in float32, made on first use on the device of the queries
+
+    def angles(self, positions: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        "cos and sin of `positions`: from the table when there is one, else computed."
+        if self.max_positions is None:
+            return rope_angles(positions, self.head_dim, self.base)
+        if self.table is None or self.table[0].device != positions.device:
+            every_position = torch.arange(self.max_positions, device=positions.device)
+            self.table = rope_angles(every_position, self.head_dim, self.base)
+        cos, sin = self.table
+        return cos[positions], sin[positions]
 
     def forward(self, q: torch.Tensor, k: torch.Tensor, positions: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        cos, sin = rope_angles(positions, self.head_dim, self.base)
+        cos, sin = self.angles(positions)
         return apply_rope(q, cos, sin), apply_rope(k, cos, sin)
 
 # %% ../nbs/09_modern_gpt.ipynb #00e372e9
@@ -97,7 +109,8 @@ class ModernAttention(CausalSelfAttention):
         super().__init__(config)
         self.q_norm = RMSNorm(config.head_dim) if config.qk_norm else None
         self.k_norm = RMSNorm(config.head_dim) if config.qk_norm else None
-        self.rotary = Rotary(config.head_dim) if config.position == 'rope' else None
+        rope = config.position == 'rope'
+        self.rotary = Rotary(config.head_dim, max_positions=config.context_length) if rope else None
 
     def queries_keys_values(self, x: torch.Tensor, positions: torch.Tensor | None = None) -> tuple[torch.Tensor, ...]:
         "Chapter 03's q, k, v, with q and k normalised per head (QK-norm), then rotated by their `positions` (RoPE)."

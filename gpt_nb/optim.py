@@ -66,7 +66,10 @@ class Muon(torch.optim.Optimizer):
                     raise ValueError(
                         f'Muon updates 2-D weight matrices only, got a parameter of shape {tuple(p.shape)}'
                     )
-                momentum = self.state[p].setdefault('momentum', torch.zeros_like(p))
+                state = self.state[p]
+                if 'momentum' not in state:  # made once: a default argument would allocate a new one every step
+                    state['momentum'] = torch.zeros_like(p)
+                momentum = state['momentum']
                 momentum.lerp_(p.grad, 1 - group['momentum'])
                 update = p.grad.lerp(momentum, group['momentum']) if group['nesterov'] else momentum
                 dtype = self.ns_dtype or (torch.bfloat16 if p.is_cuda else torch.float32)

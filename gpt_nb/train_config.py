@@ -39,9 +39,9 @@ from .tokenizer import get_encoding
 from .tokens import parse_tokenizer_spec
 
 # %% auto #0
-__all__ = ['CPU_RECIPE', 'GPU_RECIPE', 'setting', 'TrainConfig', 'resolve_defaults', 'check_train_config', 'training_memory',
-           'Distributed', 'setup_distributed', 'step_seed', 'rng_state', 'set_rng_state', 'NonFiniteLossError',
-           'interrupt_flag']
+__all__ = ['CPU_RECIPE', 'GPU_RECIPE', 'DEMO_RECIPE', 'setting', 'TrainConfig', 'resolve_defaults', 'check_train_config',
+           'training_memory', 'Distributed', 'setup_distributed', 'step_seed', 'rng_state', 'set_rng_state',
+           'NonFiniteLossError', 'interrupt_flag']
 
 # %% ../nbs/A6_run_settings.ipynb #a64975a6
 def setting(default, help: str):
@@ -122,6 +122,8 @@ CPU_RECIPE = dict(  # the best measured on a 2-core CPU
 GPU_RECIPE = dict(  # context: the preset's
     tokenizer='gpt2', context_length=None, batch_size=32, optimizer='adamw', dropout=0.0
 )
+# `make demo`: a time budget, and the shape that learned the most in it on 2 cores (benchmarks/README.md)
+DEMO_RECIPE = dict(minutes=8, architecture='gpt2-rope', tokenizer='bpe:2048', d_model=96, data='bundled')
 
 
 def resolve_defaults(config: TrainConfig, device: torch.device) -> TrainConfig:

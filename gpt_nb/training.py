@@ -76,9 +76,10 @@ def forward_backward(run: Run) -> float:
 
 def reduce_across_ranks(run: Run, loss: float, *reasons: bool) -> tuple[float, list[bool]]:
     "The loss averaged over all ranks, and each reason (to stop, to evaluate) true if it is true on any rank."
+    if run.world.world_size == 1:
+        return loss, list(reasons)  # one process: nothing to exchange
     flags = torch.tensor([loss, *reasons], device=run.device, dtype=torch.float64)
-    if run.world.world_size > 1:
-        dist.all_reduce(flags)
+    dist.all_reduce(flags)
     return flags[0].item() / run.world.world_size, (flags[1:] > 0).tolist()
 
 # %% ../nbs/07b_training_loop.ipynb #716fbc28

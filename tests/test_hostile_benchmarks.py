@@ -67,6 +67,8 @@ SMALL = {
     'bench_finetune': ['--minutes', 0.01, '--prompts', 2, '--samples', 1, '--threads', 1],
     'lora_rank': ['--ranks', 2, '--lora-steps', 1, '--full-steps', 0, '--samples', 1, '--device', 'cpu'],
     'instruction_source': [SHIPPED, '--steps', 1, '--prompts', 2, '--threads', 1],
+    'demo_recipe tries': ['tries', '--tries', 'base', '--steps', 1, '--threads', 1],
+    'bench_hot_paths': ['--rounds', 1, '--threads', 1],
 }
 
 
@@ -79,8 +81,8 @@ def run_small(script: str, *argv, **kw) -> Result:
 # ================================================================================================
 # B1  --help: every script explains itself and exits 0
 # ================================================================================================
-@pytest.mark.parametrize('script', ['speedrun', 'bench_model', 'bench_training', 'bench_generation']
-                         + ['bench_finetune', 'lora_rank', 'instruction_source'])  # fmt: skip
+@pytest.mark.parametrize('script', ['speedrun', 'bench_model', 'bench_training', 'bench_generation', 'bench_finetune']
+                         + ['lora_rank', 'instruction_source', 'demo_recipe', 'bench_hot_paths'])  # fmt: skip
 def test_b1_help(script):
     r = run_benchmark(script, '--help')
     assert_ok(r)
@@ -177,6 +179,18 @@ BAD_VALUES = {  # script: [(flag, bad value, what the message must mention: the 
         ('--device', 'tpu', ()),
         ('--device', 'cuda:7', ()),
         ('--seed', -1, ()),
+        ('--threads', 0, ()),
+    ],
+    'demo_recipe tries': [
+        ('--tries', 'nope', ('--tries', 'base')),
+        ('--steps', 0, ()),
+        ('--seeds', -1, ()),
+        ('--minutes', 0, ()),
+        ('--minutes', NAN, ()),
+        ('--threads', 0, ()),
+    ],
+    'bench_hot_paths': [
+        ('--rounds', 0, ()),
         ('--threads', 0, ()),
     ],
     'instruction_source': [

@@ -86,6 +86,9 @@ python tools/outputs.py --check
 step "hostile-input suite: bad flags, tampered checkpoints, broken data, full disks, signals (tests/; the GPU tests skip)"
 python -m pytest -q -p no:cacheprovider tests
 
+step "browser: JupyterLab in Chromium runs chapters 00, 06 and 08 from its menu and uses both widgets"
+python tools/browser_check.py
+
 step "docs pre-render (refresh_quarto_yml, nbdev_sidebar, proc_nbs)"
 python tools/check_docs.py
 

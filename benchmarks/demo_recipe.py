@@ -1,0 +1,165 @@
+"""The demo's recipe: every try that led to it, and the demo against the previous one, side by side.
+
+    python benchmarks/demo_recipe.py tries                        # every try of the table, a budget each
+    python benchmarks/demo_recipe.py tries --tries base bpe2048 --minutes 6 --seeds 1337 1338
+    python benchmarks/demo_recipe.py side-by-side                 # the previous demo, then today's, each alone
+
+`tries` trains each named try of TRIES on the bundled stories for the same wall-clock budget (each run ends
+annealed: the schedule follows the time) or, with `--steps`, for a number of steps (the figure then does not depend
+on the machine's load: pass the steps the budget gives the try on a quiet machine). It prints the bits per byte of
+each, on all 1,000 bundled validation stories, by the project's metric (`validation_bits_per_byte`, which the
+training's last evaluation computes), with its steps and seconds, and the machine.
+
+`side-by-side` times the two demos as a learner runs them, one after the other, alone on the machine: the previous
+demo (`gpt-nb-train-tiny-stories --epochs 10`, then `gpt-nb-generate-text`) and today's (`make demo`'s commands), and
+prints each one's wall time and bits per byte and the ratio of the times.
+"""
+
+if __name__ == '__main__':  # run as a script: a Ctrl-C while the libraries below load is one line, exit 130
+    from gpt_nb.commands import answer_ctrl_c_at_start
+
+    answer_ctrl_c_at_start(__file__.rsplit('/', 1)[-1])
+
+import re, shlex, subprocess, sys, tempfile, time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).parent))
+from bench_model import (  # the benchmarks' shared helpers
+    add_bench_options,
+    apply_bench_options,
+    bench_parser,
+    benchmark_command,
+    check_settings,
+    finished,
+    machine_line,
+    run_benchmark,
+)
+
+from gpt_nb.config import check_choice, check_positive, check_range
+from gpt_nb.train_config import DEMO_RECIPE
+from gpt_nb.training import train
+
+# Each try: the settings it changes from the previous demo's recipe (the CPU recipe of chapter 07: the tiny preset,
+# a 4,096-token BPE, context 256, batch 8, Muon 0.02 for the blocks' matrices, AdamW 3e-3 for the rest, decay 0.1,
+# 10% warmup then cosine to 0), and why it was tried.
+ROPE = dict(architecture='gpt2-rope')
+SMALL = ROPE | dict(tokenizer='bpe:2048')
+TRIES = {
+    'base': ({}, 'the previous recipe, in the budget'),
+    'bpe2048': (dict(tokenizer='bpe:2048'), 'a smaller vocabulary: a cheaper output layer, more steps'),
+    'rope': (ROPE, "rotary positions, chapter 09's best single change early in a run"),
+    'batch4': (dict(batch_size=4), 'more, smaller steps'),
+    'batch16': (dict(batch_size=16), 'fewer, larger steps: matrices big enough for two threads'),
+    'ctx128': (dict(context_length=128, batch_size=16), 'shorter windows: cheaper attention, same tokens a step'),
+    'rope+ctx128': (ROPE | dict(context_length=128, batch_size=16), 'the two changes that helped, together'),
+    'rope+bpe2048+d96': (SMALL | dict(d_model=96), 'a narrower model: 0.64M parameters, more steps'),
+    'rope+bpe2048+d64': (SMALL | dict(d_model=64), 'narrower still: 0.34M parameters'),
+    'rope+bpe2048+d96+ctx128': (SMALL | dict(d_model=96, context_length=128, batch_size=16), 'and shorter windows'),
+}
+
+# The demos as `make demo` ran them: the previous one (ten epochs of the CPU recipe) and today's (DEMO_RECIPE).
+PREVIOUS_DEMO = ['--epochs', '10']
+DEMO = [part for name, value in DEMO_RECIPE.items() for part in (f'--{name.replace("_", "-")}', str(value))]
+PROMPT = 'Once upon a time'
+
+
+def run_try(name: str, args, seed: int) -> dict:
+    "Train try `name` for the budget (or `args.steps`) with `seed`; its figures."
+    overrides, _ = TRIES[name]
+    budget = dict(max_steps=args.steps) if args.steps else dict(minutes=args.minutes)
+    start = time.perf_counter()
+    result = finished(
+        train(
+            **(budget | overrides),
+            data='bundled',
+            device='cpu',
+            seed=seed,
+            out_dir=None,
+            progress=False,
+            sample_prompt='',
+            eval_minutes=1e6,  # one evaluation, at the end: all 1,000 stories
+            cache_dir=args.cache_dir,
+        )
+    )
+    final = result.history['eval'][-1]
+    return dict(name=name, seed=seed, steps=result.step, seconds=time.perf_counter() - start, **final)
+
+
+def tries(args):
+    "Run every try asked for, each seed; print a row each as it ends, then the table sorted by bits per byte."
+    print(machine_line())
+    budget = f'{args.steps:,} steps' if args.steps else f'{args.minutes:g} minutes'
+    print(f'each try: {budget} on the bundled stories; bits per byte on all 1,000 validation stories\n')
+    rows = []
+    for name in args.tries:
+        for seed in args.seeds:
+            row = run_try(name, args, seed)
+            rows.append(row)
+            print(
+                f'{name:>10} seed {seed}: {row["bits_per_byte"]:.4f} bits per byte, {row["steps"]:,} steps, '
+                f'{row["seconds"] / 60:.1f} min — {TRIES[name][1]}',
+                flush=True,
+            )
+    print(f'\n{"try":>10} | bits per byte (mean of {len(args.seeds)} seeds) | spread')
+    means = {name: [row['bits_per_byte'] for row in rows if row['name'] == name] for name in args.tries}
+    for name, values in sorted(means.items(), key=lambda item: sum(item[1]) / len(item[1])):
+        print(f'{name:>10} | {sum(values) / len(values):.4f} | {max(values) - min(values):.4f}')
+
+
+def timed_demo(train_flags: list[str], out_dir: Path) -> dict:
+    "Run a demo's two commands as `make demo` does; its wall seconds and the bits per byte its training printed."
+    bin_dir = Path(sys.executable).parent
+    train_cmd = [str(bin_dir / 'gpt-nb-train-tiny-stories'), *train_flags, '--out-dir', str(out_dir)]
+    generate_cmd = [str(bin_dir / 'gpt-nb-generate-text'), '--checkpoint', str(out_dir / 'best_model.pt')]
+    generate_cmd += ['--prompt', PROMPT, '--num-samples', '2']
+    print(f'$ {shlex.join(train_cmd)} && {shlex.join(generate_cmd)}', flush=True)
+    start = time.perf_counter()
+    trained = subprocess.run(train_cmd, capture_output=True, text=True, check=True)
+    subprocess.run(generate_cmd, capture_output=True, text=True, check=True)
+    seconds = time.perf_counter() - start
+    bits = re.findall(r'([\d.]+) bits/byte \(step', trained.stdout + trained.stderr)
+    return dict(seconds=seconds, bits_per_byte=float(bits[-1]))
+
+
+def side_by_side(args):
+    "The previous demo, then today's, alone one after the other; their times, figures and the ratio."
+    print(machine_line())
+    with tempfile.TemporaryDirectory() as folder:
+        previous = timed_demo(PREVIOUS_DEMO, Path(folder) / 'previous')
+        print(f'previous demo: {previous["seconds"] / 60:.1f} min, {previous["bits_per_byte"]:.3f} bits per byte')
+        today = timed_demo(DEMO, Path(folder) / 'today')
+        print(f'today\'s demo:  {today["seconds"] / 60:.1f} min, {today["bits_per_byte"]:.3f} bits per byte')
+    print(f'time: {today["seconds"] / previous["seconds"]:.2f}x the previous demo\'s (target: <= 0.5x at <= 0.995)')
+
+
+@benchmark_command(__file__)
+def main(argv=None) -> int:
+    parser = bench_parser(__file__, __doc__)
+    commands = parser.add_subparsers(dest='command', required=True)
+    tries_parser = commands.add_parser('tries', help='train every try for the same budget')
+    tries_parser.add_argument('--tries', nargs='+', default=list(TRIES), help=f'names from: {", ".join(TRIES)}')
+    tries_parser.add_argument('--seeds', type=int, nargs='+', default=[1337], help='seeds of each try')
+    tries_parser.add_argument('--steps', type=int, help='a number of steps instead of the time budget')
+    add_bench_options(tries_parser, minutes=6.0, minutes_help='budget of each run, in minutes', cache_dir=True)
+    side_parser = commands.add_parser('side-by-side', help='time the previous demo and today\'s, one after the other')
+    add_bench_options(side_parser)
+    args = parser.parse_args(argv)
+    if args.command == 'tries':
+
+        def checks():
+            for name in args.tries:
+                check_choice('tries', name, TRIES)
+            for seed in args.seeds:
+                check_range('seeds', seed, 0, 2**64)
+            if args.steps is not None:
+                check_positive('steps', args.steps)
+
+        check_settings(parser, checks)
+        apply_bench_options(parser, args)
+        return run_benchmark(parser, lambda: tries(args))
+    apply_bench_options(parser, args)
+    return run_benchmark(parser, lambda: side_by_side(args))
+
+
+if __name__ == '__main__':
+    sys.exit(main())
