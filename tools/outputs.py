@@ -5,10 +5,10 @@
     python tools/outputs.py --check              # execute nothing: fail naming each notebook whose outputs are stale
 
 A notebook runs as `nbdev-test --save` runs it: execnb's CaptureShell, one thread, in the notebook's folder, the cells
-flagged with pyproject's `tst_flags` (notest slow gpu) skipped and keeping their stored outputs unless `--flags` names
-them. A notebook that fails is left as it was. One that passes is cleaned as `nbdev-clean` cleans it and gets a
-fingerprint in its metadata: the sha256 of the library (gpt_nb/*.py but the generated _modidx.py, and gpt_nb/assets/)
-and of its own code cells. Any edit to either makes the stored outputs stale. Run `nbdev-export` first.
+flagged with pyproject's `tst_flags` (notest slow gpu demo) skipped and keeping their stored outputs unless
+`--flags` names them. A notebook that fails is left as it was. One that passes is cleaned as `nbdev-clean` cleans it
+and gets a fingerprint in its metadata: the sha256 of the library (gpt_nb/*.py but the generated _modidx.py, and
+gpt_nb/assets/) and of its own code cells. Any edit to either makes the stored outputs stale. Run `nbdev-export` first.
 """
 
 import argparse, hashlib, json, os, sys, time
