@@ -379,6 +379,7 @@ def test_b5_generation_closed_pipe():
 # ================================================================================================
 INTERRUPT_AT_TORCH = '''
 import os, runpy, signal, sys
+signal.signal(signal.SIGINT, signal.default_int_handler)  # as in a terminal, even if a background job started pytest
 class InterruptAtTorch:  # Ctrl-C arrives exactly when the script starts to import torch
     def find_spec(self, name, path=None, target=None):
         if name == 'torch':
