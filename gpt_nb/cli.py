@@ -1,4 +1,4 @@
-"""What the five tools share: exit codes, the parser, shared options, flags made from settings, the run and its lock.
+"""What the six tools share: exit codes, the parser, shared options, flags made from settings, the run and its lock.
 
 Docs: https://gpt-nb.github.io/gpt_nb/a7_cli.html.md"""
 
@@ -128,22 +128,28 @@ def apply_run_options(parser: argparse.ArgumentParser, args: argparse.Namespace)
 
 def model_flag(args: argparse.Namespace) -> str:
     "The flag that named the model, for messages."
-    return f'--pretrained {args.pretrained}' if args.pretrained else '--checkpoint'
+    pretrained = getattr(args, 'pretrained', None)  # a tool without --pretrained (gpt-nb-rl) reads checkpoints only
+    return f'--pretrained {pretrained}' if pretrained else '--checkpoint'
 
 
-def load_model_option(parser: argparse.ArgumentParser, args: argparse.Namespace, device: torch.device) -> Checkpoint:
+def load_model_option(
+    parser: argparse.ArgumentParser,
+    args: argparse.Namespace,
+    device: torch.device,
+    missing_hint: str = 'train one with gpt-nb-train-tiny-stories, or use --pretrained tinystories',
+) -> Checkpoint:
     """The model named by `--pretrained` or `--checkpoint`, on `device`; one line and exit 2 when it cannot be used,
-    or when both flags are given (which model was meant?)."""
-    if args.pretrained and 'checkpoint' in getattr(parser, 'given', ()):
+    or when both flags are given (which model was meant?). `missing_hint`: what to do when the file is not there."""
+    pretrained = getattr(args, 'pretrained', None)
+    if pretrained and 'checkpoint' in getattr(parser, 'given', ()):
         parser.error(
-            f'--checkpoint {args.checkpoint} and --pretrained {args.pretrained} both name the model; give one of them'
+            f'--checkpoint {args.checkpoint} and --pretrained {pretrained} both name the model; give one of them'
         )
     try:
-        return load_model(args.checkpoint, args.pretrained, device)
+        return load_model(args.checkpoint, pretrained, device)
     except CheckpointError as error:
-        missing = not args.pretrained and not Path(args.checkpoint).exists()
-        hint = ' (train one with gpt-nb-train-tiny-stories, or use --pretrained tinystories)' if missing else ''
-        parser.error(f'{model_flag(args)}: {error}{hint}')
+        missing = not pretrained and not Path(args.checkpoint).exists()
+        parser.error(f'{model_flag(args)}: {error}' + (f' ({missing_hint})' if missing else ''))
     except (OSError, ValueError, RuntimeError) as error:
         parser.error(f'{model_flag(args)}: {first_line(error)}')
 

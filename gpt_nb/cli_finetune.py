@@ -1,4 +1,4 @@
-"""gpt-nb-finetune: chapter 10's instruction fine-tuning, full or LoRA, saved for gpt-nb-generate-text --instruction.
+"""gpt-nb-finetune and gpt-nb-rl: chapter 10's instruction fine-tuning and chapter 11's GRPO, for gpt-nb-generate-text.
 
 Docs: https://gpt-nb.github.io/gpt_nb/a7d_cli_finetune.html.md"""
 
@@ -8,10 +8,12 @@ Docs: https://gpt-nb.github.io/gpt_nb/a7d_cli_finetune.html.md"""
 from __future__ import annotations
 
 import argparse
-from collections.abc import Sequence
+import copy
+import shlex
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from .checkpoint import load_checkpoint, save_checkpoint
+from .checkpoint import Checkpoint, load_checkpoint, save_checkpoint
 from gpt_nb.cli import (
     EXIT_INTERRUPTED,
     EXIT_OK,
@@ -19,6 +21,7 @@ from gpt_nb.cli import (
     add_settings_flags,
     add_threads_option,
     check_out_dir,
+    first_line,
     load_model_option,
     out_dir_lock,
     run_work,
@@ -29,11 +32,13 @@ from gpt_nb.cli import (
 from .corpus import Stories, load_stories
 from .evaluation import resolve_precision
 from .finetune_run import FinetuneConfig, finetune
-from .finetuning import INSTRUCTION_TEMPLATE, InstructionExample, instruction_data
+from .finetuning import INSTRUCTION_TEMPLATE, InstructionExample, instruction_data, make_examples
 from .instruction_metrics import instruction_metrics, metrics_table
+from .rl_run import RLConfig, reinforce
 
 # %% auto #0
-__all__ = ['NOT_FLAGS', 'finetune_parser', 'instruction_splits', 'check_lora_rank', 'finetune_main']
+__all__ = ['NOT_FLAGS', 'HELD_OUT_STORIES', 'EXAMPLE_INSTRUCTION', 'finetune_parser', 'examples_from', 'instruction_splits',
+           'check_lora_rank', 'finetune_main', 'rl_parser', 'rl_prompts', 'check_story_room', 'load_resumed', 'rl_main']
 
 # %% ../nbs/A7d_cli_finetune.ipynb #95953c03
 NOT_FLAGS = ('progress',)  # FinetuneConfig settings made from Python only
@@ -52,24 +57,36 @@ def finetune_parser() -> ToolParser:
     return parser
 
 # %% ../nbs/A7d_cli_finetune.ipynb #7ed5be8c
+def examples_from(parser: argparse.ArgumentParser, data: str, context_length: int, make: Callable) -> tuple:
+    """The stories of `--data` and what `make(stories)` returns, its first item the examples to learn from; a file
+    that is missing or empty, or stories that make no example, exit 2 with one line."""
+    if data != 'bundled' and not Path(data).expanduser().exists():
+        parser.error(f'--data {data!r}: no such file or folder')
+    try:
+        stories = load_stories(data, verbose=False)
+        made = make(stories)  # the stories are read here: an empty or unreadable file is found now
+    except (OSError, ValueError) as error:
+        parser.error(f'--data {data!r}: {error}')
+    if not made[0]:
+        parser.error(
+            f'--data {data!r}: no story has 3 content words and fits in the context of {context_length} tokens'
+        )
+    return stories, *made
+
+
 def instruction_splits(
     parser: argparse.ArgumentParser, config: FinetuneConfig, tokenizer, context_length: int
 ) -> tuple[Stories, list[str], list[InstructionExample], list[InstructionExample]]:
     "The stories of `--data`, the validation stories, the training examples and the held-out prompts; or exit 2."
-    if config.data != 'bundled' and not Path(config.data).expanduser().exists():
-        parser.error(f'--data {config.data!r}: no such file or folder')
-    try:
-        stories = load_stories(config.data, verbose=False)
+
+    def make(stories):
         valid = list(stories.valid.take(config.eval_stories))
         train_examples, held_out = instruction_data(
             list(stories.train), valid, tokenizer, context_length, config.eval_prompts, config.seed
         )
-    except (OSError, ValueError) as error:
-        parser.error(f'--data {config.data!r}: {error}')
-    if not train_examples:
-        parser.error(
-            f'--data {config.data!r}: no story has 3 content words and fits in the context of {context_length} tokens'
-        )
+        return train_examples, valid, held_out
+
+    stories, train_examples, valid, held_out = examples_from(parser, config.data, context_length, make)
     return stories, valid, train_examples, held_out
 
 
@@ -124,6 +141,129 @@ def finetune_main(argv: Sequence[str] | None = None) -> int:
             print(metrics_table({'before': before, f'after {best.extra["step"]:,} steps': after}))
             print(f'\n{held_out[0].prompt}{after["stories"][0]}\n')
         print(f'saved {path}; its prompt format (extra["instruction_template"]) is {INSTRUCTION_TEMPLATE!r}')
+        return EXIT_OK
+
+    with out_dir_lock(parser, config.out_dir):
+        return run_work(parser.prog, work)
+
+# %% ../nbs/A7d_cli_finetune.ipynb #c11a0002
+def rl_parser() -> ToolParser:
+    "The parser of `gpt-nb-rl`: a flag per `RLConfig` setting (but `NOT_FLAGS`), and `--threads`."
+    parser = tool_parser(
+        'gpt-nb-rl',
+        'Improve an instruction-tuned gpt_nb model (gpt-nb-finetune\'s best_model.pt) with reinforcement learning '
+        '(GRPO): it writes stories for prompts made from stories, a rule scores them, the better ones are made '
+        'likelier; writes OUT_DIR/best_model.pt for gpt-nb-generate-text --instruction.',
+    )
+    add_settings_flags(parser, RLConfig, skip=NOT_FLAGS)
+    add_threads_option(parser)
+    return parser
+
+# %% ../nbs/A7d_cli_finetune.ipynb #c11a0004
+HELD_OUT_STORIES = 1000  # validation stories the held-out prompts are made from (gpt-nb-finetune's --eval-stories)
+
+
+def rl_prompts(
+    parser: argparse.ArgumentParser, config: RLConfig, tokenizer, context_length: int
+) -> tuple[Stories, list[InstructionExample], list[InstructionExample]]:
+    "The stories of `--data`, word-only prompts made of its training stories, held-out ones of its validation stories."
+    fits = context_length + 1  # as chapter 10's instruction_data: the prompt and its story fit the context
+
+    def make(stories):
+        prompts = make_examples(list(stories.train), tokenizer, seed=config.seed, max_tokens=fits)
+        valid = list(stories.valid.take(HELD_OUT_STORIES)) if config.eval_prompts else []
+        return prompts, make_examples(valid, tokenizer, seed=config.seed + 1, max_tokens=fits)[: config.eval_prompts]
+
+    return examples_from(parser, config.data, context_length, make)
+
+
+def check_story_room(parser: argparse.ArgumentParser, max_new_tokens: int, longest_prompt: int, context: int) -> None:
+    "Refuse `--max-new-tokens` that, after the longest prompt, would not fit in the model's context."
+    if longest_prompt + max_new_tokens > context:
+        parser.error(
+            f'--max-new-tokens {max_new_tokens}: after the longest prompt ({longest_prompt} tokens) it passes the '
+            f"model's context of {context} tokens; use at most {context - longest_prompt}"
+        )
+
+# %% ../nbs/A7d_cli_finetune.ipynb #c11a0006
+def load_resumed(parser: argparse.ArgumentParser, args: argparse.Namespace, device) -> Checkpoint:
+    "The run in `OUT_DIR/last.pt` that `--resume` continues; `args.checkpoint` becomes the model it started from."
+    last = Path(args.out_dir) / 'last.pt'
+    if not last.is_file():
+        parser.error(f'--resume: there is no {last} to continue from; start the run without --resume')
+    try:
+        resumed = load_checkpoint(last, device)
+    except (OSError, ValueError) as error:  # CheckpointError is a ValueError
+        parser.error(f'--resume: {first_line(error)}')
+    start = resumed.extra.get('rl_checkpoint')
+    if not isinstance(start, str) or 'optimizer' not in resumed.extra:
+        parser.error(f'--resume: {last} was not saved by gpt-nb-rl (it names no starting checkpoint)')
+    if args.checkpoint and Path(args.checkpoint).resolve() != Path(start).resolve():
+        parser.error(
+            f'--checkpoint {args.checkpoint} contradicts the run being resumed in {args.out_dir}, which started '
+            f'from {start}; drop it to resume, or start a new run in another --out-dir'
+        )
+    if not Path(start).is_file():
+        parser.error(f'--resume: {start}, the checkpoint the run started from (its KL reference), is gone')
+    args.checkpoint = start
+    return resumed
+
+# %% ../nbs/A7d_cli_finetune.ipynb #c11a0008
+EXAMPLE_INSTRUCTION = 'Write a story that uses the words: moon, cake, brave.'
+
+
+def rl_main(argv: Sequence[str] | None = None) -> int:
+    "`gpt-nb-rl`: improve an instruction-tuned model with GRPO and save it with its prompt template."
+    parser = rl_parser()
+    args = parser.parse_args(argv)
+    config = settings_from_args(parser, RLConfig, args)
+    device = apply_run_options(parser, args)
+    try:
+        resolve_precision(device, config.precision)
+    except ValueError as error:
+        parser.error(f'--precision: {error}')
+    resumed = load_resumed(parser, args, device) if config.resume else None
+    if not args.checkpoint:
+        parser.error('--checkpoint is required: the instruction-tuned model to start from (gpt-nb-finetune writes one)')
+    start = load_model_option(parser, args, device, missing_hint='gpt-nb-finetune writes one')
+    if 'instruction_template' not in start.extra:
+        parser.error(
+            f'--checkpoint {args.checkpoint}: this model was not fine-tuned to follow instructions (its checkpoint '
+            f'has no instruction template); fine-tune it first: gpt-nb-finetune --checkpoint {args.checkpoint}'
+        )
+    model, tokenizer = (resumed or start).model, (resumed or start).tokenizer
+    reference = None  # the model as it starts, frozen: the KL penalty keeps the policy close to it
+    if config.kl_coef:
+        reference = start.model if resumed else copy.deepcopy(start.model)
+    context = start.config.context_length
+    stories, prompts, held_out = rl_prompts(parser, config, tokenizer, context)
+    longest = max(len(tokenizer.encode_ordinary(e.prompt)) for e in prompts + held_out)
+    check_story_room(parser, config.max_new_tokens, longest, context)
+    check_out_dir(parser, config.out_dir, reads={'--checkpoint': args.checkpoint})
+    print(f'{stories}\n{len(prompts):,} prompts, {len(held_out)} held-out prompts')
+
+    def work():
+        try:
+            result = reinforce(
+                model,
+                tokenizer,
+                prompts,
+                config,
+                reference=reference,
+                held_out=held_out,
+                saved=resumed.extra if resumed else None,
+                extra=dict(rl_checkpoint=str(Path(args.checkpoint).resolve())),
+            )
+        except ValueError as error:  # a saved run that does not fit this one, found before any step
+            parser.error(first_line(error))
+        if result.status == 'interrupted':
+            return EXIT_INTERRUPTED
+        rewards = [rollout['reward'] for rollout in result.history.get('rollouts', [])]
+        if rewards:
+            print(f'mean reward {rewards[0]:.3f} in the first rollout, {rewards[-1]:.3f} in the last')
+        path = Path(config.out_dir) / 'best_model.pt'
+        use = ['gpt-nb-generate-text', '--checkpoint', str(path), '--instruction', EXAMPLE_INSTRUCTION]
+        print(f'saved {path}; to use it:\n{shlex.join(use)}')
         return EXIT_OK
 
     with out_dir_lock(parser, config.out_dir):

@@ -1,4 +1,4 @@
-"""The five console scripts' entry points: Ctrl-C and a closed pipe answered from start-up on, before torch loads.
+"""The six console scripts' entry points: Ctrl-C and a closed pipe answered from start-up on, before torch loads.
 
 Docs: https://gpt-nb.github.io/gpt_nb/a7e_commands.html.md"""
 
@@ -16,7 +16,7 @@ from collections.abc import Callable, Sequence
 
 # %% auto #0
 __all__ = ['EXIT_OK', 'EXIT_INTERRUPTED', 'stop_writing_stdout', 'answer_ctrl_c_at_start', 'run_tool', 'quickstart',
-           'generate_text', 'analyze_attention', 'train_tiny_stories', 'finetune']
+           'generate_text', 'analyze_attention', 'train_tiny_stories', 'finetune', 'rl']
 
 # %% ../nbs/A7e_commands.ipynb #5b4ffd09
 EXIT_OK, EXIT_INTERRUPTED = 0, 130  # as gpt_nb.cli's EXIT_OK and EXIT_INTERRUPTED
@@ -88,3 +88,8 @@ def train_tiny_stories(argv: Sequence[str] | None = None) -> int:
 def finetune(argv: Sequence[str] | None = None) -> int:
     "`gpt-nb-finetune`: `cli_finetune.finetune_main` (chapter 10)."
     return run_tool('gpt-nb-finetune', lambda: importlib.import_module('gpt_nb.cli_finetune').finetune_main(argv))
+
+
+def rl(argv: Sequence[str] | None = None) -> int:
+    "`gpt-nb-rl`: `cli_finetune.rl_main` (chapter 11)."
+    return run_tool('gpt-nb-rl', lambda: importlib.import_module('gpt_nb.cli_finetune').rl_main(argv))

@@ -20,6 +20,8 @@ from gpt_nb import (
     exercises_08_10,
     exercises_09,
     exercises_10,
+    exercises_11,
+    exercises_11ab,
 )
 from .exercise_kit import EXERCISES, Case, Exercise, mismatch, show
 
@@ -32,6 +34,8 @@ CHECKER_MODULES = (
     exercises_08_10,
     exercises_09,
     exercises_10,
+    exercises_11,
+    exercises_11ab,
 )
 
 # %% ../nbs/A9z_exercises.ipynb #8a5b4084
@@ -142,6 +146,7 @@ def exercise_list() -> list[tuple[str, str, str]]:
     return [(entry.id, entry.notebook, entry.title) for entry in sorted(EXERCISES.values(), key=_id_order)]
 
 
-def _id_order(entry: Exercise) -> tuple[int, ...]:
-    "'07.10' after '07.9': ids sort by their numbers."
-    return tuple(int(part) for part in entry.id.split('.'))
+def _id_order(entry: Exercise) -> tuple[int, str, int]:
+    "'07.10' after '07.9', '11a.1' after '11.4': ids sort by their numbers, a notebook's letter after its chapter's."
+    chapter, number = entry.id.split('.')
+    return int(chapter.rstrip('abcdefghijklmnopqrstuvwxyz')), chapter, int(number)

@@ -28,7 +28,7 @@ from .tokens import eval_tokens, fit_context_length, get_batch, get_tokenizer, t
 from .train_config import CPU_RECIPE, GPU_RECIPE, Distributed, TrainConfig, set_rng_state, step_seed
 
 # %% auto #0
-__all__ = ['Run', 'start_run', 'story_batches', 'setup_run']
+__all__ = ['language_model_loss', 'Run', 'start_run', 'story_batches', 'setup_run']
 
 # %% ../nbs/A6a_run_setup.ipynb #155f61d5
 def _start_model(config: TrainConfig, log) -> tuple[GPT | None, object, dict]:
@@ -89,6 +89,12 @@ def _context_length(config: TrainConfig, model: GPT | None, n_tokens: int, devic
     return fit_context_length(wanted, n_tokens, verbose=verbose)
 
 # %% ../nbs/A6a_run_setup.ipynb #200c4e86
+def language_model_loss(model: nn.Module, inputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    "The loss of a step's batch: the model's cross-entropy of `targets` after `inputs` (pretraining, fine-tuning)."
+    _, loss = model(inputs, targets)
+    return loss
+
+
 @dataclass
 class Run:
     "A training run in progress: what `start_run` prepared, and how far it got. The training steps read and update it."
@@ -118,6 +124,7 @@ class Run:
     to_save: Callable = lambda model: model  # the model a checkpoint holds (chapter 10: LoRA merged, in a copy)
     checkpoint_extra: dict = dataclasses.field(default_factory=dict)  # more to store in every checkpoint
     resumable: bool = True  # whether `--resume` can continue it
+    loss: Callable = language_model_loss  # loss(training_model, inputs, targets): chapter 11's RL brings its own
 
     @property
     def out_dir(self) -> Path | None:

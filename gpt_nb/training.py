@@ -68,7 +68,7 @@ def forward_backward(run: Run) -> float:
         last_micro = micro == config.grad_accum - 1
         with run.training_model.no_sync() if world.world_size > 1 and not last_micro else contextlib.nullcontext():
             with autocast(run.device, run.precision):
-                _, loss = run.training_model(x, y)
+                loss = run.loss(run.training_model, x, y)
             run.scaler.scale(loss / config.grad_accum).backward()
         loss_sum += loss.detach().float()
     return loss_sum.item() / config.grad_accum

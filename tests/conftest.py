@@ -1,6 +1,6 @@
 """Shared machinery of the hostile-input suite (issue #15).
 
-The five console scripts are called *in process*, resolved by name from the package's `console_scripts`
+The console scripts are called *in process*, resolved by name from the package's `console_scripts`
 entry points, so the suite does not care which module holds each `main`. Only a handful of probes that need a
 real process (SIGINT, a closed pipe, kill -9, a second run beside a first) start one, through `tests/_child.py`,
 which does what the installed console script does: `sys.exit(main())`.
@@ -43,6 +43,7 @@ SCRIPTS = (
     'gpt-nb-generate-text',
     'gpt-nb-analyze-attention',
     'gpt-nb-finetune',
+    'gpt-nb-rl',
 )
 SESSION_TMP = Path(tempfile.mkdtemp(prefix='gpt_nb_hostile_'))
 atexit.register(shutil.rmtree, SESSION_TMP, True)  # also when no probe ran (--collect-only, -k matching nothing)

@@ -30,9 +30,10 @@ import torch
 from conftest import SESSION_TMP, Child, Result, child_command, run_cli
 
 # ------------------------------------------------------------------------------------------- library API
-from gpt_nb.checkpoint import PRETRAINED, load_checkpoint, save_checkpoint
+from gpt_nb.checkpoint import PRETRAINED, load_checkpoint, load_pretrained, save_checkpoint
 from gpt_nb.config import GPTConfig
 from gpt_nb.corpus import load_stories
+from gpt_nb.finetuning import INSTRUCTION_TEMPLATE
 from gpt_nb.generation import generate
 from gpt_nb.sampling import sample_next_token
 from gpt_nb.model import GPT, IGNORE_INDEX
@@ -41,12 +42,13 @@ from gpt_nb.tokenizer import get_encoding
 
 ENDOFTEXT = '<|endoftext|>'
 
-QUICKSTART, TRAIN, GENERATE, ANALYZE, FINETUNE = (
+QUICKSTART, TRAIN, GENERATE, ANALYZE, FINETUNE, RL = (
     'gpt-nb-quickstart',
     'gpt-nb-train-tiny-stories',
     'gpt-nb-generate-text',
     'gpt-nb-analyze-attention',
     'gpt-nb-finetune',
+    'gpt-nb-rl',
 )
 IS_ROOT = os.geteuid() == 0
 needs_non_root = pytest.mark.skipif(
@@ -276,6 +278,38 @@ def finetune_args(out_dir, *argv):
         'cpu',
         '--lora-rank',
         2,
+        '--out-dir',
+        out_dir,
+        *argv,
+    ]
+
+
+@pytest.fixture(scope='session')
+def instruct_ckpt(session_tmp) -> Path:
+    "A tiny model (1 layer, width 16) with the shipped tokenizer, saved as gpt-nb-finetune saves one: RL's start."
+    tokenizer = load_pretrained('tinystories').tokenizer
+    torch.manual_seed(0)
+    model = GPT(GPTConfig(vocab_size=tokenizer.n_vocab, context_length=256, n_layer=1, n_head=2, d_model=16))
+    return save_checkpoint(session_tmp / 'instruct.pt', model, tokenizer, instruction_template=INSTRUCTION_TEMPLATE)
+
+
+def rl_args(out_dir, *argv):
+    "An RL run of the tiny instruction-tuned model on a few stories that takes a second: 2 steps of 2 x 2 stories."
+    return [
+        '--data',
+        SESSION_TMP / 'stories.txt',
+        '--max-steps',
+        2,
+        '--group-size',
+        2,
+        '--prompts',
+        2,
+        '--max-new-tokens',
+        4,
+        '--eval-prompts',
+        0,
+        '--device',
+        'cpu',
         '--out-dir',
         out_dir,
         *argv,
@@ -1426,15 +1460,17 @@ NON_FINITE = {  # script: the float flags that must refuse nan (and inf) naming 
     ],
     GENERATE: ['--temperature', '--top-p', '--repetition-penalty'],
     FINETUNE: ['--lr', '--lora-alpha', '--minutes'],
+    RL: ['--lr', '--minutes', '--temperature', '--clip', '--kl-coef', '--grad-clip'],
 }
 
 
 @pytest.mark.parametrize('script,flag', [(s, f) for s, flags in NON_FINITE.items() for f in flags])
-def test_c9_nan_names_the_flag(script, flag, ckpt, tmp_path, stories_txt):
+def test_c9_nan_names_the_flag(script, flag, ckpt, instruct_ckpt, tmp_path, stories_txt):
     argv = {
         TRAIN: [*TINY, '--out-dir', tmp_path / 'out'],
         GENERATE: ['--checkpoint', ckpt, *GEN],
         FINETUNE: finetune_args(tmp_path / 'ft'),
+        RL: rl_args(tmp_path / 'rl', '--checkpoint', instruct_ckpt),
     }[script]
     r = run_cli(script, *argv, flag, 'nan')
     assert_refused(r, 2, flag)
@@ -1500,6 +1536,79 @@ def test_c9_undecodable_argument(script, argv, flag, ckpt, tmp_path):
     assert r.code in (0, 2), r.summary()
     if r.code == 2:
         assert not _mentions(r.message, [flag])
+
+
+# ================================================================================================
+# gpt-nb-rl (chapter 11): its start must be instruction-tuned; bad settings and a resume with nothing to resume
+# are refused before any work; a run saves a model gpt-nb-generate-text --instruction uses, and --resume continues it
+# ================================================================================================
+def test_rl_refuses_a_model_not_instruction_tuned(ckpt, tmp_path, stories_txt):
+    "The base run's model was never fine-tuned: it cannot read the prompts, so RL has nothing to reinforce."
+    r = run_cli(RL, '--checkpoint', ckpt, *rl_args(tmp_path / 'rl'))
+    assert_refused(r, 2, '--checkpoint', ckpt.name, 'instruction')
+    assert not (tmp_path / 'rl').exists()
+
+
+RL_REFUSALS = {  # name: (flags, what the message must mention)
+    'group-of-1': (['--group-size', 1], ('--group-size', '2')),
+    'minutes-0': (['--minutes', 0], ('--minutes', 'positive')),
+    'minutes-negative': (['--minutes', -1], ('--minutes', 'positive')),
+    'max-steps-0': (['--max-steps', 0], ('--max-steps', 'positive')),
+    'unknown-reward': (['--reward', 'length'], ('--reward', 'words')),
+    'unknown-per': (['--per', 'word'], ('--per', 'token')),
+    'stories-past-the-context': (['--max-new-tokens', 10**6], ('--max-new-tokens', 'context')),
+    'no-checkpoint': (['--checkpoint', ''], ('--checkpoint', 'required')),
+    'missing-checkpoint': (['--checkpoint', 'missing.pt'], ('--checkpoint', 'missing.pt', 'not found')),
+    'corrupt-checkpoint': (['--checkpoint', 'corrupt.pt'], ('--checkpoint', 'corrupt.pt', 'corrupt')),
+    'resume-without-last-pt': (['--resume'], ('--resume', 'last.pt')),
+}
+
+
+@pytest.mark.parametrize('case', RL_REFUSALS)
+def test_rl_refuses_bad_input(case, instruct_ckpt, tmp_path, stories_txt):
+    Path('corrupt.pt').write_bytes(b'not a checkpoint')
+    flags, mentions = RL_REFUSALS[case]
+    r = run_cli(RL, *rl_args(tmp_path / 'rl', '--checkpoint', instruct_ckpt, *flags))
+    assert_refused(r, 2, *mentions)
+    assert not (tmp_path / 'rl').exists() or not any((tmp_path / 'rl').iterdir()), 'a refused run wrote'
+
+
+def test_rl_run_generate_and_resume(instruct_ckpt, tmp_path, stories_txt):
+    "Two steps: best_model.pt keeps the prompt template, so --instruction uses it; --resume continues from step 2."
+    out = tmp_path / 'rl'
+    r = run_cli(RL, '--checkpoint', instruct_ckpt, *rl_args(out))
+    assert_ok(r)
+    assert f'--checkpoint {out / "best_model.pt"} --instruction' in r.out, r.out[-500:]
+    best = load_checkpoint(out / 'best_model.pt')
+    assert best.extra['instruction_template'] == INSTRUCTION_TEMPLATE and best.extra['step'] == 2
+    instruction = 'Write a story that uses the words: dog, ball, sun.'
+    g = run_cli(GENERATE, '--checkpoint', out / 'best_model.pt', '--instruction', instruction, *GEN)
+    assert_ok(g)
+    assert g.out.startswith(INSTRUCTION_TEMPLATE.format(instruction=instruction)), g.out[:200]
+    before = load_checkpoint(out / 'last.pt').extra
+    r = run_cli(RL, *rl_args(out, '--resume', '--max-steps', 4))
+    assert_ok(r)
+    after = load_checkpoint(out / 'last.pt').extra
+    assert after['step'] == 4, after['step']
+    assert after['history']['step'][:2] == before['history']['step'] == [1, 2], after['history']['step']
+    assert after['rl_checkpoint'] == str(instruct_ckpt.resolve())
+    assert_loadable(out)
+
+
+def test_rl_resume_refusals(instruct_ckpt, base, tmp_path, stories_txt):
+    "--resume of a folder no RL run wrote, or with a --checkpoint other than the run's: refused, nothing changes."
+    run_dir = Path(shutil.copytree(base, tmp_path / 'run'))  # a training run's folder: its last.pt is not RL's
+    before = snapshot(run_dir)
+    r = run_cli(RL, *rl_args(run_dir, '--resume', '--checkpoint', instruct_ckpt))
+    assert_refused(r, 2, '--resume', 'gpt-nb-rl')
+    assert_untouched(run_dir, before)
+    out = tmp_path / 'rl'
+    assert_ok(run_cli(RL, '--checkpoint', instruct_ckpt, *rl_args(out)))
+    other = shutil.copy(instruct_ckpt, tmp_path / 'other.pt')
+    before = snapshot(out)
+    r = run_cli(RL, *rl_args(out, '--resume', '--max-steps', 4, '--checkpoint', other))
+    assert_refused(r, 2, '--checkpoint', 'other.pt', 'contradicts')
+    assert_untouched(out, before)
 
 
 # ================================================================================================
@@ -1773,7 +1882,7 @@ def test_process_c8_finetune_ctrl_c(scenario):
     assert_loadable(scenario.root / 'ft') if (scenario.root / 'ft').exists() else None
 
 
-@pytest.mark.parametrize('script', [QUICKSTART, GENERATE, ANALYZE, TRAIN, FINETUNE])
+@pytest.mark.parametrize('script', [QUICKSTART, GENERATE, ANALYZE, TRAIN, FINETUNE, RL])
 def test_process_c8_ctrl_c_while_importing(script, children, tmp_path):
     "Ctrl-C while the tool is still importing torch (before its main runs): one line, exit 130, no traceback."
     child = children(child_command(script, '--help', prelude='slow-import'), tmp_path)
@@ -1781,3 +1890,28 @@ def test_process_c8_ctrl_c_while_importing(script, children, tmp_path):
     child.signal(signal.SIGINT)
     r = child.finish(30)
     assert_refused(r, 130, 'interrupted')
+
+
+def test_process_c8_rl_ctrl_c_then_resume(instruct_ckpt, stories_txt, children, tmp_path):
+    "Ctrl-C during RL: saves last.pt, says how to continue, exits 130; --resume then continues from the saved step."
+    argv = rl_args('rl', '--checkpoint', instruct_ckpt, '--max-steps', 10**7, '--eval-minutes', 100)
+    child = children(child_command(RL, *argv), tmp_path)
+    assert child.wait_for(lambda out: 'GRPO:' in out, 120), f'RL never started: {child.finish(5).summary()}'
+    child.wait_for(lambda out: False, 1.5)
+    child.signal(signal.SIGINT)
+    r = child.finish(60)
+    assert_clean(r)
+    assert r.code == 130, r.summary()
+    assert 'last.pt; continue with --resume' in r.out + r.err, r.out[-500:]
+    step = load_checkpoint(tmp_path / 'rl' / 'last.pt').extra['step']
+    assert_ok(run_cli(RL, *rl_args(tmp_path / 'rl', '--resume', '--max-steps', step + 1)))
+    assert load_checkpoint(tmp_path / 'rl' / 'last.pt').extra['step'] == step + 1
+
+
+def test_process_c4_rl_closed_pipe(instruct_ckpt, stories_txt, children, tmp_path):
+    "gpt-nb-rl ... | head -c 20: its first lines are printed before the work; exit 0 (or 141), quietly."
+    cmd = child_command(RL, *rl_args('rl', '--checkpoint', instruct_ckpt))
+    child = children(['bash', '-c', f'{shlex.join(cmd)} | head -c 20; exit ${{PIPESTATUS[0]}}'], tmp_path)
+    r = child.finish(120)
+    assert_clean(r)
+    assert r.code in (0, 141), r.summary()

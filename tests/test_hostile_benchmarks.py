@@ -65,6 +65,7 @@ SMALL = {
     'bench_training quality': ['quality', '--minutes', 0.01, '--tokenizers', 'bpe:300', '--threads', 1],
     'bench_generation': ['--presets', 'tiny', '--new-tokens', 4, '--repeats', 1, '--estimate-uncached'],
     'bench_finetune': ['--minutes', 0.01, '--prompts', 2, '--samples', 1, '--threads', 1],
+    'bench_rl': ['--minutes', 0.01, '--lora-minutes', 0.01, '--prompts', 2, '--samples', 1, '--threads', 1],
     'lora_rank': ['--ranks', 2, '--lora-steps', 1, '--full-steps', 0, '--samples', 1, '--device', 'cpu'],
     'instruction_source': [SHIPPED, '--steps', 1, '--prompts', 2, '--threads', 1],
     'demo_recipe tries': ['tries', '--tries', 'base', '--steps', 1, '--threads', 1],
@@ -82,7 +83,8 @@ def run_small(script: str, *argv, **kw) -> Result:
 # B1  --help: every script explains itself and exits 0
 # ================================================================================================
 @pytest.mark.parametrize('script', ['speedrun', 'bench_model', 'bench_training', 'bench_generation', 'bench_finetune']
-                         + ['lora_rank', 'instruction_source', 'demo_recipe', 'bench_hot_paths'])  # fmt: skip
+                         + ['bench_rl', 'lora_rank', 'instruction_source', 'demo_recipe']
+                         + ['bench_hot_paths'])  # fmt: skip
 def test_b1_help(script):
     r = run_benchmark(script, '--help')
     assert_ok(r)
@@ -168,6 +170,17 @@ BAD_VALUES = {  # script: [(flag, bad value, what the message must mention: the 
         ('--prompts', 0, ()),
         ('--samples', 0, ()),
         ('--lora-rank', 0, ()),
+        ('--seed', -1, ()),
+        ('--threads', 0, ()),
+    ],
+    'bench_rl': [
+        ('--minutes', INF, ()),
+        ('--minutes', NAN, ()),
+        ('--minutes', 0, ()),
+        ('--lora-minutes', -1, ()),
+        ('--lora-minutes', NAN, ()),
+        ('--prompts', 0, ()),
+        ('--samples', 0, ()),
         ('--seed', -1, ()),
         ('--threads', 0, ()),
     ],
@@ -313,6 +326,7 @@ WORK = {  # script: the module and the name of what its work calls first, replac
     'bench_training quality': ('bench_training', 'train'),
     'bench_generation': ('bench_generation', 'build'),
     'bench_finetune': ('bench_finetune', 'instruction_benchmark'),
+    'bench_rl': ('bench_rl', 'instruction_benchmark'),
     'lora_rank': ('lora_rank', 'instruction_benchmark'),
     'instruction_source': ('instruction_source', 'make_examples'),
 }
