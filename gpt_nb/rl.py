@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 import torch
 
+from .device import model_device
 from .finetuning import words_of
 from .generation import generate, left_pad
 from .instruction_metrics import words_used
@@ -139,7 +140,7 @@ def sample_rollout(
 ) -> Rollout:
     """`group_size` stories for each prompt from `policy`, their rewards (`reward(story, words)`), group advantages,
     and the log-probabilities the loss compares against: the policy's now, and the `reference` model's."""
-    device = policy.lm_head.weight.device
+    device = model_device(policy)
     eot = tokenizer.eot_token
     encoded = [tokenizer.encode_ordinary(p) for p in prompts for _ in range(group_size)]
     idx, prompt_mask = left_pad(encoded, eot, device)
