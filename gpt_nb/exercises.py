@@ -22,6 +22,7 @@ from gpt_nb import (
     exercises_10,
     exercises_11,
     exercises_11ab,
+    exercises_12,
 )
 from .exercise_kit import EXERCISES, Case, Exercise, mismatch, show
 
@@ -36,6 +37,7 @@ CHECKER_MODULES = (
     exercises_10,
     exercises_11,
     exercises_11ab,
+    exercises_12,
 )
 
 # %% ../nbs/A9z_exercises.ipynb #8a5b4084

@@ -70,6 +70,8 @@ SMALL = {
     'instruction_source': [SHIPPED, '--steps', 1, '--prompts', 2, '--threads', 1],
     'demo_recipe tries': ['tries', '--tries', 'base', '--steps', 1, '--threads', 1],
     'bench_hot_paths': ['--rounds', 1, '--threads', 1],
+    'scaling': ['--budgets', '1e10,3e10', '--sizes', '1x32x2,2x32x2', '--jobs', 1, '--max-stories', 300]
+    + ['--eval-stories', 50, '--out-dir', 'sweep', '--threads', 1],  # the probe's own folder (conftest.py)
 }
 
 
@@ -84,7 +86,7 @@ def run_small(script: str, *argv, **kw) -> Result:
 # ================================================================================================
 @pytest.mark.parametrize('script', ['speedrun', 'bench_model', 'bench_training', 'bench_generation', 'bench_finetune']
                          + ['bench_rl', 'lora_rank', 'instruction_source', 'demo_recipe']
-                         + ['bench_hot_paths'])  # fmt: skip
+                         + ['bench_hot_paths', 'scaling'])  # fmt: skip
 def test_b1_help(script):
     r = run_benchmark(script, '--help')
     assert_ok(r)
@@ -204,6 +206,24 @@ BAD_VALUES = {  # script: [(flag, bad value, what the message must mention: the 
     ],
     'bench_hot_paths': [
         ('--rounds', 0, ()),
+        ('--threads', 0, ()),
+    ],
+    'scaling': [
+        ('--budgets', 'lots', ()),
+        ('--budgets', 0, ()),
+        ('--budgets', '-1e12', ()),
+        ('--budgets', INF, ()),
+        ('--budgets', NAN, ()),
+        ('--budgets', '1e12,,2e12', ()),
+        ('--sizes', 'big', ()),
+        ('--sizes', '2x64x3', ('--sizes', 'multiple of the heads')),
+        ('--sizes', '0x32x2', ()),
+        ('--jobs', 0, ()),
+        ('--eval-stories', 0, ()),
+        ('--max-stories', 0, ()),
+        ('--out-dir', '', ()),
+        ('--device', 'tpu', ()),
+        ('--seed', -1, ()),
         ('--threads', 0, ()),
     ],
     'instruction_source': [
@@ -329,6 +349,7 @@ WORK = {  # script: the module and the name of what its work calls first, replac
     'bench_rl': ('bench_rl', 'instruction_benchmark'),
     'lora_rank': ('lora_rank', 'instruction_benchmark'),
     'instruction_source': ('instruction_source', 'make_examples'),
+    'scaling': ('scaling', 'sweep'),
 }
 OUTCOMES = {  # what the work meets: (exception, exit status, what the last line of stderr must mention; None: nothing)
     'disk-full': (lambda: OSError(errno.ENOSPC, os.strerror(errno.ENOSPC)), 1, ('no space',)),
@@ -386,6 +407,23 @@ def test_b5_generation_closed_pipe():
     pipe.close()
     assert r.code == 0, r.summary()
     assert_clean(r)
+
+
+def test_b5_scaling_sweep_resumes_and_fits():
+    """Two sizes at two budgets end to end (4 runs); then a third size in 2 processes: only its 2 runs are trained, the
+    first 4 are read from the CSV, and with 3 sizes the laws are fitted and drawn."""
+    r = run_small('scaling', timeout=240)
+    assert_ok(r)
+    csv_path = Path('sweep') / 'sweep.csv'
+    assert len(csv_path.read_text().splitlines()) == 1 + 4, csv_path.read_text()
+    assert 'the fits need at least 3 sizes' in r.out, r.out[-1000:]
+    first = csv_path.read_text()
+    r = run_small('scaling', '--sizes', '1x32x2,2x32x2,2x48x3', '--jobs', 2, timeout=240)
+    assert_ok(r)
+    lines = csv_path.read_text().splitlines()
+    assert len(lines) == 1 + 6 and csv_path.read_text().startswith(first), lines  # the first 4 untouched
+    assert sum(line.startswith('2x48x3,') for line in lines) == 2, lines
+    assert 'L(N, D): E ' in r.out and (Path('sweep') / 'sweep.png').stat().st_size > 0, r.out[-1500:]
 
 
 # ================================================================================================
