@@ -143,7 +143,7 @@ def interval(values, level: float = 0.9) -> tuple[float, float]:
 
 # %% ../nbs/12a_scaling_fits.ipynb #b424496f
 def frontier_optima(optima: list[dict]) -> list[dict]:
-    "The optima a frontier is fitted through: those whose bottom lies inside the sizes swept, if 2 or more do; else all."
+    "The optima to fit a frontier through: those whose bottom lies inside the sizes swept if 2 or more do, else all."
     inside = [optimum for optimum in optima if optimum['inside']]
     return inside if len(inside) >= 2 else optima
 
