@@ -131,7 +131,10 @@ def run_sweep(args, device) -> int:
     else:
         status = run_workers(args)
         if status:
-            print(f'scaling.py: a sweep process failed (exit {status}); the runs it finished are in {csv_path}')
+            print(
+                f'scaling.py: a sweep process failed (exit {status}); the runs it finished are in {csv_path}',
+                file=sys.stderr,
+            )
             return 1
         rows = sweep(args.budgets, args.sizes, csv_path, args.seed, **settings)  # reads them all: nothing left to train
     print(machine_line())
@@ -208,7 +211,10 @@ def predict_and_train(rows: list[dict], args, out: Path, settings: dict) -> None
     budget = 4 * max(args.budgets)
     if not prediction_path.exists():
         if len(isoflop_optima(rows, 'total_params')) < 2 and len(isoflop_optima(rows, 'params')) < 2:
-            print('scaling.py: fewer than 2 budgets have a valley among their sizes, so no prediction: add sizes')
+            print(
+                'scaling.py: fewer than 2 budgets have a valley among their sizes, so no prediction: add sizes',
+                file=sys.stderr,
+            )
             return
         prediction = predict_run(rows, budget, (*args.sizes, *HELD_OUT_CANDIDATES), **settings)
         prediction_path.write_text(json.dumps(prediction, indent=1))
