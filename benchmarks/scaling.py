@@ -210,13 +210,11 @@ def predict_and_train(rows: list[dict], args, out: Path, settings: dict) -> None
     prediction_path = out / 'prediction.json'
     budget = 4 * max(args.budgets)
     if not prediction_path.exists():
-        if len(isoflop_optima(rows, 'total_params')) < 2 and len(isoflop_optima(rows, 'params')) < 2:
-            print(
-                'scaling.py: fewer than 2 budgets have a valley among their sizes, so no prediction: add sizes',
-                file=sys.stderr,
-            )
+        try:
+            prediction = predict_run(rows, budget, (*args.sizes, *HELD_OUT_CANDIDATES), **settings)
+        except ValueError as error:  # fewer than 2 budgets with a valley: no frontier to ask
+            print(f'scaling.py: no prediction: {error}; add sizes or budgets', file=sys.stderr)
             return
-        prediction = predict_run(rows, budget, (*args.sizes, *HELD_OUT_CANDIDATES), **settings)
         prediction_path.write_text(json.dumps(prediction, indent=1))
         print(f'\nprediction written to {prediction_path} before training')
     prediction = json.loads(prediction_path.read_text())

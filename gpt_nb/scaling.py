@@ -25,8 +25,8 @@ from .training import train
 
 # %% auto #0
 __all__ = ['CPU_ATTENTION_FLOPS', 'SWEEP_RECIPE', 'SIZES', 'BUDGETS', 'COLUMNS', 'attention_flops', 'attention_backward_flops',
-           'measured_training_flops', 'parse_size', 'sweep_model', 'steps_for_budget', 'train_at_budget', 'read_sweep',
-           'append_row', 'sweep', 'plot_loss_against_compute']
+           'measured_training_flops', 'parse_size', 'sweep_model', 'steps_for_budget', 'planned_run', 'train_at_budget',
+           'read_sweep', 'append_row', 'sweep', 'plot_loss_against_compute']
 
 # %% ../nbs/12_scaling_laws.ipynb #3fba12a9
 def attention_flops(query_shape, key_shape, *args, **kwargs) -> int:
@@ -99,12 +99,27 @@ def steps_for_budget(budget: float, flops_per_token: int, tokens_per_step: int) 
     return max(1, round(budget / (flops_per_token * tokens_per_step)))
 
 
+def planned_run(size: str, budget: float, **settings) -> dict:
+    "The parameters, steps and tokens a run of `size` at `budget` will have, from its model on the meta device."
+    recipe = {**SWEEP_RECIPE, **settings}
+    model = sweep_model(size, **recipe)
+    tokens_per_step = recipe['batch_size'] * recipe['context_length']
+    steps = steps_for_budget(budget, model.flops_per_token(), tokens_per_step)
+    return dict(
+        size=size,
+        budget=budget,
+        params=model.num_params(non_embedding=True),
+        total_params=model.num_params(),
+        steps=steps,
+        tokens=steps * tokens_per_step,
+    )
+
+
 def train_at_budget(size: str, budget: float, seed: int = 0, **settings) -> dict:
     """Train a model of `size` for `budget` FLOPs with chapter 07's loop, its learning rate annealed to zero as the
     budget runs out, then measure it on the validation stories: the sweep's row of the run."""
     recipe = {**SWEEP_RECIPE, **settings}
-    tokens_per_step = recipe['batch_size'] * recipe['context_length']
-    steps = steps_for_budget(budget, sweep_model(size, **recipe).flops_per_token(), tokens_per_step)
+    steps = planned_run(size, budget, **recipe)['steps']
     quiet = dict(out_dir=None, progress=False, sample_prompt='', eval_minutes=1e6)  # one evaluation, at the end
     result = train(TrainConfig(**recipe, **parse_size(size), max_steps=steps, seed=seed, **quiet))
     trained = result.model

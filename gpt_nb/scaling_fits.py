@@ -14,12 +14,12 @@ import matplotlib.pyplot as plt
 import numpy as np
 import torch
 
-from .scaling import SWEEP_RECIPE, steps_for_budget, sweep_model
+from .scaling import planned_run
 
 # %% auto #0
 __all__ = ['SURFACE', 'GRID', 'fit_parabola', 'parabola_minimum', 'isoflop_optima', 'fit_power_law', 'loss_surface',
            'fit_loss_surface', 'allocation_exponents', 'surface_start', 'bootstrap_fits', 'interval', 'frontier_optima',
-           'plot_isoflops', 'plot_frontier', 'planned_run', 'surface_error', 'predict_run']
+           'plot_isoflops', 'plot_frontier', 'surface_error', 'predict_run']
 
 # %% ../nbs/12a_scaling_fits.ipynb #819fc708
 def fit_parabola(log_params, losses) -> np.ndarray:
@@ -183,22 +183,6 @@ def plot_frontier(optima: list[dict], ax=None):
     ax.set(xscale='log', yscale='log', xlabel='training FLOPs C', title='the compute-optimal frontier')
     ax.legend(fontsize=7)
     return ax.figure
-
-# %% ../nbs/12a_scaling_fits.ipynb #4fe3cf61
-def planned_run(size: str, budget: float, **settings) -> dict:
-    "The parameters, steps and tokens a sweep run of `size` at `budget` will have, from its model on the meta device."
-    recipe = {**SWEEP_RECIPE, **settings}
-    model = sweep_model(size, **recipe)
-    tokens_per_step = recipe['batch_size'] * recipe['context_length']
-    steps = steps_for_budget(budget, model.flops_per_token(), tokens_per_step)
-    return dict(
-        size=size,
-        budget=budget,
-        params=model.num_params(non_embedding=True),
-        total_params=model.num_params(),
-        steps=steps,
-        tokens=steps * tokens_per_step,
-    )
 
 # %% ../nbs/12a_scaling_fits.ipynb #abcb50e5
 def surface_error(fit: dict, rows: list[dict], params_key: str) -> float:
