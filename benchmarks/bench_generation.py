@@ -2,11 +2,12 @@
 
 For each model (the trained model the package ships; the `tiny` preset and the GPT-2 124M architecture with
 random weights) and each length (256 and 512 new tokens; the shipped model's context holds 240 after the prompt),
-greedy decoding from the same 16-token prompt is timed three ways in the
-same run: gpt_nb with its key/value cache, gpt_nb without it, and transformers' `generate` with
-`use_cache=True` on the same weights (copied through `save_pretrained` / `from_pretrained`).
-Prints tokens/s and the ratios the project targets: cached >= 1.5x transformers (tiny),
->= 1x (124M), cached >= 5x uncached at 512 tokens.
+greedy decoding from the same 16-token prompt is timed four ways in the
+same run: gpt_nb with its key/value cache as `generate` runs it (on the CPU, chapter 06b's traced one-token step),
+the same through the model's own forward (`forward_only`), gpt_nb without the cache, and transformers' `generate`
+with `use_cache=True` on the same weights (copied through `save_pretrained` / `from_pretrained`).
+Prints tokens/s and the ratios the project targets: the shipped model cached >= 2.5x transformers, the traced step
+against the forward, cached >= 5x uncached at 512 tokens.
 
     OMP_NUM_THREADS=2 python benchmarks/bench_generation.py [--threads 2] [--presets tiny gpt2] [--new-tokens 256 512]
 """
@@ -43,6 +44,7 @@ from gpt_nb.generation import generate
 from gpt_nb.config import PRESETS, GPTConfig, check_choice, check_positive
 from gpt_nb.huggingface import save_pretrained
 from gpt_nb.model import GPT
+from gpt_nb.static_decoding import forward_only
 
 PROMPT_LEN = 16
 SHIPPED = 'shipped'  # the model the package ships (load_pretrained('tinystories')), in --presets
@@ -96,6 +98,12 @@ def build(preset: str, max_new: int) -> tuple[GPT, GPT2LMHeadModel, str]:
     hf.generation_config.eos_token_id = None  # decode exactly max_new_tokens, like stop_tokens=[] below
     hf.generation_config.pad_token_id = 0
     return model, hf, note
+
+
+def forward_generate(model: GPT, prompt: torch.Tensor, n: int) -> torch.Tensor:
+    "Greedy decoding with the cache, every step through the model's own forward (no traced step)."
+    with forward_only():
+        return generate(model, prompt, n, temperature=0, stop_tokens=[])
 
 
 def lengths_for(model: GPT, new_tokens: list[int]) -> list[int]:
@@ -156,8 +164,8 @@ def compare(args):
     )
     print('note: the CPU may be shared with other processes; compare figures within one run only\n')
     header = (
-        f"{'model':>7} {'new':>4} | {'cached':>9} {'uncached':>9} {'hf':>9} tok/s | "
-        f"{'cached/hf':>9} {'cached/uncached':>15} | same tokens as hf"
+        f"{'model':>7} {'new':>4} | {'cached':>9} {'forward':>9} {'uncached':>9} {'hf':>9} tok/s | "
+        f"{'cached/hf':>9} {'cached/forward':>14} {'cached/uncached':>15} | same tokens as hf"
     )
     print(header)
     print('-' * len(header))
@@ -170,12 +178,15 @@ def compare(args):
         ones = torch.ones_like(prompt)
         with torch.inference_mode():  # warm up every path once
             generate(model, prompt, 8, temperature=0, stop_tokens=[])
+            with forward_only():
+                generate(model, prompt, 8, temperature=0, stop_tokens=[])
             generate(model, prompt, 8, temperature=0, stop_tokens=[], use_cache=False)
             hf.generate(prompt, attention_mask=ones, max_new_tokens=8, do_sample=False, use_cache=True)
         for n in lengths_for(model, args.new_tokens):
             times, out = interleaved_best(
                 {
                     'cached': lambda: generate(model, prompt, n, temperature=0, stop_tokens=[]),
+                    'forward': lambda: forward_generate(model, prompt, n),
                     'hf': lambda: hf.generate(
                         prompt, attention_mask=ones, max_new_tokens=n, do_sample=False, use_cache=True
                     ),
@@ -191,11 +202,12 @@ def compare(args):
                     )[0]['u'],
                     ' ',
                 )
-            t_cached, t_hf = times['cached'], times['hf']
-            same = 'yes' if torch.equal(out['cached'], out['hf']) else 'NO'
+            t_cached, t_forward, t_hf = times['cached'], times['forward'], times['hf']
+            same = 'yes' if torch.equal(out['cached'], out['hf']) and torch.equal(out['forward'], out['hf']) else 'NO'
             print(
-                f'{preset:>7} {n:>4} | {n / t_cached:9.1f} {n / t_uncached:8.1f}{mark} {n / t_hf:9.1f}       | '
-                f'{t_hf / t_cached:8.2f}x {t_uncached / t_cached:14.2f}x | {same}',
+                f'{preset:>7} {n:>4} | {n / t_cached:9.1f} {n / t_forward:9.1f} {n / t_uncached:8.1f}{mark} '
+                f'{n / t_hf:9.1f}       | {t_hf / t_cached:8.2f}x {t_forward / t_cached:13.2f}x '
+                f'{t_uncached / t_cached:14.2f}x | {same}',
                 flush=True,
             )
     estimated = sorted(set(args.estimate_uncached) & set(args.presets))

@@ -14,8 +14,9 @@
 
     With `--nanogpt PATH` (a checkout of github.com/karpathy/nanoGPT, or its model.py), throughput also times nanoGPT's
     model.py (imported from PATH at run time; its code is not part of this project) against gpt_nb's GPT: same config,
-    weights and batch, plain AdamW for both, training steps interleaved in one process (ABBA order, `--rounds` rounds),
-    reporting median steps/s of each and the median per-round ratio.
+    weights and batch, plain AdamW for both, training steps interleaved in one process (the order rotated every round,
+    `--rounds` rounds), reporting median steps/s of each and the median per-round ratio; twice at equal config, with
+    the exact GELU nanoGPT uses and with GPT-2's tanh GELU in both (nanoGPT's MLP given `nn.GELU(approximate='tanh')`).
     python benchmarks/bench_training.py quality --minutes 10          # 10 minutes per tokenizer
     python benchmarks/bench_training.py quality --minutes 0.5 --tokenizers bpe:4096
 """
@@ -25,10 +26,11 @@ if __name__ == '__main__':  # run as a script: a Ctrl-C while the libraries belo
 
     answer_ctrl_c_at_start(__file__.rsplit('/', 1)[-1])
 
-import contextlib, dataclasses, importlib.util, io, math, platform, re, sys, time
+import contextlib, copy, dataclasses, importlib.util, io, math, platform, re, sys, time
 from pathlib import Path
 
 import torch
+from torch import nn
 
 sys.path.insert(0, str(Path(__file__).parent))
 from bench_model import (  # the benchmarks' shared helpers
@@ -153,6 +155,10 @@ def against_nanogpt(args, config: GPTConfig, inputs, targets):
     # nanoGPT ties the embedding and the head the other way round
     theirs.load_state_dict({**state, 'lm_head.weight': state['transformer.wte.weight']})
     models['nanoGPT'] = theirs
+    theirs_tanh = copy.deepcopy(theirs)
+    for block in theirs_tanh.transformer.h:  # nanoGPT's MLP with GPT-2's own tanh GELU: equal config to gpt_nb's 'gelu'
+        block.mlp.gelu = nn.GELU(approximate='tanh')
+    models['nanoGPT tanh'] = theirs_tanh
     steps = {}
     for who, model in models.items():
         optimizer = torch.optim.AdamW(model.train().parameters(), lr=1e-4)
@@ -166,7 +172,7 @@ def against_nanogpt(args, config: GPTConfig, inputs, targets):
     times = {who: [] for who in steps}
     order = list(steps)
     for round_number in range(args.warmup + args.rounds):
-        first = round_number % 3
+        first = round_number % len(order)
         for who in order[first:] + order[:first]:  # rotate: no model always runs first
             start = time.perf_counter()
             steps[who]()
@@ -176,13 +182,16 @@ def against_nanogpt(args, config: GPTConfig, inputs, targets):
         f'  vs nanoGPT model.py ({args.rounds} interleaved rounds, plain AdamW, no clipping): '
         f'nanoGPT {1 / median(kept["nanoGPT"]):.2f} steps/s'
     )
-    for who in ('gpt_nb gelu', 'gpt_nb gelu_exact'):
+    peers = [  # gpt_nb's model, the nanoGPT it is compared with, and what the pair shares
+        ('gpt_nb gelu_exact', 'nanoGPT', 'exact GELU, nanoGPT as it is: equal config'),
+        ('gpt_nb gelu', 'nanoGPT tanh', "GPT-2's tanh GELU in both: equal config"),
+        ('gpt_nb gelu', 'nanoGPT', "gpt_nb with GPT-2's tanh GELU, nanoGPT with the exact one"),
+    ]
+    print(f'    nanoGPT with the tanh GELU: {1 / median(kept["nanoGPT tanh"]):.2f} steps/s')
+    for ours_name, theirs_name, what in peers:
         # per round: >1 means gpt_nb is faster
-        ratio = median([nano / ours for ours, nano in zip(kept[who], kept['nanoGPT'])])
-        print(
-            f'    {who:<18} {1 / median(kept[who]):.2f} steps/s, ratio {ratio:.3f}x'
-            + ('  (GPT-2\'s tanh GELU)' if who.endswith(' gelu') else '  (exact GELU, as nanoGPT: equal config)')
-        )
+        ratio = median([nano / ours for ours, nano in zip(kept[ours_name], kept[theirs_name])])
+        print(f'    {ours_name:<18} {1 / median(kept[ours_name]):.2f} steps/s, {ratio:.3f}x {theirs_name}  ({what})')
 
 
 def median(values: list) -> float:

@@ -25,6 +25,7 @@ from .generation import generate_text
 from .huggingface import PretrainedError, from_pretrained
 from . import modern  # noqa: F401 -- registers chapter 09's layers, so that every architecture loads
 from .model import GPT, unwrap_model
+from . import static_decoding  # noqa: F401 -- registers chapter 06b's traced step: generation on the CPU uses it
 from .tokenizer import describe_encoding, encoding_from_description, get_encoding
 
 # %% ../nbs/A3_checkpoints.ipynb #1b6cf94c

@@ -31,7 +31,7 @@ from gpt_nb.cli import (
     apply_run_options,
     tool_parser,
 )
-from .config import ARCHITECTURES, PRESETS, GPTConfig
+from .config import ARCHITECTURES, PRESETS, GPTConfig, SettingError
 from .device import available_memory
 from .evaluation import resolve_precision
 from .tokens import default_cache_dir
@@ -186,6 +186,8 @@ def train_main(argv: Sequence[str] | None = None) -> int:
     def work():
         try:
             result = train(config)
+        except SettingError as error:  # a setting that only the data could refuse (short_context and the context)
+            parser.error(f'{flag_name(error.field)} {error.reason}')
         except (CheckpointError, ValueError) as error:
             parser.error(first_line(error))  # found while preparing, before any step
         return EXIT_INTERRUPTED if result.status == 'interrupted' else EXIT_OK

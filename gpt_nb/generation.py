@@ -20,8 +20,8 @@ from .model import GPT, eval_mode
 from .sampling import apply_repetition_penalty, sample_next_token, seen_tokens
 
 # %% auto #0
-__all__ = ['SampleConfig', 'sample_settings', 'stream_generate', 'generate', 'left_pad', 'encode_prompts', 'generate_text',
-           'decode_stream', 'stream_text']
+__all__ = ['ONE_TOKEN_STEPS', 'SampleConfig', 'sample_settings', 'one_token_step', 'stream_generate', 'generate', 'left_pad',
+           'encode_prompts', 'generate_text', 'decode_stream', 'stream_text']
 
 # %% ../nbs/06a_generation_loop.ipynb #4b455327
 @dataclass(frozen=True)
@@ -65,9 +65,13 @@ def _next_token_logits(
     mask: torch.Tensor | None,
     length: int,
     cache=None,
+    step=None,
 ) -> torch.Tensor:
     "Logits (batch, vocab) for the token after `seq[:, :length]`, feeding only what `cache` lacks."
     context = model.config.context_length
+    one_new_position = cache is not None and cache.length == length - 1 and length <= context
+    if step is not None and one_new_position:
+        return step(seq[:, length - 1 : length], cache).float()  # a faster step that `one_token_step` offered
     if cache is not None and length <= context:
         start = cache.length  # prefill, then one position per step
     else:
@@ -80,6 +84,17 @@ def _next_token_logits(
         check_ids=False,  # the prompt's ids were checked once; every later one was drawn from the vocabulary
     )
     return logits[:, -1].float()  # float32 even from a bf16 or fp16 model: the sampling functions need the range
+
+# %% ../nbs/06a_generation_loop.ipynb #6a2e29f6
+ONE_TOKEN_STEPS: list = []  # makers: make(model, batch_size) -> a faster one-token step, or None (chapter 06b adds one)
+
+
+def one_token_step(model: GPT, batch_size: int):
+    "A faster step for one cached position of `model`, from the first maker in `ONE_TOKEN_STEPS` that offers one."
+    for make in ONE_TOKEN_STEPS:
+        if (step := make(model, batch_size)) is not None:
+            return step
+    return None
 
 # %% ../nbs/06a_generation_loop.ipynb #c06c463c
 def _check_prompt(model: GPT, idx, attention_mask) -> None:
@@ -138,13 +153,14 @@ def stream_generate(
     cache = model.new_cache(B) if use_cache else None
     length = T
     with eval_mode(model):
+        step = one_token_step(model, B) if use_cache and mask is None else None  # left padding: the model's own
         for _ in range(sampling.max_new_tokens):
             if length == capacity:  # full, far past the context: keep the last `context` tokens, all the model reads
                 seq[:, :context] = seq[:, length - context : length].clone()
                 if mask is not None:
                     mask[:, :context] = mask[:, length - context : length].clone()
                 length, cache = context, None  # from here on the model slides over the window, uncached
-            logits = _next_token_logits(model, seq, mask, length, cache)[:, :vocab_limit]
+            logits = _next_token_logits(model, seq, mask, length, cache, step)[:, :vocab_limit]
             if seen is not None:
                 logits = apply_repetition_penalty(logits, seen[:, :vocab_limit], penalty)
             token = sample_next_token(logits, sampling.temperature, sampling.top_k, sampling.top_p, generator)

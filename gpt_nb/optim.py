@@ -121,10 +121,16 @@ def configure_optimizer(
     return optimizers
 
 # %% ../nbs/07_training.ipynb #6e0425b9
-def lr_at(progress: float, max_lr: float, min_lr: float = 0.0, warmup: float = 0.1) -> float:
+def lr_at(
+    progress: float, max_lr: float, min_lr: float = 0.0, warmup: float = 0.1, cooldown: float | None = None
+) -> float:
     """The learning rate once a fraction `progress` (0 to 1) of the run is done: linear warmup over its first
-    `warmup`, then cosine decay to `min_lr`."""
+    `warmup`, then cosine decay to `min_lr`; or, with a `cooldown`, `max_lr` held until the run's last `cooldown`,
+    then a straight line down to `min_lr` (warmup-stable-decay)."""
     if progress < warmup:
         return max_lr * progress / warmup
+    if cooldown is not None:
+        left = max(1.0 - progress, 0.0) / min(cooldown, 1.0 - warmup)  # 1 where the line starts, 0 at the end
+        return min_lr + (max_lr - min_lr) * min(left, 1.0)
     decay_done = min((progress - warmup) / (1 - warmup), 1.0)
     return min_lr + 0.5 * (max_lr - min_lr) * (1 + math.cos(math.pi * decay_done))

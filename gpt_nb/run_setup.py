@@ -19,7 +19,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from .checkpoint import CheckpointError, load_checkpoint, load_model
-from .config import ARCHITECTURES, PRESETS, GPTConfig
+from .config import ARCHITECTURES, PRESETS, GPTConfig, SettingError
 from .corpus import load_stories
 from .evaluation import evaluate, resolve_precision
 from .model import GPT
@@ -115,6 +115,7 @@ class Run:
     total_steps: int | None  # None: only the time budget ends the run
     budget: float | None  # the time budget in seconds, if any
     step: int = 0  # optimiser steps done, over all resumes
+    progress: float = 0.0  # the fraction of the run done at the step being taken (steps or time: the further)
     best_val_loss: float = math.inf
     seconds_before: float = 0.0  # seconds of training before this process resumed it
     history: dict = dataclasses.field(default_factory=lambda: dict(step=[], loss=[], lr=[], eval=[]))
@@ -240,6 +241,9 @@ def setup_run(
         raise ValueError(
             f'the model has {model.config.vocab_size} token rows but its tokenizer {tokenizer.n_vocab} tokens'
         )
+    if config.short_context and (config.short_context >= context_length or context_length % config.short_context):
+        reason = f'must divide the context length ({context_length} tokens) and be shorter, got {config.short_context}'
+        raise SettingError('short_context', reason)
     batches = story_batches(train_tokens, config.batch_size, context_length, config.seed, device)
 
     def validate(run: Run) -> dict:

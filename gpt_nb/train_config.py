@@ -88,8 +88,20 @@ class TrainConfig:
     )
     lr: float = setting(3e-3, 'peak learning rate of AdamW')
     muon_lr: float = setting(0.02, 'peak learning rate of Muon')
-    min_lr_ratio: float = setting(0.0, 'the cosine decays to lr * min_lr_ratio')
-    warmup_steps: int | None = setting(None, 'steps of linear warmup; None: the first 10% of the run')
+    min_lr_ratio: float = setting(0.0, 'the schedule decays to lr * min_lr_ratio')
+    warmup_steps: int | None = setting(None, 'steps of linear warmup; None: the first warmup_fraction of the run')
+    warmup_fraction: float = setting(0.1, 'the fraction of the run that warms up, when warmup_steps is None')
+    cooldown: float | None = setting(
+        None,
+        "None: cosine decay after the warmup; a fraction: the peak held, then a straight line down over the "
+        "run's last `cooldown` (warmup-stable-decay)",
+    )
+    short_context: int | None = setting(
+        None,
+        'pretraining: windows of this many tokens early in the run (each window split, the same tokens a '
+        "step); None: the run's context throughout",
+    )
+    short_until: float = setting(0.7, 'the fraction of the run that trains on short_context windows')
     weight_decay: float = setting(0.1, "weight decay of the weight matrices (AdamW's and Muon's)")
     betas: tuple = setting((0.9, 0.95), "AdamW's averaging coefficients")
     grad_clip: float = setting(1.0, 'clip the gradient norm to this (0: no clipping)')
@@ -162,6 +174,12 @@ def check_train_config(config: TrainConfig) -> None:
         if isinstance(config.warmup_steps, bool) or not isinstance(config.warmup_steps, int) or config.warmup_steps < 0:
             raise SettingError('warmup_steps', f'must be an integer >= 0, got {config.warmup_steps!r}')
     check_range('min_lr_ratio', config.min_lr_ratio, 0, 1, high_included=True)
+    check_range('warmup_fraction', config.warmup_fraction, 0, 1)
+    check_positive('cooldown', config.cooldown, integer=False, allow_none=True)
+    if config.cooldown is not None:
+        check_range('cooldown', config.cooldown, 0, 1, high_included=True)
+    check_positive('short_context', config.short_context, allow_none=True)
+    check_range('short_until', config.short_until, 0, 1, high_included=True)
     if config.dropout is not None:
         check_range('dropout', config.dropout, 0, 1)
     for name in ('weight_decay', 'grad_clip'):

@@ -37,23 +37,32 @@ from gpt_nb.train_config import (
 )
 
 # %% auto #0
-__all__ = ['set_learning_rate', 'forward_backward', 'reduce_across_ranks', 'optimizer_step', 'save_run', 'evaluate_and_save',
-           'TrainResult', 'finish_run', 'train_loop', 'train']
+__all__ = ['set_learning_rate', 'shorter_windows', 'forward_backward', 'reduce_across_ranks', 'optimizer_step', 'save_run',
+           'evaluate_and_save', 'TrainResult', 'finish_run', 'train_loop', 'train']
 
 # %% ../nbs/07b_training_loop.ipynb #1dd4ebf5
 def set_learning_rate(run: Run, seconds: float) -> float:
     "Set every optimiser's rate for the next step at the fraction of the run done (steps or time: the further); AdamW's"
     config = run.config
-    progress = max(
+    run.progress = max(
         (run.step + 1) / run.total_steps if run.total_steps else 0.0, seconds / run.budget if run.budget else 0.0
     )
-    scale = lr_at(progress, 1.0, config.min_lr_ratio, warmup=0.1 if config.warmup_steps is None else 0.0)
+    warmup = config.warmup_fraction if config.warmup_steps is None else 0.0
+    scale = lr_at(run.progress, 1.0, config.min_lr_ratio, warmup, config.cooldown)
     if config.warmup_steps:
         scale *= min(1.0, (run.step + 1) / config.warmup_steps)
     for optimizer in run.optimizers:
         for group in optimizer.param_groups:
             group['lr'] = group['peak_lr'] * scale
     return config.lr * scale
+
+
+def shorter_windows(run: Run, windows: torch.Tensor) -> torch.Tensor:
+    "`windows` (batch, T) cut into windows of `short_context` tokens while the run is in its first `short_until`."
+    short = run.config.short_context
+    if short is None or run.progress >= run.config.short_until:
+        return windows
+    return windows.reshape(-1, short)  # (batch, T) -> (batch * T / short, short): the same tokens, shorter reach
 
 
 def forward_backward(run: Run) -> float:
@@ -64,7 +73,7 @@ def forward_backward(run: Run) -> float:
     parts = config.grad_accum * world.world_size
     for micro in range(config.grad_accum):
         x, y = run.batches(run.step, micro * world.world_size + world.rank, parts)  # each (micro-batch, rank): a slice
-        x, y = x.to(run.device), y.to(run.device)
+        x, y = shorter_windows(run, x.to(run.device)), shorter_windows(run, y.to(run.device))
         last_micro = micro == config.grad_accum - 1
         with run.training_model.no_sync() if world.world_size > 1 and not last_micro else contextlib.nullcontext():
             with autocast(run.device, run.precision):

@@ -1457,6 +1457,9 @@ NON_FINITE = {  # script: the float flags that must refuse nan (and inf) naming 
         '--weight-decay',
         '--grad-clip',
         '--eval-minutes',
+        '--warmup-fraction',
+        '--cooldown',
+        '--short-until',
     ],
     GENERATE: ['--temperature', '--top-p', '--repetition-penalty'],
     FINETUNE: ['--lr', '--lora-alpha', '--minutes'],
@@ -1480,6 +1483,31 @@ def test_c9_nan_names_the_flag(script, flag, ckpt, instruct_ckpt, tmp_path, stor
 def test_c9_train_inf_names_the_flag(flag, tmp_path):
     r = run_cli(TRAIN, *TINY, '--out-dir', tmp_path / 'out', flag, 'inf')
     assert_refused(r, 2, flag)
+
+
+@pytest.mark.parametrize(
+    'flag,value,mention',
+    [
+        ('--cooldown', '0', '--cooldown'),
+        ('--cooldown', '1.5', '--cooldown'),
+        ('--warmup-fraction', '1', '--warmup-fraction'),
+        ('--short-until', '-0.1', '--short-until'),
+        ('--short-context', '0', '--short-context'),
+        ('--short-context', '5', ('--short-context', 'divide')),  # refused once the context is known
+        ('--short-context', '32', ('--short-context', 'shorter')),
+    ],
+)
+def test_c9_train_schedule_refused(flag, value, mention, tmp_path):
+    r = run_cli(TRAIN, *TINY, '--max-steps', 2, '--out-dir', tmp_path / 'out', flag, value)
+    assert_refused(r, 2, mention)
+    assert not (tmp_path / 'out' / 'last.pt').exists()
+
+
+def test_c9_train_schedule_runs(tmp_path):
+    schedule = ['--short-context', 16, '--short-until', 0.5, '--cooldown', 0.5, '--warmup-fraction', 0.0]
+    r = run_cli(TRAIN, *TINY, '--max-steps', 4, '--out-dir', tmp_path / 'out', *schedule)
+    assert r.code == 0, r.summary()
+    assert (tmp_path / 'out' / 'last.pt').exists()
 
 
 def _tiny_gpt():
