@@ -44,6 +44,9 @@ from gpt_nb.training import train
 # 10% warmup then cosine to 0), and why it was tried.
 ROPE = dict(architecture='gpt2-rope')
 SMALL = ROPE | dict(tokenizer='bpe:2048')
+D96 = SMALL | dict(d_model=96)  # the first eight-minute demo
+WSD = dict(cooldown=0.4, warmup_fraction=0.02)
+SHORT = dict(short_context=128, short_until=0.7)
 TRIES = {
     'base': ({}, 'the previous recipe, in the budget'),
     'bpe2048': (dict(tokenizer='bpe:2048'), 'a smaller vocabulary: a cheaper output layer, more steps'),
@@ -55,6 +58,24 @@ TRIES = {
     'rope+bpe2048+d96': (SMALL | dict(d_model=96), 'a narrower model: 0.64M parameters, more steps'),
     'rope+bpe2048+d64': (SMALL | dict(d_model=64), 'narrower still: 0.34M parameters'),
     'rope+bpe2048+d96+ctx128': (SMALL | dict(d_model=96, context_length=128, batch_size=16), 'and shorter windows'),
+    # the second round: changes to the eight-minute demo of the first (rotary positions, 2,048 tokens, 96 wide)
+    'd96+cosine-warmup.02': (D96 | dict(warmup_fraction=0.02), 'a shorter warmup, the cosine kept'),
+    'd96+wsd': (D96 | WSD, 'warmup-stable-decay: the peak held, then a straight line down over the last 40%'),
+    'd96+short128': (D96 | SHORT, 'windows of 128 tokens for the first 70% of the run, then 256'),
+    'd96+adam6e-3': (D96 | dict(lr=6e-3), "twice AdamW's rate (the embeddings, norms and biases)"),
+    'd96+muon.04': (D96 | dict(muon_lr=0.04), "twice Muon's rate (the blocks' matrices)"),
+    'd96+3heads': (D96 | dict(n_head=3), 'three heads of 32 instead of four of 24'),
+    'd96+wsd+short128': (D96 | WSD | SHORT, 'the schedule and the windows together'),
+    'd96+wsd+short128+adam6e-3': (D96 | WSD | SHORT | dict(lr=6e-3), "and AdamW's rate doubled"),
+    'd96+wsd+short128+adam1e-2': (D96 | WSD | SHORT | dict(lr=1e-2), "AdamW's rate higher still"),
+    'd96+wsd+short128+adam6e-3+muon.04+3heads': (
+        D96 | WSD | SHORT | dict(lr=6e-3, muon_lr=0.04, n_head=3),
+        'every change that helped',
+    ),
+    'gpt2+bpe2048+d96+wsd+short128+adam6e-3': (
+        dict(tokenizer='bpe:2048', d_model=96) | WSD | SHORT | dict(lr=6e-3),
+        "GPT-2's learned positions instead of rotary ones: transformers can run the model",
+    ),
 }
 
 # The demos as `make demo` ran them: the previous one (ten epochs of the CPU recipe) and today's (DEMO_RECIPE).

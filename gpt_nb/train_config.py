@@ -39,9 +39,9 @@ from .tokenizer import get_encoding
 from .tokens import parse_tokenizer_spec
 
 # %% auto #0
-__all__ = ['CPU_RECIPE', 'GPU_RECIPE', 'DEMO_RECIPE', 'setting', 'TrainConfig', 'resolve_defaults', 'check_train_config',
-           'training_memory', 'Distributed', 'setup_distributed', 'step_seed', 'rng_state', 'set_rng_state',
-           'NonFiniteLossError', 'interrupt_flag']
+__all__ = ['CPU_RECIPE', 'GPU_RECIPE', 'DEMO_SHAPE', 'DEMO_RECIPE', 'setting', 'TrainConfig', 'resolve_defaults',
+           'check_train_config', 'training_memory', 'Distributed', 'setup_distributed', 'step_seed', 'rng_state',
+           'set_rng_state', 'NonFiniteLossError', 'interrupt_flag']
 
 # %% ../nbs/A6_run_settings.ipynb #a64975a6
 def setting(default, help: str):
@@ -72,16 +72,12 @@ class TrainConfig:
     tokenizer: str | None = setting(
         None, "'gpt2', or 'bpe:N' (a BPE with N tokens trained on the training stories); None: the device's recipe"
     )
-    context_length: int | None = setting(
-        None, "tokens per training window; None: the preset's, at most the device recipe's"
-    )
+    context_length: int | None = setting(None, "tokens per training window; None: the preset's, capped by the recipe")
     batch_size: int | None = setting(None, "sequences per micro-batch and process; None: the device's recipe")
     grad_accum: int = setting(1, 'micro-batches per optimiser step')
     epochs: float | None = setting(None, 'passes over the training tokens; None: 1, unless max_steps or minutes is set')
     max_steps: int | None = setting(None, 'optimiser steps (overrides epochs)')
-    minutes: float | None = setting(
-        None, 'a wall-clock budget: stop after this many minutes, the schedule following the time spent'
-    )
+    minutes: float | None = setting(None, 'a wall-clock budget in minutes; the schedule follows the time spent')
     optimizer: str | None = setting(
         None,
         "'adamw', or 'muon' (Muon for the blocks' weight matrices, AdamW for the rest); None: the device's recipe",
@@ -92,15 +88,9 @@ class TrainConfig:
     warmup_steps: int | None = setting(None, 'steps of linear warmup; None: the first warmup_fraction of the run')
     warmup_fraction: float = setting(0.1, 'the fraction of the run that warms up, when warmup_steps is None')
     cooldown: float | None = setting(
-        None,
-        "None: cosine decay after the warmup; a fraction: the peak held, then a straight line down over the "
-        "run's last `cooldown` (warmup-stable-decay)",
+        None, 'None: a cosine decay; else the peak held, then a linear decay over the last cooldown'
     )
-    short_context: int | None = setting(
-        None,
-        'pretraining: windows of this many tokens early in the run (each window split, the same tokens a '
-        "step); None: the run's context throughout",
-    )
+    short_context: int | None = setting(None, 'pretraining: windows this long (each split) for the first short_until')
     short_until: float = setting(0.7, 'the fraction of the run that trains on short_context windows')
     weight_decay: float = setting(0.1, "weight decay of the weight matrices (AdamW's and Muon's)")
     betas: tuple = setting((0.9, 0.95), "AdamW's averaging coefficients")
@@ -108,15 +98,11 @@ class TrainConfig:
     eval_interval: int | None = setting(None, 'also evaluate every this many steps')
     eval_minutes: float = setting(2.0, 'evaluate at least this often, in minutes (and at the end)')
     eval_stories: int = setting(EVAL_STORIES, 'validation stories to evaluate on')
-    sample_prompt: str = setting(
-        'Once upon a time', "a sample is generated from this at every evaluation ('' for none)"
-    )
+    sample_prompt: str = setting('Once upon a time', "sampled from at every evaluation ('' for none)")
     sample_tokens: int = setting(80, 'tokens in that sample')
     out_dir: str | None = setting('checkpoints', 'where best_model.pt, last.pt and loss_curve.png go; None: nowhere')
     resume: bool = setting(False, 'continue the run saved in out_dir/last.pt')
-    init_from: str | None = setting(
-        None, "start from a checkpoint file or Hugging Face GPT-2 weights ('gpt2' or a folder)"
-    )
+    init_from: str | None = setting(None, "start from a checkpoint or Hugging Face GPT-2 weights ('gpt2' or a folder)")
     device: str = setting('auto', "'auto', 'cpu', 'cuda', 'cuda:N' or 'mps'")
     precision: str = setting('auto', "'auto' (bf16, else fp16, on CUDA; else fp32), 'fp32', 'bf16' or 'fp16'")
     compile: bool = setting(False, 'torch.compile the model')
@@ -135,7 +121,8 @@ GPU_RECIPE = dict(  # context: the preset's
     tokenizer='gpt2', context_length=None, batch_size=32, optimizer='adamw', dropout=0.0
 )
 # `make demo`: a time budget, and the shape that learned the most in it on 2 cores (benchmarks/README.md)
-DEMO_RECIPE = dict(minutes=8, architecture='gpt2-rope', tokenizer='bpe:2048', d_model=96, data='bundled')
+DEMO_SHAPE = dict(minutes=10, architecture='gpt2-rope', tokenizer='bpe:2048', d_model=96, data='bundled')
+DEMO_RECIPE = DEMO_SHAPE | dict(lr=1e-2, warmup_fraction=0.02, cooldown=0.4, short_context=128, short_until=0.7)
 
 
 def resolve_defaults(config: TrainConfig, device: torch.device) -> TrainConfig:
