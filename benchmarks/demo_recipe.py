@@ -3,6 +3,7 @@
     python benchmarks/demo_recipe.py tries                        # every try of the table, a budget each
     python benchmarks/demo_recipe.py tries --tries base bpe2048 --minutes 6 --seeds 1337 1338
     python benchmarks/demo_recipe.py side-by-side                 # the previous demo, then today's, each alone
+    python benchmarks/demo_recipe.py side-by-side --demos today   # today's demo alone
 
 `tries` trains each named try of TRIES on the bundled stories for the same wall-clock budget (each run ends
 annealed: the schedule follows the time) or, with `--steps`, for a number of steps (the figure then does not depend
@@ -47,6 +48,7 @@ SMALL = ROPE | dict(tokenizer='bpe:2048')
 D96 = SMALL | dict(d_model=96)  # the first eight-minute demo
 WSD = dict(cooldown=0.4, warmup_fraction=0.02)
 SHORT = dict(short_context=128, short_until=0.7)
+DEMO_96 = D96 | WSD | SHORT | dict(lr=1e-2)  # the second round's demo
 TRIES = {
     'base': ({}, 'the previous recipe, in the budget'),
     'bpe2048': (dict(tokenizer='bpe:2048'), 'a smaller vocabulary: a cheaper output layer, more steps'),
@@ -76,11 +78,20 @@ TRIES = {
         dict(tokenizer='bpe:2048', d_model=96) | WSD | SHORT | dict(lr=6e-3),
         "GPT-2's learned positions instead of rotary ones: transformers can run the model",
     ),
+    # the third round: the second round's demo (96 wide), decayed more, wider or deeper, at full length
+    'demo+wd.2': (DEMO_96 | dict(weight_decay=0.2), 'twice the weight decay: train and validation loss far apart'),
+    'demo+d128': (DEMO_96 | dict(d_model=128), '128 wide (the tiny preset): 1.06M parameters, slower steps'),
+    'demo+d128x3': (DEMO_96 | dict(d_model=128, n_layer=3), '128 wide, three layers'),
+    'demo+d128x6': (DEMO_96 | dict(d_model=128, n_layer=6), '128 wide, six layers'),
+    'demo+d160': (DEMO_96 | dict(d_model=160), '160 wide: 1.57M parameters'),
+    'demo+d128+cooldown.6': (DEMO_96 | dict(d_model=128, cooldown=0.6), '128 wide, the decay over the last 60%'),
+    'demo+d128+muon.03': (DEMO_96 | dict(d_model=128, muon_lr=0.03), "128 wide, Muon's rate 0.03"),
 }
 
 # The demos as `make demo` ran them: the previous one (ten epochs of the CPU recipe) and today's (DEMO_RECIPE).
 PREVIOUS_DEMO = ['--epochs', '10']
 DEMO = [part for name, value in DEMO_RECIPE.items() for part in (f'--{name.replace("_", "-")}', str(value))]
+DEMOS = dict(previous=PREVIOUS_DEMO, today=DEMO)
 PROMPT = 'Once upon a time'
 
 
@@ -143,14 +154,16 @@ def timed_demo(train_flags: list[str], out_dir: Path) -> dict:
 
 
 def side_by_side(args):
-    "The previous demo, then today's, alone one after the other; their times, figures and the ratio."
+    "The demos asked for (the previous one, then today's), alone one after the other; their times, figures, ratio."
     print(machine_line())
+    timed = {}
     with tempfile.TemporaryDirectory() as folder:
-        previous = timed_demo(PREVIOUS_DEMO, Path(folder) / 'previous')
-        print(f'previous demo: {previous["seconds"] / 60:.1f} min, {previous["bits_per_byte"]:.3f} bits per byte')
-        today = timed_demo(DEMO, Path(folder) / 'today')
-        print(f'today\'s demo:  {today["seconds"] / 60:.1f} min, {today["bits_per_byte"]:.3f} bits per byte')
-    print(f'time: {today["seconds"] / previous["seconds"]:.2f}x the previous demo\'s (target: <= 0.5x at <= 0.995)')
+        for name in args.demos:
+            demo = timed[name] = timed_demo(DEMOS[name], Path(folder) / name)
+            print(f'{name:>8} demo: {demo["seconds"] / 60:.1f} min, {demo["bits_per_byte"]:.3f} bits per byte')
+    if len(timed) == 2:
+        ratio = timed['today']['seconds'] / timed['previous']['seconds']
+        print(f"time: {ratio:.2f}x the previous demo's (target: <= 0.5x at <= 0.995)")
 
 
 @benchmark_command(__file__)
@@ -163,6 +176,7 @@ def main(argv=None) -> int:
     tries_parser.add_argument('--steps', type=int, help='a number of steps instead of the time budget')
     add_bench_options(tries_parser, minutes=6.0, minutes_help='budget of each run, in minutes', cache_dir=True)
     side_parser = commands.add_parser('side-by-side', help='time the previous demo and today\'s, one after the other')
+    side_parser.add_argument('--demos', nargs='+', default=list(DEMOS), help=f'from: {", ".join(DEMOS)}, in this order')
     add_bench_options(side_parser)
     args = parser.parse_args(argv)
     if args.command == 'tries':
@@ -178,6 +192,7 @@ def main(argv=None) -> int:
         check_settings(parser, checks)
         apply_bench_options(parser, args)
         return run_benchmark(parser, lambda: tries(args))
+    check_settings(parser, lambda: [check_choice('demos', name, DEMOS) for name in args.demos])
     apply_bench_options(parser, args)
     return run_benchmark(parser, lambda: side_by_side(args))
 

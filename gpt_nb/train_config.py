@@ -121,8 +121,8 @@ GPU_RECIPE = dict(  # context: the preset's
     tokenizer='gpt2', context_length=None, batch_size=32, optimizer='adamw', dropout=0.0
 )
 # `make demo`: a time budget, and the shape that learned the most in it on 2 cores (benchmarks/README.md)
-DEMO_SHAPE = dict(minutes=10, architecture='gpt2-rope', tokenizer='bpe:2048', d_model=96, data='bundled')
-DEMO_RECIPE = DEMO_SHAPE | dict(lr=1e-2, warmup_fraction=0.02, cooldown=0.4, short_context=128, short_until=0.7)
+DEMO_SHAPE = dict(minutes=13, architecture='gpt2-rope', tokenizer='bpe:2048', d_model=128, data='bundled')
+DEMO_RECIPE = DEMO_SHAPE | dict(lr=1e-2, warmup_fraction=0.02, cooldown=0.6, short_context=128, short_until=0.7)
 
 
 def resolve_defaults(config: TrainConfig, device: torch.device) -> TrainConfig:
