@@ -86,7 +86,7 @@ TRIES = {
     'demo+d128x3': (DEMO_96 | dict(d_model=128, n_layer=3), '128 wide, three layers'),
     'demo+d128x6': (DEMO_96 | dict(d_model=128, n_layer=6), '128 wide, six layers'),
     'demo+d160': (DEMO_96 | dict(d_model=160), '160 wide: 1.57M parameters'),
-    'demo+d128+cooldown.6': (DEMO_96 | dict(d_model=128, cooldown=0.6), '128 wide, decay over the last 60%: the demo'),
+    'demo+d128+cooldown.6': (DEMO_128, "128 wide, decay over the last 60%: the third round's demo"),
     'demo+d128+muon.03': (DEMO_96 | dict(d_model=128, muon_lr=0.03), "128 wide, Muon's rate 0.03"),
     # the fourth round: the third round's demo (128 wide) with a longer context, at full length
     'd128+ctx512': (DEMO_128 | CONTEXT_512, 'a context of 512, batch 4: fewer stories cut at a window edge'),
