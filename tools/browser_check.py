@@ -353,6 +353,19 @@ def move_slider(page, label: str, key: str, presses: int = 1) -> str:
     return slider.locator('.widget-readout').inner_text()
 
 
+def settled_text(locator, seconds: float = 5.0) -> str:
+    "The text of `locator` once it has stayed the same for a second (or after `seconds`)."
+    end = time.monotonic() + seconds
+    text = locator.inner_text().strip()
+    while time.monotonic() < end:
+        time.sleep(1.0)
+        again = locator.inner_text().strip()
+        if again == text:
+            break
+        text = again
+    return text
+
+
 def kernel_idle(page) -> bool:
     return read_cells(page)['kernel'] == 'idle'
 
@@ -372,8 +385,16 @@ def drive_playground(page) -> list[str]:
     panel = page.locator('.widget-vbox').filter(has=page.get_by_role('button', name='Generate', exact=True)).first
     output = panel.locator('.widget-output')
     page.get_by_role('button', name='Generate', exact=True).click()
-    wait_until(lambda: output.inner_text().strip() and kernel_idle(page), WIDGET_SECONDS, 'Generate wrote nothing')
-    text = output.inner_text().strip()
+
+    def finished() -> bool:  # the page may draw the streamed pieces after the kernel reads idle: wait for them too
+        shown = output.inner_text().strip()
+        return kernel_idle(page) and ('Traceback' in shown or len(shown) > len(prompt))
+
+    try:
+        wait_until(finished, WIDGET_SECONDS, 'Generate wrote no new text')
+    except TimeoutError:
+        pass  # judged below on what the output shows
+    text = settled_text(output)
     if 'Traceback' in text:
         return []  # the traceback is reported with its cell
     if not text.startswith(prompt) or not text[len(prompt) :].strip():
