@@ -10,7 +10,9 @@ BIN := $(VENV)/bin
 TORCH ?= torch==2.13.0
 PROMPT ?= Once upon a time
 # gpt_nb.train_config.DEMO_RECIPE as flags (chapter A7c checks that they agree): 13 minutes on every machine
-DEMO_FLAGS := --minutes 13 --eval-minutes 5 --architecture gpt2-rope --tokenizer bpe:2048 --d-model 128 --context-length 512 --batch-size 4 --lr 0.01 --warmup-fraction 0.02 --cooldown 0.6 --short-context 128 --short-until 0.7 --data bundled
+DEMO_FLAGS := --minutes 13 --eval-minutes 5 --data bundled \
+	--architecture gpt2-rope --tokenizer bpe:2048 --d-model 128 --context-length 512 --batch-size 4 \
+	--lr 0.01 --warmup-fraction 0.02 --cooldown 0.6 --short-context 128 --short-until 0.7
 
 .PHONY: demo test gpu outputs pretrained install install-dev
 

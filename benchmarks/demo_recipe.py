@@ -95,6 +95,11 @@ TRIES = {
     'd128+ctx512+muon.015': (DEMO_128 | CONTEXT_512 | dict(muon_lr=0.015), "and Muon's rate 0.015"),
     'd128+ctx512+adam1.5e-2': (DEMO_128 | CONTEXT_512 | dict(lr=1.5e-2), "and AdamW's rate 1.5e-2"),
     'd128+ctx512+cooldown.7': (DEMO_128 | CONTEXT_512 | dict(cooldown=0.7), 'and the decay over the last 70%'),
+    # the fifth round: the demo (context 512) with fewer or more windows a step
+    'd128+ctx512+batch2': (DEMO_128 | CONTEXT_512 | dict(batch_size=2), 'batch 2: 1,024 tokens a step, more steps'),
+    'd128+ctx512+batch3': (DEMO_128 | CONTEXT_512 | dict(batch_size=3), 'batch 3: 1,536 tokens a step'),
+    'd128+ctx512+batch6': (DEMO_128 | CONTEXT_512 | dict(batch_size=6), 'batch 6: 3,072 tokens a step, fewer steps'),
+    'd128+ctx512+batch8': (DEMO_128 | CONTEXT_512 | dict(batch_size=8), 'batch 8: 4,096 tokens a step'),
 }
 
 # The demos as `make demo` ran them: the previous one (ten epochs of the CPU recipe) and today's (DEMO_RECIPE).
