@@ -51,6 +51,7 @@ SHORT = dict(short_context=128, short_until=0.7)
 DEMO_96 = D96 | WSD | SHORT | dict(lr=1e-2)  # the second round's demo
 DEMO_128 = DEMO_96 | dict(d_model=128, cooldown=0.6)  # the third round's demo
 CONTEXT_512 = dict(context_length=512, batch_size=4)  # the same 2,048 tokens a step
+DEMO_512 = DEMO_128 | CONTEXT_512  # the fourth round's demo: DEMO_RECIPE's shape and schedule
 TRIES = {
     'base': ({}, 'the previous recipe, in the budget'),
     'bpe2048': (dict(tokenizer='bpe:2048'), 'a smaller vocabulary: a cheaper output layer, more steps'),
@@ -89,17 +90,17 @@ TRIES = {
     'demo+d128+cooldown.6': (DEMO_128, "128 wide, decay over the last 60%: the third round's demo"),
     'demo+d128+muon.03': (DEMO_96 | dict(d_model=128, muon_lr=0.03), "128 wide, Muon's rate 0.03"),
     # the fourth round: the third round's demo (128 wide) with a longer context, at full length
-    'd128+ctx512': (DEMO_128 | CONTEXT_512, 'a context of 512, batch 4: fewer stories cut at a window edge'),
+    'd128+ctx512': (DEMO_512, 'a context of 512, batch 4: fewer stories cut at a window edge'),
     'd128+ctx1024': (DEMO_128 | dict(context_length=1024, batch_size=2), 'a context of 1,024, batch 2'),
-    'd128+ctx512+short.8': (DEMO_128 | CONTEXT_512 | dict(short_until=0.8), 'and short windows for 80% of the run'),
-    'd128+ctx512+muon.015': (DEMO_128 | CONTEXT_512 | dict(muon_lr=0.015), "and Muon's rate 0.015"),
-    'd128+ctx512+adam1.5e-2': (DEMO_128 | CONTEXT_512 | dict(lr=1.5e-2), "and AdamW's rate 1.5e-2"),
-    'd128+ctx512+cooldown.7': (DEMO_128 | CONTEXT_512 | dict(cooldown=0.7), 'and the decay over the last 70%'),
+    'd128+ctx512+short.8': (DEMO_512 | dict(short_until=0.8), 'and short windows for 80% of the run'),
+    'd128+ctx512+muon.015': (DEMO_512 | dict(muon_lr=0.015), "and Muon's rate 0.015"),
+    'd128+ctx512+adam1.5e-2': (DEMO_512 | dict(lr=1.5e-2), "and AdamW's rate 1.5e-2"),
+    'd128+ctx512+cooldown.7': (DEMO_512 | dict(cooldown=0.7), 'and the decay over the last 70%'),
     # the fifth round: the demo (context 512) with fewer or more windows a step
-    'd128+ctx512+batch2': (DEMO_128 | CONTEXT_512 | dict(batch_size=2), 'batch 2: 1,024 tokens a step, more steps'),
-    'd128+ctx512+batch3': (DEMO_128 | CONTEXT_512 | dict(batch_size=3), 'batch 3: 1,536 tokens a step'),
-    'd128+ctx512+batch6': (DEMO_128 | CONTEXT_512 | dict(batch_size=6), 'batch 6: 3,072 tokens a step, fewer steps'),
-    'd128+ctx512+batch8': (DEMO_128 | CONTEXT_512 | dict(batch_size=8), 'batch 8: 4,096 tokens a step'),
+    'd128+ctx512+batch2': (DEMO_512 | dict(batch_size=2), 'batch 2: 1,024 tokens a step, more steps'),
+    'd128+ctx512+batch3': (DEMO_512 | dict(batch_size=3), 'batch 3: 1,536 tokens a step'),
+    'd128+ctx512+batch6': (DEMO_512 | dict(batch_size=6), 'batch 6: 3,072 tokens a step, fewer steps'),
+    'd128+ctx512+batch8': (DEMO_512 | dict(batch_size=8), 'batch 8: 4,096 tokens a step'),
 }
 
 # The demos as `make demo` ran them: the previous one (ten epochs of the CPU recipe) and today's (DEMO_RECIPE).
