@@ -1,15 +1,18 @@
-"""Decoding speed of gpt_nb.generation against transformers' `GPT2LMHeadModel.generate` (prints figures; not a test).
+"""Decoding speed of gpt_nb.generation against transformers' `generate` (prints figures; not a test).
 
-For each model (the trained model the package ships; the `tiny` preset and the GPT-2 124M architecture with
-random weights) and each length (256 and 512 new tokens; the shipped model's context holds 240 after the prompt),
-greedy decoding from the same 16-token prompt is timed four ways in the
+For each model (the trained model the package ships; the `tiny` preset and the GPT-2 124M architecture with random
+weights; with `--checkpoint`, a trained model of one's own) and each length (256 and 512 new tokens; the shipped
+model's context holds 240 after the prompt), greedy decoding from the same 16-token prompt is timed four ways in the
 same run: gpt_nb with its key/value cache as `generate` runs it (on the CPU, chapter 06b's traced one-token step),
 the same through the model's own forward (`forward_only`), gpt_nb without the cache, and transformers' `generate`
-with `use_cache=True` on the same weights (copied through `save_pretrained` / `from_pretrained`).
+with `use_cache=True` on the same weights: `GPT2LMHeadModel` (copied through `save_pretrained` / `from_pretrained`),
+or for a model with rotary positions (`gpt2-rope`) `GPTNeoXForCausalLM` made sequential
+(`use_parallel_residual=False`), which rotates the same halves of each head (`rotary_peer`).
 Prints tokens/s and the ratios the project targets: the shipped model cached >= 2.5x transformers, the traced step
 against the forward, cached >= 5x uncached at 512 tokens.
 
     OMP_NUM_THREADS=2 python benchmarks/bench_generation.py [--threads 2] [--presets tiny gpt2] [--new-tokens 256 512]
+    python benchmarks/bench_generation.py --presets checkpoint --checkpoint build/pretrained/best_model.pt
 """
 
 if __name__ == '__main__':  # run as a script: a Ctrl-C while the libraries below load is one line, exit 130
@@ -25,7 +28,7 @@ from pathlib import Path
 import numpy as np
 import torch
 import transformers
-from transformers import GPT2LMHeadModel
+from transformers import GPT2LMHeadModel, GPTNeoXConfig, GPTNeoXForCausalLM
 from transformers.utils import logging as hf_logging
 
 sys.path.insert(0, str(Path(__file__).parent))
@@ -39,15 +42,17 @@ from bench_model import (  # the benchmarks' shared helpers
     run_benchmark,
 )
 
-from gpt_nb.checkpoint import load_pretrained
+from gpt_nb.checkpoint import load_checkpoint, load_pretrained
+from gpt_nb.cli import first_line
 from gpt_nb.generation import generate
-from gpt_nb.config import PRESETS, GPTConfig, check_choice, check_positive
+from gpt_nb.config import PRESETS, GPTConfig, SettingError, check_choice, check_positive
 from gpt_nb.huggingface import save_pretrained
 from gpt_nb.model import GPT
 from gpt_nb.static_decoding import forward_only
 
 PROMPT_LEN = 16
 SHIPPED = 'shipped'  # the model the package ships (load_pretrained('tinystories')), in --presets
+CHECKPOINT = 'checkpoint'  # the model of --checkpoint, in --presets
 
 
 def interleaved_best(fns: dict, repeats: int) -> tuple[dict, dict]:
@@ -79,12 +84,71 @@ def estimated_uncached_seconds(model: GPT, prompt: torch.Tensor, n: int, points:
     return float(np.interp(np.arange(T0, T0 + n), lengths, times).sum())
 
 
-def build(preset: str, max_new: int) -> tuple[GPT, GPT2LMHeadModel, str]:
+ROTARY_PEER_BLOCK = dict(position='rope', norm='layernorm', mlp='gelu', qk_norm=False, bias=True)  # GPT-NeoX can hold
+
+
+def has_rotary_peer(config: GPTConfig) -> bool:
+    "Whether GPT-NeoX can hold a model of `config`: GPT-2's blocks (LayerNorm, tanh GELU, biases), rotary positions."
+    return all(getattr(config, name) == value for name, value in ROTARY_PEER_BLOCK.items())
+
+
+def rotary_peer(model: GPT) -> GPTNeoXForCausalLM:
+    """transformers' GPT-NeoX with `model`'s weights: a GPT-2 block with rotary positions once its residual is made
+    sequential. Both rotate each head's halves (x[i], x[i + head_dim/2]) by base-10,000 angles; GPT-NeoX lays its
+    fused projection out head by head (q, k, v of head 0, then head 1 …) where gpt_nb lays out all queries first."""
+    config = model.config
+    if not has_rotary_peer(config):
+        raise ValueError(f'no transformers peer for {config}: only GPT-2 blocks with rotary positions')
+    peer = GPTNeoXForCausalLM(
+        GPTNeoXConfig(
+            vocab_size=config.vocab_size,
+            hidden_size=config.d_model,
+            num_hidden_layers=config.n_layer,
+            num_attention_heads=config.n_head,
+            intermediate_size=4 * config.d_model,
+            hidden_act='gelu_pytorch_tanh',  # GPT-2's tanh GELU, gpt_nb's 'gelu'
+            max_position_embeddings=config.context_length,
+            rope_parameters=dict(rope_type='default', rope_theta=10000.0, partial_rotary_factor=1.0),
+            use_parallel_residual=False,
+            tie_word_embeddings=config.tie_embeddings,
+            layer_norm_eps=1e-5,
+        )
+    )
+    ours = model.state_dict()
+    heads, head_dim = config.n_head, config.head_dim
+    state = {
+        'gpt_neox.embed_in.weight': ours['embed.tok.weight'],
+        'gpt_neox.final_layer_norm.weight': ours['ln_f.weight'],
+        'gpt_neox.final_layer_norm.bias': ours['ln_f.bias'],
+        'lm_head.weight': ours['lm_head.weight'],
+    }
+    names = {
+        'ln1': 'input_layernorm',
+        'ln2': 'post_attention_layernorm',
+        'attn.proj': 'attention.dense',
+        'mlp.fc': 'mlp.dense_h_to_4h',
+        'mlp.proj': 'mlp.dense_4h_to_h',
+    }
+    for layer in range(config.n_layer):
+        ours_prefix, theirs_prefix = f'blocks.{layer}.', f'gpt_neox.layers.{layer}.'
+        for kind in ('weight', 'bias'):
+            for our_name, their_name in names.items():
+                state[f'{theirs_prefix}{their_name}.{kind}'] = ours[f'{ours_prefix}{our_name}.{kind}']
+            fused = ours[f'{ours_prefix}attn.qkv.{kind}']  # rows: (q, k or v, head, feature)
+            by_head = fused.reshape(3, heads, head_dim, -1).transpose(0, 1)  # rows: (head, q k or v, feature)
+            state[f'{theirs_prefix}attention.query_key_value.{kind}'] = by_head.reshape(fused.shape)
+    peer.load_state_dict(state)
+    return peer.eval()
+
+
+def build(preset: str, max_new: int, checkpoint_model: GPT | None = None) -> tuple[GPT, object, str]:
     """A gpt_nb model for `preset` (random weights), or the model the package ships for 'shipped' (its trained
-    weights, in float32), and transformers' copy of the same weights."""
+    weights, in float32) or `checkpoint_model` for 'checkpoint', and transformers' copy of the same weights."""
     note = ''
     if preset == SHIPPED:
         model = load_pretrained('tinystories').model.float().eval()
+    elif preset == CHECKPOINT:
+        model = checkpoint_model.float().eval()
     else:
         config = GPTConfig.from_preset(preset)
         if config.context_length < PROMPT_LEN + max_new:  # both must fit the whole text in one window
@@ -92,9 +156,13 @@ def build(preset: str, max_new: int) -> tuple[GPT, GPT2LMHeadModel, str]:
             config = GPTConfig.from_preset(preset, context_length=PROMPT_LEN + max_new)
         torch.manual_seed(0)
         model = GPT(config).eval()
-    with tempfile.TemporaryDirectory() as d:
-        save_pretrained(model, d)
-        hf = GPT2LMHeadModel.from_pretrained(d).eval()
+    if model.config.position == 'rope':
+        hf = rotary_peer(model)
+        note += ' (peer: GPTNeoXForCausalLM, sequential residual)'
+    else:
+        with tempfile.TemporaryDirectory() as d:
+            save_pretrained(model, d)
+            hf = GPT2LMHeadModel.from_pretrained(d).eval()
     hf.generation_config.eos_token_id = None  # decode exactly max_new_tokens, like stop_tokens=[] below
     hf.generation_config.pad_token_id = 0
     return model, hf, note
@@ -125,9 +193,10 @@ def main(argv=None) -> int:
         '--presets',
         nargs='+',
         default=[SHIPPED, 'tiny', 'gpt2'],
-        help=f"'{SHIPPED}' (the trained model the package ships) and names from gpt_nb.config.PRESETS "
-        '(random weights) (default: %(default)s)',
+        help=f"'{SHIPPED}' (the trained model the package ships), '{CHECKPOINT}' (--checkpoint's) and names from "
+        'gpt_nb.config.PRESETS (random weights) (default: %(default)s)',
     )
+    parser.add_argument('--checkpoint', type=Path, help=f"a checkpoint to time as '{CHECKPOINT}' in --presets")
     parser.add_argument('--new-tokens', type=int, nargs='+', default=[256, 512])
     parser.add_argument('--repeats', type=int, default=2, help='best of this many timed runs (default: %(default)s)')
     parser.add_argument(
@@ -142,7 +211,9 @@ def main(argv=None) -> int:
 
     def checks():
         for preset in args.presets:
-            check_choice('presets', preset, [SHIPPED, *PRESETS])
+            check_choice('presets', preset, [SHIPPED, CHECKPOINT, *PRESETS])
+        if (CHECKPOINT in args.presets) != (args.checkpoint is not None):
+            raise SettingError('checkpoint', f"is needed with '{CHECKPOINT}' in --presets, and only then")
         for preset in args.estimate_uncached:
             check_choice('estimate_uncached', preset, PRESETS)
         for tokens in args.new_tokens:
@@ -151,10 +222,18 @@ def main(argv=None) -> int:
 
     check_settings(parser, checks)
     apply_bench_options(parser, args)
-    return run_benchmark(parser, lambda: compare(args))
+    checkpoint_model = None
+    if args.checkpoint is not None:
+        try:
+            checkpoint_model = load_checkpoint(args.checkpoint).model
+        except (OSError, ValueError, RuntimeError) as error:  # a CheckpointError names the file and what is wrong
+            parser.error(f'--checkpoint: {first_line(error)}')
+        if checkpoint_model.config.position == 'rope' and not has_rotary_peer(checkpoint_model.config):
+            parser.error(f'--checkpoint {args.checkpoint}: no transformers peer for its blocks (a GPT-2 block needed)')
+    return run_benchmark(parser, lambda: compare(args, checkpoint_model))
 
 
-def compare(args):
+def compare(args, checkpoint_model: GPT | None):
     "Time greedy decoding three ways for each preset and length; print the figures."
     hf_logging.set_verbosity_error()
     print(machine_line())
@@ -164,13 +243,13 @@ def compare(args):
     )
     print('note: the CPU may be shared with other processes; compare figures within one run only\n')
     header = (
-        f"{'model':>7} {'new':>4} | {'cached':>9} {'forward':>9} {'uncached':>9} {'hf':>9} tok/s | "
+        f"{'model':>10} {'new':>4} | {'cached':>9} {'forward':>9} {'uncached':>9} {'hf':>9} tok/s | "
         f"{'cached/hf':>9} {'cached/forward':>14} {'cached/uncached':>15} | same tokens as hf"
     )
     print(header)
     print('-' * len(header))
     for preset in args.presets:
-        model, hf, note = build(preset, max(args.new_tokens))
+        model, hf, note = build(preset, max(args.new_tokens), checkpoint_model)
         if note:
             print(f'{preset}{note}')
         vocab = model.config.vocab_size
@@ -205,7 +284,7 @@ def compare(args):
             t_cached, t_forward, t_hf = times['cached'], times['forward'], times['hf']
             same = 'yes' if torch.equal(out['cached'], out['hf']) and torch.equal(out['forward'], out['hf']) else 'NO'
             print(
-                f'{preset:>7} {n:>4} | {n / t_cached:9.1f} {n / t_forward:9.1f} {n / t_uncached:8.1f}{mark} '
+                f'{preset:>10} {n:>4} | {n / t_cached:9.1f} {n / t_forward:9.1f} {n / t_uncached:8.1f}{mark} '
                 f'{n / t_hf:9.1f}       | {t_hf / t_cached:8.2f}x {t_forward / t_cached:13.2f}x '
                 f'{t_uncached / t_cached:14.2f}x | {same}',
                 flush=True,

@@ -4,6 +4,7 @@
     python benchmarks/demo_recipe.py tries --tries base bpe2048 --minutes 6 --seeds 1337 1338
     python benchmarks/demo_recipe.py side-by-side                 # the previous demo, then today's, each alone
     python benchmarks/demo_recipe.py side-by-side --demos today   # today's demo alone
+    python benchmarks/demo_recipe.py side-by-side --demos today previous today --seeds 1337 1338   # interleaved
 
 `tries` trains each named try of TRIES on the bundled stories for the same wall-clock budget (each run ends
 annealed: the schedule follows the time) or, with `--steps`, for a number of steps (the figure then does not depend
@@ -13,7 +14,7 @@ training's last evaluation computes), with its steps and seconds, and the machin
 
 `side-by-side` times the two demos as a learner runs them, one after the other, alone on the machine: the previous
 demo (`gpt-nb-train-tiny-stories --epochs 10`, then `gpt-nb-generate-text`) and today's (`make demo`'s commands), and
-prints each one's wall time and bits per byte and the ratio of the times.
+prints each one's wall time and bits per byte and the ratio of the times (today's against the previous one's mean).
 """
 
 if __name__ == '__main__':  # run as a script: a Ctrl-C while the libraries below load is one line, exit 130
@@ -21,7 +22,7 @@ if __name__ == '__main__':  # run as a script: a Ctrl-C while the libraries belo
 
     answer_ctrl_c_at_start(__file__.rsplit('/', 1)[-1])
 
-import re, shlex, subprocess, sys, tempfile, time
+import itertools, re, shlex, subprocess, sys, tempfile, time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
@@ -169,16 +170,28 @@ def timed_demo(train_flags: list[str], out_dir: Path) -> dict:
 
 
 def side_by_side(args):
-    "The demos asked for (the previous one, then today's), alone one after the other; their times, figures, ratio."
+    "The demos asked for, alone one after the other (today's with each seed in turn); their times, figures, ratios."
     print(machine_line())
-    timed = {}
+    timed = []
+    seeds = itertools.cycle(args.seeds)
     with tempfile.TemporaryDirectory() as folder:
-        for name in args.demos:
-            demo = timed[name] = timed_demo(DEMOS[name], Path(folder) / name)
-            print(f'{name:>8} demo: {demo["seconds"] / 60:.1f} min, {demo["bits_per_byte"]:.3f} bits per byte')
-    if len(timed) == 2:
-        ratio = timed['today']['seconds'] / timed['previous']['seconds']
-        print(f"time: {ratio:.2f}x the previous demo's (target: <= 0.5x at <= 0.995)")
+        for run, name in enumerate(args.demos):
+            flags = DEMOS[name] + (['--seed', str(next(seeds))] if name == 'today' else [])
+            demo = timed_demo(flags, Path(folder) / f'{run}-{name}')
+            timed.append((name, flags, demo))
+            minutes = demo['seconds'] / 60
+            print(f'{name:>8} demo: {minutes:.1f} min, {demo["bits_per_byte"]:.3f} bits per byte', flush=True)
+    previous = [demo['seconds'] for name, _, demo in timed if name == 'previous']
+    if not previous:
+        return
+    previous_seconds = sum(previous) / len(previous)
+    for name, flags, demo in timed:
+        if name == 'today':
+            ratio = demo['seconds'] / previous_seconds
+            print(
+                f"today's demo ({shlex.join(flags[-2:])}): {ratio:.2f}x the previous demo's time (target: <= 0.5x), "
+                f'{demo["bits_per_byte"]:.3f} bits per byte (target: <= 0.995)'
+            )
 
 
 @benchmark_command(__file__)
@@ -191,7 +204,10 @@ def main(argv=None) -> int:
     tries_parser.add_argument('--steps', type=int, help='a number of steps instead of the time budget')
     add_bench_options(tries_parser, minutes=6.0, minutes_help='budget of each run, in minutes', cache_dir=True)
     side_parser = commands.add_parser('side-by-side', help='time the previous demo and today\'s, one after the other')
-    side_parser.add_argument('--demos', nargs='+', default=list(DEMOS), help=f'from: {", ".join(DEMOS)}, in this order')
+    side_parser.add_argument(
+        '--demos', nargs='+', default=list(DEMOS), help=f'from: {", ".join(DEMOS)}, in this order; a name may repeat'
+    )
+    side_parser.add_argument('--seeds', type=int, nargs='+', default=[1337], help="seeds of today's demo, in turn")
     add_bench_options(side_parser)
     args = parser.parse_args(argv)
     if args.command == 'tries':
@@ -207,7 +223,14 @@ def main(argv=None) -> int:
         check_settings(parser, checks)
         apply_bench_options(parser, args)
         return run_benchmark(parser, lambda: tries(args))
-    check_settings(parser, lambda: [check_choice('demos', name, DEMOS) for name in args.demos])
+
+    def side_checks():
+        for name in args.demos:
+            check_choice('demos', name, DEMOS)
+        for seed in args.seeds:
+            check_range('seeds', seed, 0, 2**64)
+
+    check_settings(parser, side_checks)
     apply_bench_options(parser, args)
     return run_benchmark(parser, lambda: side_by_side(args))
 

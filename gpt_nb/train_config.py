@@ -117,10 +117,10 @@ class TrainConfig:
 # the best measured on a 2-core CPU; on a GPU, GPT-2's tokenizer and the preset's context
 CPU_RECIPE = dict(tokenizer='bpe:4096', context_length=256, batch_size=8, optimizer='muon', dropout=0.0)
 GPU_RECIPE = dict(tokenizer='gpt2', context_length=None, batch_size=32, optimizer='adamw', dropout=0.0)
-# `make demo`: a budget of minutes (as long on every machine), and what learned the most in it on 2 cores
+# `make demo`: a budget of steps (the same model on every machine), and what learned the most in a budget of time
 DEMO_SHAPE = dict(architecture='gpt2-rope', tokenizer='bpe:2048', d_model=128, context_length=512, batch_size=4)
 DEMO_SCHEDULE = dict(lr=1e-2, warmup_fraction=0.02, cooldown=0.6, short_context=128, short_until=0.7)
-DEMO_RECIPE = dict(minutes=13, eval_minutes=5, data='bundled') | DEMO_SHAPE | DEMO_SCHEDULE
+DEMO_RECIPE = dict(max_steps=3400, eval_minutes=5, data='bundled') | DEMO_SHAPE | DEMO_SCHEDULE
 
 
 def resolve_defaults(config: TrainConfig, device: torch.device) -> TrainConfig:

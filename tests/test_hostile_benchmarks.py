@@ -19,6 +19,7 @@ import errno, importlib.util, os, subprocess, sys, types
 from pathlib import Path
 
 import pytest
+import torch
 
 try:
     import fcntl  # POSIX file locks
@@ -29,6 +30,10 @@ from conftest import Result, run_main
 from test_hostile import Pipe, assert_clean, assert_ok, assert_refused
 
 import gpt_nb
+from gpt_nb.checkpoint import save_checkpoint
+from gpt_nb.config import GPTConfig
+from gpt_nb.model import GPT
+from gpt_nb.tokenizer import get_encoding  # GPT-2's, from the files the package ships
 
 BENCHMARKS = Path(__file__).resolve().parent.parent / 'benchmarks'
 SHIPPED = Path(gpt_nb.__file__).parent / 'assets' / 'tinystories.pt'  # a checkpoint file for instruction_source.py
@@ -69,6 +74,7 @@ SMALL = {
     'lora_rank': ['--ranks', 2, '--lora-steps', 1, '--full-steps', 0, '--samples', 1, '--device', 'cpu'],
     'instruction_source': [SHIPPED, '--steps', 1, '--prompts', 2, '--threads', 1],
     'demo_recipe tries': ['tries', '--tries', 'base', '--steps', 1, '--threads', 1],
+    'demo_recipe side-by-side': ['side-by-side', '--demos', 'today', '--threads', 1],  # refused before it runs
     'bench_hot_paths': ['--rounds', 1, '--threads', 1],
     'scaling': ['--budgets', '1e10,3e10', '--sizes', '1x32x2,2x32x2', '--jobs', 1, '--max-stories', 300]
     + ['--eval-stories', 50, '--out-dir', 'sweep', '--threads', 1],  # the probe's own folder (conftest.py)
@@ -164,6 +170,7 @@ BAD_VALUES = {  # script: [(flag, bad value, what the message must mention: the 
         ('--repeats', 0, ()),
         ('--estimate-uncached', 'nope', ('--estimate-uncached', 'tiny')),
         ('--threads', 0, ()),
+        ('--checkpoint', SHIPPED, ('--checkpoint', "'checkpoint'")),  # a checkpoint, but not asked to time it
     ],
     'bench_finetune': [
         ('--minutes', INF, ()),
@@ -203,6 +210,10 @@ BAD_VALUES = {  # script: [(flag, bad value, what the message must mention: the 
         ('--minutes', 0, ()),
         ('--minutes', NAN, ()),
         ('--threads', 0, ()),
+    ],
+    'demo_recipe side-by-side': [
+        ('--demos', 'nope', ('--demos', 'today')),
+        ('--seeds', -1, ()),
     ],
     'bench_hot_paths': [
         ('--rounds', 0, ()),
@@ -264,16 +275,24 @@ def test_b2_rank_wider_than_the_model(script, argv, flag):
     assert r.out == '', r.out[:300]
 
 
+BAD_CHECKPOINT = {  # script: the arguments around the checkpoint's path, what the message names besides the file
+    'instruction_source': (lambda path: [path, '--steps', 1, '--prompts', 2], ()),
+    'bench_generation': (lambda path: ['--presets', 'checkpoint', '--checkpoint', path], ('--checkpoint',)),
+}
+
+
+@pytest.mark.parametrize('script', list(BAD_CHECKPOINT))
 @pytest.mark.parametrize('case', ['missing', 'not-a-checkpoint', 'a-folder'])
-def test_b2_instruction_source_bad_checkpoint(case, tmp_path):
-    "The checkpoint to fine-tune cannot be used: one line naming the file, exit 2."
+def test_b2_bad_checkpoint(script, case, tmp_path):
+    "The checkpoint to fine-tune or to time cannot be used: one line naming the file, exit 2."
     path = tmp_path / 'model.pt'
     if case == 'not-a-checkpoint':
         path.write_bytes(b'PK\x03\x04 not a checkpoint')
     elif case == 'a-folder':
         path.mkdir()
-    r = run_benchmark('instruction_source', path, '--steps', 1, '--prompts', 2)
-    assert_refused(r, 2, 'model.pt')
+    argv, mentions = BAD_CHECKPOINT[script]
+    r = run_benchmark(script, *argv(path))
+    assert_refused(r, 2, 'model.pt', *mentions)
 
 
 # ================================================================================================
@@ -398,6 +417,18 @@ def test_b5_generation_smallest_run():
     r = run_small('bench_generation', timeout=60)
     assert_ok(r)
     assert 'tiny    4 |' in r.out and r.out.rstrip().endswith('yes'), r.out
+
+
+def test_b5_generation_rotary_peer(tmp_path):
+    "A model with rotary positions is timed against transformers' GPT-NeoX holding its weights: the same tokens."
+    encoding = get_encoding('gpt2')
+    torch.manual_seed(0)
+    config = GPTConfig(vocab_size=encoding.n_vocab, context_length=32, n_layer=2, n_head=2, d_model=16, position='rope')
+    save_checkpoint(tmp_path / 'rope.pt', GPT(config), encoding)
+    argv = ['--presets', 'checkpoint', '--checkpoint', tmp_path / 'rope.pt', '--new-tokens', 8, '--repeats', 1]
+    r = run_benchmark('bench_generation', *argv, '--estimate-uncached', '--threads', 1, timeout=60)
+    assert_ok(r)
+    assert 'peer: GPTNeoXForCausalLM' in r.out and r.out.rstrip().endswith('yes'), r.out
 
 
 def test_b5_generation_closed_pipe():
