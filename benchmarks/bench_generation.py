@@ -84,12 +84,14 @@ def estimated_uncached_seconds(model: GPT, prompt: torch.Tensor, n: int, points:
     return float(np.interp(np.arange(T0, T0 + n), lengths, times).sum())
 
 
-ROTARY_PEER_BLOCK = dict(position='rope', norm='layernorm', mlp='gelu', qk_norm=False, bias=True)  # GPT-NeoX can hold
+def is_rotary_gpt2(config: GPTConfig) -> bool:
+    "Whether `config` is GPT-2's architecture with rotary positions and biases (`gpt2-rope`): what GPT-NeoX can hold."
+    return config.changes_from_gpt2() == {'position': 'rope'} and config.bias
 
 
-def has_rotary_peer(config: GPTConfig) -> bool:
-    "Whether GPT-NeoX can hold a model of `config`: GPT-2's blocks (LayerNorm, tanh GELU, biases), rotary positions."
-    return all(getattr(config, name) == value for name, value in ROTARY_PEER_BLOCK.items())
+def has_peer(config: GPTConfig) -> bool:
+    "Whether transformers can hold `config`'s model: GPT-2's architecture (GPT2LMHeadModel) or `is_rotary_gpt2`."
+    return not config.changes_from_gpt2() or is_rotary_gpt2(config)
 
 
 def rotary_peer(model: GPT) -> GPTNeoXForCausalLM:
@@ -97,8 +99,8 @@ def rotary_peer(model: GPT) -> GPTNeoXForCausalLM:
     sequential. Both rotate each head's halves (x[i], x[i + head_dim/2]) by base-10,000 angles; GPT-NeoX lays its
     fused projection out head by head (q, k, v of head 0, then head 1 …) where gpt_nb lays out all queries first."""
     config = model.config
-    if not has_rotary_peer(config):
-        raise ValueError(f'no transformers peer for {config}: only GPT-2 blocks with rotary positions')
+    if not is_rotary_gpt2(config):
+        raise ValueError(f'GPT-NeoX cannot hold {config}: it holds GPT-2 with rotary positions and biases')
     peer = GPTNeoXForCausalLM(
         GPTNeoXConfig(
             vocab_size=config.vocab_size,
@@ -156,7 +158,7 @@ def build(preset: str, max_new: int, checkpoint_model: GPT | None = None) -> tup
             config = GPTConfig.from_preset(preset, context_length=PROMPT_LEN + max_new)
         torch.manual_seed(0)
         model = GPT(config).eval()
-    if model.config.position == 'rope':
+    if is_rotary_gpt2(model.config):
         hf = rotary_peer(model)
         note += ' (peer: GPTNeoXForCausalLM, sequential residual)'
     else:
@@ -228,8 +230,11 @@ def main(argv=None) -> int:
             checkpoint_model = load_checkpoint(args.checkpoint).model
         except (OSError, ValueError, RuntimeError) as error:  # a CheckpointError names the file and what is wrong
             parser.error(f'--checkpoint: {first_line(error)}')
-        if checkpoint_model.config.position == 'rope' and not has_rotary_peer(checkpoint_model.config):
-            parser.error(f'--checkpoint {args.checkpoint}: no transformers peer for its blocks (a GPT-2 block needed)')
+        if not has_peer(checkpoint_model.config):
+            changes = ', '.join(
+                f'{name}={value!r}' for name, value in checkpoint_model.config.changes_from_gpt2().items()
+            )
+            parser.error(f'--checkpoint {args.checkpoint}: transformers has no model to compare with ({changes})')
     return run_benchmark(parser, lambda: compare(args, checkpoint_model))
 
 

@@ -295,6 +295,15 @@ def test_b2_bad_checkpoint(script, case, tmp_path):
     assert_refused(r, 2, 'model.pt', *mentions)
 
 
+def test_b2_generation_checkpoint_without_peer(tmp_path):
+    "A checkpoint whose architecture transformers cannot hold (RMSNorm here) is refused, naming the flag and why."
+    encoding = get_encoding('gpt2')
+    config = GPTConfig(vocab_size=encoding.n_vocab, context_length=32, n_layer=1, n_head=2, d_model=16, norm='rmsnorm')
+    save_checkpoint(tmp_path / 'modern.pt', GPT(config), encoding)
+    r = run_benchmark('bench_generation', '--presets', 'checkpoint', '--checkpoint', tmp_path / 'modern.pt')
+    assert_refused(r, 2, '--checkpoint', "norm='rmsnorm'")
+
+
 # ================================================================================================
 # B3  Folders that cannot be written (the machine may run as root, so chmod is simulated): refused naming the flag
 # ================================================================================================
