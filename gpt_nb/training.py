@@ -37,16 +37,20 @@ from gpt_nb.train_config import (
 )
 
 # %% auto #0
-__all__ = ['set_learning_rate', 'shorter_windows', 'forward_backward', 'reduce_across_ranks', 'optimizer_step', 'save_run',
-           'evaluate_and_save', 'TrainResult', 'finish_run', 'train_loop', 'train']
+__all__ = ['run_progress', 'set_learning_rate', 'shorter_windows', 'forward_backward', 'reduce_across_ranks', 'optimizer_step',
+           'save_run', 'evaluate_and_save', 'TrainResult', 'finish_run', 'train_loop', 'train']
 
 # %% ../nbs/07b_training_loop.ipynb #1dd4ebf5
-def set_learning_rate(run: Run, seconds: float) -> float:
-    "Set every optimiser's rate for the next step at the fraction of the run done (steps or time: the further); AdamW's"
+def run_progress(run: Run, seconds: float) -> float:
+    "The fraction of the run done at the step about to be taken: of its steps or of its time budget, the further."
+    by_steps = (run.step + 1) / run.total_steps if run.total_steps else 0.0
+    by_time = seconds / run.budget if run.budget else 0.0
+    return max(by_steps, by_time)
+
+
+def set_learning_rate(run: Run) -> float:
+    "Set every optimiser's rate for the next step at `run.progress` on the schedule; return AdamW's."
     config = run.config
-    run.progress = max(
-        (run.step + 1) / run.total_steps if run.total_steps else 0.0, seconds / run.budget if run.budget else 0.0
-    )
     warmup = config.warmup_fraction if config.warmup_steps is None else 0.0
     scale = lr_at(run.progress, 1.0, config.min_lr_ratio, warmup, config.cooldown)
     if config.warmup_steps:
@@ -242,7 +246,8 @@ def train_loop(run: Run, on_step: Callable[[int, float], bool | None] | None = N
     )
     with interrupt_flag() as interrupt, bar:
         while run.total_steps is None or run.step < run.total_steps:
-            lr, t_step = set_learning_rate(run, clock()), time.perf_counter()
+            run.progress = run_progress(run, clock())  # the schedule and the short windows read it
+            lr, t_step = set_learning_rate(run), time.perf_counter()
             loss = forward_backward(run)
             now = clock()
             loss, (stop, out_of_time, eval_due) = reduce_across_ranks(
