@@ -42,8 +42,8 @@ from bench_model import (  # the benchmarks' shared helpers
     run_benchmark,
 )
 
-from gpt_nb.checkpoint import load_checkpoint, load_pretrained
-from gpt_nb.cli import first_line
+from gpt_nb.checkpoint import load_pretrained
+from gpt_nb.cli import load_model_option
 from gpt_nb.generation import generate
 from gpt_nb.config import PRESETS, GPTConfig, SettingError, check_choice, check_positive
 from gpt_nb.huggingface import save_pretrained
@@ -226,10 +226,8 @@ def main(argv=None) -> int:
     apply_bench_options(parser, args)
     checkpoint_model = None
     if args.checkpoint is not None:
-        try:
-            checkpoint_model = load_checkpoint(args.checkpoint).model
-        except (OSError, ValueError, RuntimeError) as error:  # a CheckpointError names the file and what is wrong
-            parser.error(f'--checkpoint: {first_line(error)}')
+        hint = 'train one with gpt-nb-train-tiny-stories, or time the shipped model with --presets shipped'
+        checkpoint_model = load_model_option(parser, args, torch.device('cpu'), missing_hint=hint).model
         if not has_peer(checkpoint_model.config):
             changes = ', '.join(
                 f'{name}={value!r}' for name, value in checkpoint_model.config.changes_from_gpt2().items()
