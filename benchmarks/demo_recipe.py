@@ -129,8 +129,8 @@ def run_try(name: str, args, seed: int) -> dict:
             cache_dir=args.cache_dir,
         )
     )
-    final = result.history['eval'][-1]
-    return dict(name=name, seed=seed, steps=result.step, seconds=time.perf_counter() - start, **final)
+    final = result.history['eval'][-1]  # its own `seconds` are the training's; the try's are wall time, all in
+    return final | dict(name=name, seed=seed, steps=result.step, seconds=time.perf_counter() - start)
 
 
 def tries(args):
@@ -143,8 +143,9 @@ def tries(args):
         for seed in args.seeds:
             row = run_try(name, args, seed)
             rows.append(row)
+            steps = f'{row["steps"]:,} step' + ('s' if row['steps'] != 1 else '')
             print(
-                f'{name:>10} seed {seed}: {row["bits_per_byte"]:.4f} bits per byte, {row["steps"]:,} steps, '
+                f'{name:>10} seed {seed}: {row["bits_per_byte"]:.4f} bits per byte, {steps}, '
                 f'{row["seconds"] / 60:.1f} min — {TRIES[name][1]}',
                 flush=True,
             )

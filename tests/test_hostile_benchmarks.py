@@ -15,7 +15,7 @@ answers.
     pytest -q tests/test_hostile_benchmarks.py
 """
 
-import errno, importlib.util, os, subprocess, sys, types
+import errno, importlib.util, os, re, subprocess, sys, types
 from pathlib import Path
 
 import pytest
@@ -438,6 +438,15 @@ def test_b5_generation_rotary_peer(tmp_path):
     r = run_benchmark('bench_generation', *argv, '--estimate-uncached', '--threads', 1, timeout=60)
     assert_ok(r)
     assert 'peer: GPTNeoXForCausalLM' in r.out and r.out.rstrip().endswith('yes'), r.out
+
+
+def test_b5_demo_recipe_smallest_try(monkeypatch):
+    "A try of demo_recipe.py trains, is evaluated on the 1,000 validation stories and gets its row (a smallest model)."
+    smallest = dict(max_stories=50, tokenizer='bpe:300', d_model=16, n_layer=1, n_head=2, context_length=32)
+    monkeypatch.setitem(benchmark('demo_recipe').TRIES, 'smallest', (smallest | dict(batch_size=2), 'a smallest model'))
+    r = run_benchmark('demo_recipe', 'tries', '--tries', 'smallest', '--steps', 1, '--threads', 1, timeout=120)
+    assert_ok(r)
+    assert re.search(r'smallest seed 1337: \d\.\d{4} bits per byte, 1 step,', r.out), r.out[-1000:]
 
 
 def test_b5_generation_closed_pipe():
