@@ -22,7 +22,7 @@ if __name__ == '__main__':  # run as a script: a Ctrl-C while the libraries belo
 
     answer_ctrl_c_at_start(__file__.rsplit('/', 1)[-1])
 
-import itertools, re, shlex, subprocess, sys, tempfile, time
+import contextlib, itertools, re, shlex, subprocess, sys, tempfile, time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
@@ -37,7 +37,9 @@ from bench_model import (  # the benchmarks' shared helpers
     run_benchmark,
 )
 
-from gpt_nb.config import check_choice, check_positive, check_range
+import gpt_nb.modern  # noqa: F401  (registers chapter 09's layers: the sixth round's tries use them)
+from gpt_nb.attention import CausalSelfAttention
+from gpt_nb.config import ARCHITECTURES, check_choice, check_positive, check_range
 from gpt_nb.train_config import DEMO_RECIPE
 from gpt_nb.training import train
 
@@ -102,7 +104,68 @@ TRIES = {
     'd128+ctx512+batch3': (DEMO_512 | dict(batch_size=3), 'batch 3: 1,536 tokens a step'),
     'd128+ctx512+batch6': (DEMO_512 | dict(batch_size=6), 'batch 6: 3,072 tokens a step, fewer steps'),
     'd128+ctx512+batch8': (DEMO_512 | dict(batch_size=8), 'batch 8: 4,096 tokens a step'),
+    # the sixth round: regularisation for the repeated passes, and chapter 09's changes one at a time, at 2,050 steps
+    'd128+ctx512+rdrop.05': (DEMO_512 | dict(dropout=0.05, residual_dropout_only=True), 'residual dropout 0.05'),
+    'd128+ctx512+rdrop.1': (DEMO_512 | dict(dropout=0.1, residual_dropout_only=True), 'residual dropout 0.1'),
+    'd128+ctx512+wd.05': (DEMO_512 | dict(weight_decay=0.05), 'half the weight decay'),
+    'd128+ctx512+relu2': (DEMO_512 | dict(architecture='gpt2-rope+relu2'), "relu(x)² instead of GELU"),
+    'd128+ctx512+qknorm': (DEMO_512 | dict(architecture='gpt2-rope+qk_norm'), 'queries and keys RMS-normalised'),
+    'd128+ctx512+untied': (DEMO_512 | dict(architecture='gpt2-rope+untied'), 'an output layer of its own'),
+    'd128+ctx512+heads2': (DEMO_512 | dict(n_head=2), 'two heads of 64 instead of four of 32'),
+    'd128+ctx512+qknorm+muon.03': (
+        DEMO_512 | dict(architecture='gpt2-rope+qk_norm', muon_lr=0.03),
+        "QK-norm and Muon's rate 0.03: normalised queries and keys may take a larger rate",
+    ),
+    'd128+ctx512+qknorm+adam1.5e-2': (
+        DEMO_512 | dict(architecture='gpt2-rope+qk_norm', lr=1.5e-2),
+        "QK-norm and AdamW's rate 1.5e-2",
+    ),
+    'd128+ctx512+qknorm+muon.03+adam1.5e-2': (
+        DEMO_512 | dict(architecture='gpt2-rope+qk_norm', muon_lr=0.03, lr=1.5e-2),
+        'QK-norm and both larger rates',
+    ),
+    'd128+ctx512+qknorm+muon.03+adam2e-2': (
+        DEMO_512 | dict(architecture='gpt2-rope+qk_norm', muon_lr=0.03, lr=2e-2),
+        "QK-norm, Muon's rate 0.03 and AdamW's 2e-2",
+    ),
 }
+# The sixth round's architectures: the demo's (GPT-2 with rotary positions) with one more of chapter 09's changes
+TRY_ARCHITECTURES = {
+    'gpt2-rope+relu2': ARCHITECTURES['gpt2-rope'] | dict(mlp='relu2'),
+    'gpt2-rope+qk_norm': ARCHITECTURES['gpt2-rope'] | dict(qk_norm=True),
+    'gpt2-rope+untied': ARCHITECTURES['gpt2-rope'] | dict(tie_embeddings=False),
+}
+
+
+@contextlib.contextmanager
+def try_architectures():
+    "TRY_ARCHITECTURES among the ARCHITECTURES a run may ask for, while a try trains; the library's own list after."
+    ARCHITECTURES.update(TRY_ARCHITECTURES)
+    try:
+        yield
+    finally:
+        for name in TRY_ARCHITECTURES:
+            del ARCHITECTURES[name]
+
+
+@contextlib.contextmanager
+def residual_dropout_only(on: bool):
+    """While `on`, attention layers skip dropout on their weights and keep only the residual stream's: dropout on
+    the weights moves PyTorch's attention off its fused CPU kernel (1.3-2.1x a step), dropout on the stream costs
+    1.1-1.2x."""
+    original = CausalSelfAttention.__init__
+
+    def without_weight_dropout(self, config):
+        original(self, config)
+        self.dropout = 0.0  # the probability its forward gives the fused kernel
+
+    if on:
+        CausalSelfAttention.__init__ = without_weight_dropout
+    try:
+        yield
+    finally:
+        CausalSelfAttention.__init__ = original
+
 
 # The demos as `make demo` ran them: the previous one (ten epochs of the CPU recipe) and today's (DEMO_RECIPE).
 PREVIOUS_DEMO = ['--epochs', '10']
@@ -113,11 +176,12 @@ PROMPT = 'Once upon a time'
 
 def run_try(name: str, args, seed: int) -> dict:
     "Train try `name` for the budget (or `args.steps`) with `seed`; its figures."
-    overrides, _ = TRIES[name]
+    overrides = dict(TRIES[name][0])
+    only_residual = overrides.pop('residual_dropout_only', False)
     budget = dict(max_steps=args.steps) if args.steps else dict(minutes=args.minutes)
     start = time.perf_counter()
-    result = finished(
-        train(
+    with residual_dropout_only(only_residual), try_architectures():
+        run = train(
             **(budget | overrides),
             data='bundled',
             device='cpu',
@@ -128,7 +192,7 @@ def run_try(name: str, args, seed: int) -> dict:
             eval_minutes=1e6,  # one evaluation, at the end: all 1,000 stories
             cache_dir=args.cache_dir,
         )
-    )
+    result = finished(run)
     final = result.history['eval'][-1]  # its own `seconds` are the training's; the try's are wall time, all in
     return final | dict(name=name, seed=seed, steps=result.step, seconds=time.perf_counter() - start)
 

@@ -31,7 +31,7 @@ from test_hostile import Pipe, assert_clean, assert_ok, assert_refused
 
 import gpt_nb
 from gpt_nb.checkpoint import save_checkpoint
-from gpt_nb.config import GPTConfig
+from gpt_nb.config import ARCHITECTURES, GPTConfig
 from gpt_nb.model import GPT
 from gpt_nb.tokenizer import get_encoding  # GPT-2's, from the files the package ships
 
@@ -447,6 +447,26 @@ def test_b5_demo_recipe_smallest_try(monkeypatch):
     r = run_benchmark('demo_recipe', 'tries', '--tries', 'smallest', '--steps', 1, '--threads', 1, timeout=120)
     assert_ok(r)
     assert re.search(r'smallest seed 1337: \d\.\d{4} bits per byte, 1 step,', r.out), r.out[-1000:]
+
+
+def test_b5_demo_recipe_residual_dropout_only():
+    "The sixth round's dropout tries keep dropout off the attention weights, and only while they train."
+    config = GPTConfig(vocab_size=64, context_length=16, n_layer=2, n_head=2, d_model=16, dropout=0.1, position='rope')
+    with benchmark('demo_recipe').residual_dropout_only(True):
+        inside = GPT(config)
+    outside = GPT(config)
+    assert [block.attn.dropout for block in inside.blocks] == [0.0, 0.0]
+    assert [block.mlp.drop.p for block in inside.blocks] == [0.1, 0.1]
+    assert [block.attn.dropout for block in outside.blocks] == [0.1, 0.1]
+
+
+def test_b5_demo_recipe_try_architectures():
+    "The tries' architectures are there while a try trains, and the library's list is its own again after."
+    script = benchmark('demo_recipe')
+    before = dict(ARCHITECTURES)
+    with script.try_architectures():
+        assert GPTConfig(**ARCHITECTURES['gpt2-rope+qk_norm']).qk_norm
+    assert ARCHITECTURES == before
 
 
 def test_b5_generation_closed_pipe():
