@@ -112,6 +112,8 @@ TRIES = {
     'd128+ctx512+qknorm': (DEMO_512 | dict(architecture='gpt2-rope+qk_norm'), 'queries and keys RMS-normalised'),
     'd128+ctx512+untied': (DEMO_512 | dict(architecture='gpt2-rope+untied'), 'an output layer of its own'),
     'd128+ctx512+heads2': (DEMO_512 | dict(n_head=2), 'two heads of 64 instead of four of 32'),
+    'd128+ctx512+bpe4096': (DEMO_512 | dict(tokenizer='bpe:4096'), 'a 4,096-token BPE: more text a step'),
+    'd128+ctx512+noclip': (DEMO_512 | dict(grad_clip=0.0), 'no clipping of the gradient norm'),
     'd128+ctx512+qknorm+muon.03': (
         DEMO_512 | dict(architecture='gpt2-rope+qk_norm', muon_lr=0.03),
         "QK-norm and Muon's rate 0.03: normalised queries and keys may take a larger rate",
