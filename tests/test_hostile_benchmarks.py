@@ -452,7 +452,7 @@ def test_b5_demo_recipe_smallest_try(monkeypatch):
 def test_b5_demo_recipe_residual_dropout_only():
     "The sixth round's dropout tries keep dropout off the attention weights, and only while they train."
     config = GPTConfig(vocab_size=64, context_length=16, n_layer=2, n_head=2, d_model=16, dropout=0.1, position='rope')
-    with benchmark('demo_recipe').residual_dropout_only(True):
+    with benchmark('demo_recipe').residual_dropout_only():
         inside = GPT(config)
     outside = GPT(config)
     assert [block.attn.dropout for block in inside.blocks] == [0.0, 0.0]
