@@ -11,6 +11,9 @@ run side by side on the same machine at the same moment:
   layer at every forward pass (one token of a cached decode, the `gpt2-rope` architecture);
 - a decoding step of the shipped model: without the check of the ids it drew itself, against with it;
 - sampling: the next-token logits in float32, against float64;
+- attention in training: q, k and v unbound from the view of the fused projection, then each transposed, against
+  one permute of that view, whose gradient is stacked heads first and then copied back into the view's order; and
+  what that costs where there is no gradient, in chapter 06b's traced decoding step (two more operations a layer);
 - one process: the loss and the stop flags returned as they are, against packing them into a tensor to reduce.
 """
 
@@ -19,7 +22,7 @@ if __name__ == '__main__':  # run as a script: a Ctrl-C while the libraries belo
 
     answer_ctrl_c_at_start(__file__.rsplit('/', 1)[-1])
 
-import sys, time, types
+import copy, sys, time, types
 from pathlib import Path
 
 import torch
@@ -35,11 +38,13 @@ from bench_model import (  # the benchmarks' shared helpers
     run_benchmark,
 )
 
+from gpt_nb.attention import CausalSelfAttention
 from gpt_nb.checkpoint import load_pretrained
 from gpt_nb.config import ARCHITECTURES, GPTConfig, check_positive
 from gpt_nb.model import GPT
 from gpt_nb.optim import Muon, orthogonalize
 from gpt_nb.sampling import sample_next_token
+from gpt_nb.static_decoding import traced_step
 from gpt_nb.training import reduce_across_ranks
 
 
@@ -56,6 +61,14 @@ class MuonAsBefore(Muon):
                 scale = max(1.0, p.shape[0] / p.shape[1]) ** 0.5
                 p.mul_(1 - group['lr'] * group['weight_decay'])
                 p.add_(orthogonalize(update, group['ns_steps'], torch.float32), alpha=-group['lr'] * scale)
+
+
+class AttentionAsBefore(CausalSelfAttention):
+    "The queries, keys and values as they were: one view of the fused projection, permuted to put the heads first."
+
+    def queries_keys_values(self, x, positions=None):
+        B, T, _ = x.shape
+        return self.qkv(x).view(B, T, 3, self.n_head, self.head_dim).permute(2, 0, 3, 1, 4).unbind(0)
 
 
 def best_seconds(functions: dict, rounds: int, calls: int) -> dict:
@@ -111,6 +124,37 @@ def sampling(dtype: torch.dtype) -> callable:
     return lambda: sample_next_token(logits, 0.8, 200, None, generator)
 
 
+def attention_step(layer_class) -> callable:
+    "Forward and backward of one attention layer of the tiny model on a training batch of 16 windows of 256."
+    torch.manual_seed(0)
+    layer = layer_class(GPTConfig.from_preset('tiny', vocab_size=4096, context_length=256))
+    x = torch.randn(16, 256, layer.qkv.in_features, requires_grad=True)
+    gradient = torch.randn_like(x)
+
+    def step():
+        layer(x).backward(gradient)
+        layer.zero_grad(set_to_none=True)
+
+    return step
+
+
+def traced_decode_step(model: GPT, attention_class) -> callable:
+    "One token through chapter 06b's traced step of `model`, its attention layers made `attention_class`, at 100."
+    model = copy.deepcopy(model)
+    for block in model.blocks:
+        block.attn.__class__ = attention_class  # the same weights; only queries_keys_values differs
+    step = traced_step(model, 1)
+    cache = model.new_cache(1)
+    token = torch.tensor([[1]])
+
+    @torch.inference_mode()
+    def run():
+        cache.length = 100
+        step(token, cache)
+
+    return run
+
+
 def reduce_before(run, loss: float, *reasons: bool):
     "The loss and flags of one process, packed into a tensor as if for an all-reduce, then read back."
     flags = torch.tensor([loss, *reasons], device=run.device, dtype=torch.float64)
@@ -128,6 +172,18 @@ def report(args):
         ('one decoded token, gpt2-rope (tiny)', rope_decode_step(False), rope_decode_step(True), 200),
         ('one decoded token, the shipped model', decode_step(shipped, True), decode_step(shipped, False), 200),
         ('sampling one token (top-k 200, 4,096 logits)', sampling(torch.float64), sampling(torch.float32), 500),
+        (
+            'attention forward+backward, 16 x 256 (tiny)',
+            attention_step(AttentionAsBefore),
+            attention_step(CausalSelfAttention),
+            5,
+        ),
+        (
+            'traced decode, attention reshape (shipped)',
+            traced_decode_step(shipped, AttentionAsBefore),
+            traced_decode_step(shipped, CausalSelfAttention),
+            200,
+        ),
         (
             'one process: loss and flags after a step',
             lambda: reduce_before(one_process, 2.5, False, False, True),

@@ -37,9 +37,9 @@ from bench_model import (  # the benchmarks' shared helpers
     run_benchmark,
 )
 
-import gpt_nb.modern  # noqa: F401  (registers chapter 09's layers: the sixth round's tries use them)
-from gpt_nb.attention import CausalSelfAttention
-from gpt_nb.config import ARCHITECTURES, check_choice, check_positive, check_range
+from recipe_changes import CHANGES, residual_dropout_only, try_architectures  # noqa: F401  (the tests call the two)
+
+from gpt_nb.config import check_choice, check_positive, check_range
 from gpt_nb.train_config import DEMO_RECIPE
 from gpt_nb.training import train
 
@@ -105,8 +105,8 @@ TRIES = {
     'd128+ctx512+batch6': (DEMO_512 | dict(batch_size=6), 'batch 6: 3,072 tokens a step, fewer steps'),
     'd128+ctx512+batch8': (DEMO_512 | dict(batch_size=8), 'batch 8: 4,096 tokens a step'),
     # the sixth round: regularisation for the repeated passes, and chapter 09's changes one at a time, at 2,050 steps
-    'd128+ctx512+rdrop.05': (DEMO_512 | dict(dropout=0.05, residual_dropout_only=True), 'residual dropout 0.05'),
-    'd128+ctx512+rdrop.1': (DEMO_512 | dict(dropout=0.1, residual_dropout_only=True), 'residual dropout 0.1'),
+    'd128+ctx512+rdrop.05': (DEMO_512 | dict(dropout=0.05, changes=('residual_dropout_only',)), 'stream dropout 0.05'),
+    'd128+ctx512+rdrop.1': (DEMO_512 | dict(dropout=0.1, changes=('residual_dropout_only',)), 'stream dropout 0.1'),
     'd128+ctx512+wd.05': (DEMO_512 | dict(weight_decay=0.05), 'half the weight decay'),
     'd128+ctx512+relu2': (DEMO_512 | dict(architecture='gpt2-rope+relu2'), "relu(x)² instead of GELU"),
     'd128+ctx512+qknorm': (DEMO_512 | dict(architecture='gpt2-rope+qk_norm'), 'queries and keys RMS-normalised'),
@@ -130,44 +130,17 @@ TRIES = {
         DEMO_512 | dict(architecture='gpt2-rope+qk_norm', muon_lr=0.03, lr=2e-2),
         "QK-norm, Muon's rate 0.03 and AdamW's 2e-2",
     ),
+    # the seventh round: what modded-nanogpt and the literature on schedules do that the demo does not, at 2,050 steps
+    'd128+ctx512+zeroproj': (DEMO_512 | dict(changes=('zero_projections',)), 'output projections start at zero'),
+    'd128+ctx512+softcap15': (DEMO_512 | dict(changes=('logit_softcap',)), 'logits soft-capped at 15'),
+    'd128+ctx512+sqrtcool': (DEMO_512 | dict(changes=('sqrt_cooldown',)), 'the cooldown along 1 - sqrt'),
+    'd128+ctx512+betas.8': (DEMO_512 | dict(betas=(0.8, 0.95)), "AdamW's first beta 0.8 instead of 0.9"),
+    'd128+ctx512+nowarmup': (DEMO_512 | dict(warmup_fraction=0.0), 'no warmup: the peak rate from the first step'),
+    'd128+ctx512+nowarmup+qknorm+adam1.5e-2': (
+        DEMO_512 | dict(warmup_fraction=0.0, architecture='gpt2-rope+qk_norm', lr=1.5e-2),
+        "no warmup, with the sixth round's lead (QK-norm and AdamW's rate 1.5e-2)",
+    ),
 }
-# The sixth round's architectures: the demo's (GPT-2 with rotary positions) with one more of chapter 09's changes
-TRY_ARCHITECTURES = {
-    'gpt2-rope+relu2': ARCHITECTURES['gpt2-rope'] | dict(mlp='relu2'),
-    'gpt2-rope+qk_norm': ARCHITECTURES['gpt2-rope'] | dict(qk_norm=True),
-    'gpt2-rope+untied': ARCHITECTURES['gpt2-rope'] | dict(tie_embeddings=False),
-}
-
-
-@contextlib.contextmanager
-def try_architectures():
-    "TRY_ARCHITECTURES among the ARCHITECTURES a run may ask for, while a try trains; the library's own list after."
-    ARCHITECTURES.update(TRY_ARCHITECTURES)
-    try:
-        yield
-    finally:
-        for name in TRY_ARCHITECTURES:
-            del ARCHITECTURES[name]
-
-
-@contextlib.contextmanager
-def residual_dropout_only():
-    """Attention layers built inside skip dropout on their weights and keep only the residual stream's: dropout on
-    the weights moves PyTorch's attention off its fused CPU kernel (1.3-2.1x a step), dropout on the stream costs
-    1.1-1.2x."""
-    original = CausalSelfAttention.__init__
-
-    def without_weight_dropout(self, config):
-        original(self, config)
-        self.dropout = 0.0  # the probability its forward gives the fused kernel
-
-    CausalSelfAttention.__init__ = without_weight_dropout
-    try:
-        yield
-    finally:
-        CausalSelfAttention.__init__ = original
-
-
 # The demos as `make demo` ran them: the previous one (ten epochs of the CPU recipe) and today's (DEMO_RECIPE).
 PREVIOUS_DEMO = ['--epochs', '10']
 DEMO = [part for name, value in DEMO_RECIPE.items() for part in (f'--{name.replace("_", "-")}', str(value))]
@@ -178,11 +151,12 @@ PROMPT = 'Once upon a time'
 def run_try(name: str, args, seed: int) -> dict:
     "Train try `name` for the budget (or `args.steps`) with `seed`; its figures."
     overrides = dict(TRIES[name][0])
-    only_residual = overrides.pop('residual_dropout_only', False)
+    changes = [CHANGES[change]() for change in overrides.pop('changes', ())]
     budget = dict(max_steps=args.steps) if args.steps else dict(minutes=args.minutes)
     start = time.perf_counter()
-    dropout_rule = residual_dropout_only() if only_residual else contextlib.nullcontext()
-    with dropout_rule, try_architectures():
+    with contextlib.ExitStack() as stack:
+        for change in [*changes, try_architectures()]:
+            stack.enter_context(change)
         run = train(
             **(budget | overrides),
             data='bundled',

@@ -87,7 +87,8 @@ class CausalSelfAttention(nn.Module):
     def queries_keys_values(self, x: torch.Tensor, positions: torch.Tensor | None = None) -> tuple[torch.Tensor, ...]:
         "q, k, v of `x` (B, T, d_model), each (B, n_head, T, head_dim); `positions` are not used by GPT-2's attention."
         B, T, _ = x.shape
-        return self.qkv(x).view(B, T, 3, self.n_head, self.head_dim).permute(2, 0, 3, 1, 4).unbind(0)
+        q, k, v = self.qkv(x).view(B, T, 3, self.n_head, self.head_dim).unbind(2)  # each (B, T, n_head, head_dim)
+        return q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2)
 
     def forward(
         self,

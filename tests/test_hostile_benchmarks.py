@@ -92,7 +92,7 @@ def run_small(script: str, *argv, **kw) -> Result:
 # ================================================================================================
 @pytest.mark.parametrize('script', ['speedrun', 'bench_model', 'bench_training', 'bench_generation', 'bench_finetune']
                          + ['bench_rl', 'lora_rank', 'instruction_source', 'demo_recipe']
-                         + ['bench_hot_paths', 'scaling'])  # fmt: skip
+                         + ['bench_hot_paths', 'scaling', 'recipe_changes'])  # fmt: skip
 def test_b1_help(script):
     r = run_benchmark(script, '--help')
     assert_ok(r)
@@ -467,6 +467,31 @@ def test_b5_demo_recipe_try_architectures():
     with script.try_architectures():
         assert GPTConfig(**ARCHITECTURES['gpt2-rope+qk_norm']).qk_norm
     assert ARCHITECTURES == before
+
+
+def test_b5_demo_recipe_changes():
+    "The seventh round's changes hold for the models and runs made inside them, and only there."
+    from gpt_nb import optim, training
+
+    changes = benchmark('demo_recipe').CHANGES
+    config = GPTConfig(vocab_size=64, context_length=16, n_layer=2, n_head=2, d_model=16, position='rope')
+    tokens = torch.randint(0, 64, (2, 16))
+    with changes['zero_projections']():
+        zeroed = GPT(config)
+    projections = lambda model: [p for name, p in model.named_parameters() if name.endswith('proj.weight')]
+    assert len(projections(zeroed)) == 4 and all(not p.any() for p in projections(zeroed))
+    assert all(p.any() for p in projections(GPT(config)))
+    with changes['logit_softcap'](0.05):
+        capped = GPT(config)
+    plain = GPT(config)
+    capped.load_state_dict(plain.state_dict())
+    logits = plain(tokens)[0]
+    assert logits.abs().max() > 0.05 and torch.allclose(capped(tokens)[0], 0.05 * torch.tanh(logits / 0.05))
+    with changes['sqrt_cooldown']():
+        halfway = training.lr_at(0.7, 1.0, 0.0, 0.02, 0.6)  # half the cooldown left: 1 - sqrt(0.5), not 0.5
+        warming = training.lr_at(0.01, 1.0, 0.0, 0.02, 0.6)
+    assert abs(halfway - (1 - 0.5**0.5)) < 1e-9 and warming == 0.5
+    assert training.lr_at is optim.lr_at and abs(training.lr_at(0.7, 1.0, 0.0, 0.02, 0.6) - 0.5) < 1e-9
 
 
 def test_b5_generation_closed_pipe():

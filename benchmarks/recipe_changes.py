@@ -1,0 +1,138 @@
+"""Changes to a training run that the demo's tries make and `TrainConfig` has no setting for (demo_recipe.py).
+
+    python benchmarks/recipe_changes.py   # each change a try can name, and what it does
+
+Each is a context manager: what it changes holds for the models and the runs made inside it, and the library is as
+it was after, so a try can never leak into the next one or into the library. `CHANGES` names them for `TRIES`.
+"""
+
+if __name__ == '__main__':  # run as a script: a Ctrl-C while the libraries below load is one line, exit 130
+    from gpt_nb.commands import answer_ctrl_c_at_start
+
+    answer_ctrl_c_at_start(__file__.rsplit('/', 1)[-1])
+
+import contextlib, math, sys
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).parent))
+from bench_model import bench_parser, benchmark_command  # the benchmarks' shared helpers
+
+import gpt_nb.modern  # noqa: F401  (registers chapter 09's layers: the sixth round's architectures use them)
+import gpt_nb.optim
+import gpt_nb.training
+from gpt_nb.attention import CausalSelfAttention
+from gpt_nb.config import ARCHITECTURES
+from gpt_nb.model import GPT
+
+# The sixth round's architectures: the demo's (GPT-2 with rotary positions) with one more of chapter 09's changes
+TRY_ARCHITECTURES = {
+    'gpt2-rope+relu2': ARCHITECTURES['gpt2-rope'] | dict(mlp='relu2'),
+    'gpt2-rope+qk_norm': ARCHITECTURES['gpt2-rope'] | dict(qk_norm=True),
+    'gpt2-rope+untied': ARCHITECTURES['gpt2-rope'] | dict(tie_embeddings=False),
+}
+
+
+@contextlib.contextmanager
+def try_architectures():
+    "TRY_ARCHITECTURES among the ARCHITECTURES a run may ask for, while a try trains; the library's own list after."
+    ARCHITECTURES.update(TRY_ARCHITECTURES)
+    try:
+        yield
+    finally:
+        for name in TRY_ARCHITECTURES:
+            del ARCHITECTURES[name]
+
+
+@contextlib.contextmanager
+def patched(owner, name: str, replacement):
+    "`owner.name` is `replacement` inside, and what it was after."
+    original = getattr(owner, name)
+    setattr(owner, name, replacement)
+    try:
+        yield original
+    finally:
+        setattr(owner, name, original)
+
+
+@contextlib.contextmanager
+def residual_dropout_only():
+    """Attention layers built inside skip dropout on their weights and keep only the residual stream's: dropout on
+    the weights moves PyTorch's attention off its fused CPU kernel (1.3-2.1x a step), dropout on the stream costs
+    1.1-1.2x."""
+    original = CausalSelfAttention.__init__
+
+    def without_weight_dropout(self, config):
+        original(self, config)
+        self.dropout = 0.0  # the probability its forward gives the fused kernel
+
+    with patched(CausalSelfAttention, '__init__', without_weight_dropout):
+        yield
+
+
+@contextlib.contextmanager
+def zero_projections():
+    """Models built inside start with every output projection (attention's and the MLP's `proj`) at zero, so each
+    block starts as the identity and the residual stream is the embeddings' alone (as modded-nanogpt starts them)."""
+    original = GPT.__init__
+
+    def with_zero_projections(self, config):
+        original(self, config)
+        for name, weight in self.named_parameters():
+            if name.endswith('proj.weight'):
+                torch.nn.init.zeros_(weight)
+
+    with patched(GPT, '__init__', with_zero_projections):
+        yield
+
+
+@contextlib.contextmanager
+def logit_softcap(cap: float = 15.0):
+    """Models built inside squash their logits into (-cap, cap) with `cap * tanh(logits / cap)` (Gemma 2's logit
+    soft-capping, which modded-nanogpt uses): large logits cost less confidence, small ones are left almost as they
+    are. A forward hook on the output layer, so training, evaluation and sampling all see the capped logits."""
+    original = GPT.__init__
+
+    def with_softcap(self, config):
+        original(self, config)
+        self.lm_head.register_forward_hook(lambda layer, inputs, logits: cap * torch.tanh(logits / cap))
+
+    with patched(GPT, '__init__', with_softcap):
+        yield
+
+
+def lr_at_sqrt_cooldown(progress, max_lr, min_lr=0.0, warmup=0.1, cooldown=None):
+    """`gpt_nb.optim.lr_at` with the cooldown's straight line replaced by 1 - sqrt of the cooldown done (Hägele et
+    al., 2024: it ends lower than the line, from the same peak)."""
+    if progress < warmup or cooldown is None:
+        return gpt_nb.optim.lr_at(progress, max_lr, min_lr, warmup, cooldown)
+    left = min(max(1.0 - progress, 0.0) / min(cooldown, 1.0 - warmup), 1.0)  # 1 where the cooldown starts, 0 at the end
+    return min_lr + (max_lr - min_lr) * (1.0 - math.sqrt(1.0 - left))
+
+
+@contextlib.contextmanager
+def sqrt_cooldown():
+    "Runs trained inside cool down along 1 - sqrt instead of a straight line."
+    with patched(gpt_nb.training, 'lr_at', lr_at_sqrt_cooldown):
+        yield
+
+
+CHANGES = dict(  # the changes a try may name in its settings, as `changes=(name, ...)`
+    residual_dropout_only=residual_dropout_only,
+    zero_projections=zero_projections,
+    logit_softcap=logit_softcap,
+    sqrt_cooldown=sqrt_cooldown,
+)
+
+
+@benchmark_command(__file__)
+def main(argv=None) -> int:
+    bench_parser(__file__, __doc__).parse_args(argv)
+    for name, change in CHANGES.items():
+        print(f'{name}: {" ".join(change.__doc__.split())}')
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())
