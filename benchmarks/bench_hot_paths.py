@@ -104,17 +104,22 @@ def rope_decode_step(table: bool) -> callable:
     return decode_step(model, check_ids=False)
 
 
-def decode_step(model: GPT, check_ids: bool) -> callable:
-    "One cached one-token forward at position 100, as generation calls it, with or without the ids' check."
+def at_position_100(model: GPT, forward) -> callable:
+    "One call of `forward(token, cache)`: one new token after 100 cached ones of `model`, batch 1, no gradient."
     cache = model.new_cache(1)
     token = torch.tensor([[1]])
 
     @torch.inference_mode()
     def step():
         cache.length = 100
-        model(token, cache=cache, last_only=True, check_ids=check_ids)
+        forward(token, cache)
 
     return step
+
+
+def decode_step(model: GPT, check_ids: bool) -> callable:
+    "One cached one-token forward at position 100, as generation calls it, with or without the ids' check."
+    return at_position_100(model, lambda token, cache: model(token, cache=cache, last_only=True, check_ids=check_ids))
 
 
 def sampling(dtype: torch.dtype) -> callable:
@@ -143,16 +148,7 @@ def traced_decode_step(model: GPT, attention_class) -> callable:
     model = copy.deepcopy(model)
     for block in model.blocks:
         block.attn.__class__ = attention_class  # the same weights; only queries_keys_values differs
-    step = traced_step(model, 1)
-    cache = model.new_cache(1)
-    token = torch.tensor([[1]])
-
-    @torch.inference_mode()
-    def run():
-        cache.length = 100
-        step(token, cache)
-
-    return run
+    return at_position_100(model, traced_step(model, 1))
 
 
 def reduce_before(run, loss: float, *reasons: bool):

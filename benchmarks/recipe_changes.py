@@ -108,7 +108,7 @@ def lr_at_sqrt_cooldown(progress, max_lr, min_lr=0.0, warmup=0.1, cooldown=None)
     al., 2024: it ends lower than the line, from the same peak)."""
     if progress < warmup or cooldown is None:
         return gpt_nb.optim.lr_at(progress, max_lr, min_lr, warmup, cooldown)
-    left = min(max(1.0 - progress, 0.0) / min(cooldown, 1.0 - warmup), 1.0)  # 1 where the cooldown starts, 0 at the end
+    left = gpt_nb.optim.lr_at(progress, 1.0, 0.0, warmup, cooldown)  # the straight line: 1 at its start, 0 at the end
     return min_lr + (max_lr - min_lr) * (1.0 - math.sqrt(1.0 - left))
 
 

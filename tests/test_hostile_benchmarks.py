@@ -452,7 +452,7 @@ def test_b5_demo_recipe_smallest_try(monkeypatch):
 def test_b5_demo_recipe_residual_dropout_only():
     "The sixth round's dropout tries keep dropout off the attention weights, and only while they train."
     config = GPTConfig(vocab_size=64, context_length=16, n_layer=2, n_head=2, d_model=16, dropout=0.1, position='rope')
-    with benchmark('demo_recipe').residual_dropout_only():
+    with benchmark('recipe_changes').residual_dropout_only():
         inside = GPT(config)
     outside = GPT(config)
     assert [block.attn.dropout for block in inside.blocks] == [0.0, 0.0]
@@ -462,7 +462,7 @@ def test_b5_demo_recipe_residual_dropout_only():
 
 def test_b5_demo_recipe_try_architectures():
     "The tries' architectures are there while a try trains, and the library's list is its own again after."
-    script = benchmark('demo_recipe')
+    script = benchmark('recipe_changes')
     before = dict(ARCHITECTURES)
     with script.try_architectures():
         assert GPTConfig(**ARCHITECTURES['gpt2-rope+qk_norm']).qk_norm
@@ -473,7 +473,7 @@ def test_b5_demo_recipe_changes():
     "The seventh round's changes hold for the models and runs made inside them, and only there."
     from gpt_nb import optim, training
 
-    changes = benchmark('demo_recipe').CHANGES
+    changes = benchmark('recipe_changes').CHANGES
     config = GPTConfig(vocab_size=64, context_length=16, n_layer=2, n_head=2, d_model=16, position='rope')
     tokens = torch.randint(0, 64, (2, 16))
     with changes['zero_projections']():
