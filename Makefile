@@ -1,5 +1,5 @@
 # Two commands on a fresh machine:
-#   make demo   install gpt_nb, train a small model on the bundled stories (13-17 minutes on 2 cores), then generate
+#   make demo   install gpt_nb, train a small model on the bundled stories (11-17 minutes on 2 cores), then generate
 #   make test   install gpt_nb[dev] and run everything CI runs (.ci/run calls this)
 # and on a machine with an NVIDIA GPU (CI has none):
 #   make gpu    the CUDA paths no CPU test reaches (tests/test_gpu.py, about 5 minutes on one H100 or H200)

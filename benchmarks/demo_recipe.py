@@ -140,6 +140,15 @@ TRIES = {
         DEMO_512 | dict(warmup_fraction=0.0, architecture='gpt2-rope+qk_norm', lr=1.5e-2),
         "no warmup, with the sixth round's lead (QK-norm and AdamW's rate 1.5e-2)",
     ),
+    # the eighth round: the previous token in the stream, undecayed embedding, input noise, heads, beta2, decay, BPE
+    'd128+ctx512+smear': (DEMO_512 | dict(changes=('smear',)), "the previous token's embedding added, learned weights"),
+    'd128+ctx512+nowd-embed': (DEMO_512 | dict(changes=('undecayed_embedding',)), 'the embedding not decayed'),
+    'd128+ctx512+noise.05': (DEMO_512 | dict(changes=('noisy_inputs',)), '5% of input tokens replaced at random'),
+    'd128+ctx512+heads8': (DEMO_512 | dict(n_head=8), 'eight heads of 16 instead of four of 32'),
+    'd128+ctx512+beta2.99': (DEMO_512 | dict(betas=(0.9, 0.99)), "AdamW's second beta 0.99 instead of 0.95"),
+    'd128+ctx512+cooldown.5': (DEMO_512 | dict(cooldown=0.5), 'the decay over the last 50% instead of 60%'),
+    'd128+ctx512+ns3': (DEMO_512 | dict(changes=('fewer_newton_schulz_steps',)), "Muon's 3 Newton-Schulz steps, not 5"),
+    'd128+ctx512+bpe1024': (DEMO_512 | dict(tokenizer='bpe:1024'), 'a 1,024-token BPE: fewer weights to memorise with'),
 }
 # The demos as `make demo` ran them: the previous one (ten epochs of the CPU recipe) and today's (DEMO_RECIPE).
 PREVIOUS_DEMO = ['--epochs', '10']

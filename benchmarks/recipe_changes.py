@@ -21,10 +21,12 @@ from bench_model import bench_parser, benchmark_command  # the benchmarks' share
 
 import gpt_nb.modern  # noqa: F401  (registers chapter 09's layers: the sixth round's architectures use them)
 import gpt_nb.optim
+import gpt_nb.run_setup
 import gpt_nb.training
 from gpt_nb.attention import CausalSelfAttention
 from gpt_nb.config import ARCHITECTURES
 from gpt_nb.model import GPT
+from gpt_nb.train_config import step_seed
 
 # The sixth round's architectures: the demo's (GPT-2 with rotary positions) with one more of chapter 09's changes
 TRY_ARCHITECTURES = {
@@ -119,11 +121,80 @@ def sqrt_cooldown():
         yield
 
 
+def smear():
+    """Models built inside add to each position's embedding the previous position's, times a learned weight per
+    channel that starts at zero (modded-nanogpt's "smear", RWKV's token shift): the previous token, which chapter
+    08b's previous-token head has to find by attention first, is in the residual stream from the start."""
+
+    def add_previous(embeddings, inputs, x):
+        return torch.cat([x[:, :1], x[:, 1:] + embeddings.smear * x[:, :-1]], dim=1)
+
+    def with_smear(model: GPT):
+        model.embed.smear = torch.nn.Parameter(torch.zeros(model.config.d_model))  # 1-D: AdamW, no decay
+        model.embed.register_forward_hook(add_previous)
+
+    return finishing(GPT, with_smear)
+
+
+def undecayed_embedding():
+    """Runs started inside leave the token embedding (tied to the output layer) out of weight decay; the blocks'
+    matrices still decay."""
+    original = gpt_nb.run_setup.configure_optimizer
+
+    def configure_without_embedding_decay(model, *args, **kwargs):
+        optimizers = original(model, *args, **kwargs)
+        embedding = model.embed.tok.weight
+        for optimizer in optimizers:
+            decayed, undecayed = optimizer.param_groups[0], optimizer.param_groups[-1]
+            if any(param is embedding for param in decayed['params']) and undecayed['weight_decay'] == 0.0:
+                decayed['params'] = [param for param in decayed['params'] if param is not embedding]
+                undecayed['params'].append(embedding)
+        return optimizers
+
+    return patched(gpt_nb.run_setup, 'configure_optimizer', configure_without_embedding_decay)
+
+
+def noisy_inputs(fraction: float = 0.05):
+    """Runs started inside replace `fraction` of the input tokens of every training batch by random ones (the
+    targets stay): a changed copy of the stories at every pass, against memorising them."""
+    original = gpt_nb.run_setup.story_batches
+
+    def noisy_story_batches(tokens, batch_size, context_length, seed, device):
+        batches = original(tokens, batch_size, context_length, seed, device)
+        vocab_size = int(tokens.max()) + 1
+
+        def noisy(step, part, parts):
+            inputs, targets = batches(step, part, parts)
+            generator = torch.Generator().manual_seed(step_seed(seed, step, 2_000_000 + part))  # not the windows' draw
+            replaced = torch.rand(inputs.shape, generator=generator) < fraction
+            random_tokens = torch.randint(vocab_size, inputs.shape, generator=generator)
+            return torch.where(replaced.to(inputs.device), random_tokens.to(inputs.device), inputs), targets
+
+        return noisy
+
+    return patched(gpt_nb.run_setup, 'story_batches', noisy_story_batches)
+
+
+def fewer_newton_schulz_steps(steps: int = 3):
+    """Muon optimisers made inside orthogonalise with `steps` Newton-Schulz iterations instead of 5: Muon is about 14%
+    of the demo's step on two threads, and each iteration a fifth of it."""
+    original = gpt_nb.optim.Muon.__init__
+
+    def init_with_fewer_steps(self, params, **settings):
+        original(self, params, **(settings | dict(ns_steps=steps)))
+
+    return patched(gpt_nb.optim.Muon, '__init__', init_with_fewer_steps)
+
+
 CHANGES = dict(  # the changes a try may name in its settings, as `changes=(name, ...)`
     residual_dropout_only=residual_dropout_only,
     zero_projections=zero_projections,
     logit_softcap=logit_softcap,
     sqrt_cooldown=sqrt_cooldown,
+    smear=smear,
+    undecayed_embedding=undecayed_embedding,
+    noisy_inputs=noisy_inputs,
+    fewer_newton_schulz_steps=fewer_newton_schulz_steps,
 )
 
 

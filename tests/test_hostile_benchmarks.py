@@ -18,6 +18,7 @@ answers.
 import errno, importlib.util, os, re, subprocess, sys, types
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
@@ -469,13 +470,18 @@ def test_b5_demo_recipe_try_architectures():
     assert ARCHITECTURES == before
 
 
+def rotary_config_and_tokens() -> tuple[GPTConfig, torch.Tensor]:
+    "A GPT small enough to build in a test, with the demo's rotary positions, and a batch of two windows for it."
+    config = GPTConfig(vocab_size=64, context_length=16, n_layer=2, n_head=2, d_model=16, position='rope')
+    return config, torch.randint(0, 64, (2, 16))
+
+
 def test_b5_demo_recipe_changes():
     "The seventh round's changes hold for the models and runs made inside them, and only there."
     from gpt_nb import optim, training
 
     changes = benchmark('recipe_changes').CHANGES
-    config = GPTConfig(vocab_size=64, context_length=16, n_layer=2, n_head=2, d_model=16, position='rope')
-    tokens = torch.randint(0, 64, (2, 16))
+    config, tokens = rotary_config_and_tokens()
     with changes['zero_projections']():
         zeroed = GPT(config)
     projections = lambda model: [p for name, p in model.named_parameters() if name.endswith('proj.weight')]
@@ -492,6 +498,48 @@ def test_b5_demo_recipe_changes():
         warming = training.lr_at(0.01, 1.0, 0.0, 0.02, 0.6)
     assert abs(halfway - (1 - 0.5**0.5)) < 1e-9 and warming == 0.5
     assert training.lr_at is optim.lr_at and abs(training.lr_at(0.7, 1.0, 0.0, 0.02, 0.6) - 0.5) < 1e-9
+
+
+def test_b5_demo_recipe_smear():
+    "The eighth round's smear starts as the plain model, adds the previous position only, and only inside."
+    config, tokens = rotary_config_and_tokens()
+    with benchmark('recipe_changes').smear():
+        smeared = GPT(config)
+    assert not smeared.embed.smear.any()  # starts as the plain model
+    before = smeared(tokens)[0]
+    with torch.no_grad():
+        smeared.embed.smear.fill_(1.0)
+    after = smeared(tokens)[0]
+    assert torch.equal(after[:, 0], before[:, 0]) and not torch.allclose(after[:, 1:], before[:, 1:])
+    assert not hasattr(GPT(config).embed, 'smear')
+
+
+def test_b5_demo_recipe_eighth_round_run_changes():
+    "The eighth round's changes to a run (embedding undecayed, noisy inputs, Muon's 3 steps) hold inside, only there."
+    from gpt_nb import run_setup
+
+    model = GPT(rotary_config_and_tokens()[0])
+    changes = benchmark('recipe_changes').CHANGES
+    with changes['undecayed_embedding']():
+        adamw = run_setup.configure_optimizer(model, 1e-3, kind='muon')[-1]
+    decayed, undecayed = adamw.param_groups
+    embedding = model.embed.tok.weight
+    assert decayed['weight_decay'] > 0 and not any(param is embedding for param in decayed['params'])
+    assert undecayed['weight_decay'] == 0 and any(param is embedding for param in undecayed['params'])
+    assert any(param is embedding for param in run_setup.configure_optimizer(model, 1e-3)[-1].param_groups[0]['params'])
+    stream = (np.arange(1_000) % 50).astype(np.uint16)
+    clean = run_setup.story_batches(stream, 4, 32, 0, torch.device('cpu'))
+    with changes['noisy_inputs'](0.5):
+        noisy = run_setup.story_batches(stream, 4, 32, 0, torch.device('cpu'))
+    (inputs, targets), (noisy_inputs, noisy_targets) = clean(3, 0, 1), noisy(3, 0, 1)
+    assert torch.equal(targets, noisy_targets)
+    assert 0.3 < (inputs != noisy_inputs).float().mean() < 0.6 and int(noisy_inputs.max()) < 50
+    assert torch.equal(noisy(3, 0, 1)[0], noisy_inputs)  # a function of the step: a resumed run sees the same
+    assert run_setup.story_batches(stream, 4, 32, 0, torch.device('cpu'))(3, 0, 1)[0].equal(inputs)
+    with changes['fewer_newton_schulz_steps']():
+        muon = run_setup.configure_optimizer(model, 1e-3, kind='muon')[0]
+    assert muon.param_groups[0]['ns_steps'] == 3
+    assert run_setup.configure_optimizer(model, 1e-3, kind='muon')[0].param_groups[0]['ns_steps'] == 5
 
 
 def test_b5_generation_closed_pipe():
