@@ -124,7 +124,8 @@ def sqrt_cooldown():
 def smear():
     """Models built inside add to each position's embedding the previous position's, times a learned weight per
     channel that starts at zero (modded-nanogpt's "smear", RWKV's token shift): the previous token, which chapter
-    08b's previous-token head has to find by attention first, is in the residual stream from the start."""
+    08b's previous-token head has to find by attention first, is in the residual stream from the start. For training
+    and evaluation on whole windows only: a cached decoding step would not see the token before it."""
 
     def add_previous(embeddings, inputs, x):
         return torch.cat([x[:, :1], x[:, 1:] + embeddings.smear * x[:, :-1]], dim=1)
@@ -144,11 +145,9 @@ def undecayed_embedding():
     def configure_without_embedding_decay(model, *args, **kwargs):
         optimizers = original(model, *args, **kwargs)
         embedding = model.embed.tok.weight
-        for optimizer in optimizers:
-            decayed, undecayed = optimizer.param_groups[0], optimizer.param_groups[-1]
-            if any(param is embedding for param in decayed['params']) and undecayed['weight_decay'] == 0.0:
-                decayed['params'] = [param for param in decayed['params'] if param is not embedding]
-                undecayed['params'].append(embedding)
+        decayed, undecayed = optimizers[-1].param_groups  # configure_optimizer's AdamW: matrices, then the rest
+        decayed['params'] = [param for param in decayed['params'] if param is not embedding]
+        undecayed['params'].append(embedding)
         return optimizers
 
     return patched(gpt_nb.run_setup, 'configure_optimizer', configure_without_embedding_decay)
