@@ -149,6 +149,24 @@ TRIES = {
     'd128+ctx512+cooldown.5': (DEMO_512 | dict(cooldown=0.5), 'the decay over the last 50% instead of 60%'),
     'd128+ctx512+ns3': (DEMO_512 | dict(changes=('fewer_newton_schulz_steps',)), "Muon's 3 Newton-Schulz steps, not 5"),
     'd128+ctx512+bpe1024': (DEMO_512 | dict(tokenizer='bpe:1024'), 'a 1,024-token BPE: fewer weights to memorise with'),
+    # the ninth round: value residuals, windows without replacement, the embeddings in every block, Muon's momentum
+    'd128+ctx512+vres': (
+        DEMO_512 | dict(changes=('value_residual',)),
+        "the first layer's values mixed into every later layer's",
+    ),
+    'd128+ctx512+passes': (DEMO_512 | dict(windows='passes'), 'every window once a pass, instead of random starts'),
+    'd128+ctx512+x0': (
+        DEMO_512 | dict(changes=('embedding_shortcut',)),
+        "the embeddings mixed into every later block's input",
+    ),
+    'd128+ctx512+momwarm': (
+        DEMO_512 | dict(changes=('muon_momentum_warmup',)),
+        "Muon's momentum from 0.85 to 0.95 over 300 steps",
+    ),
+    'd128+ctx512+passes+vres': (
+        DEMO_512 | dict(windows='passes', changes=('value_residual',)),
+        'every window once a pass, and value residuals',
+    ),
 }
 # The demos as `make demo` ran them: the previous one (ten epochs of the CPU recipe) and today's (DEMO_RECIPE).
 PREVIOUS_DEMO = ['--epochs', '10']

@@ -185,6 +185,75 @@ def fewer_newton_schulz_steps(steps: int = 3):
     return patched(gpt_nb.optim.Muon, '__init__', init_with_fewer_steps)
 
 
+def value_residual(start: float = 0.5):
+    """Models built inside mix into every later layer's attention values the first layer's values of the same tokens,
+    `mix * v + (1 - mix) * v_first`, with a learned `mix` per layer that starts at `start` (value residual learning,
+    Zhou et al., 2024, which modded-nanogpt uses): the first layer's view of each token stays within reach of every
+    later layer. Each forward runs the first layer first, so cached decoding sees the same mix."""
+
+    def with_value_residual(model: GPT):
+        first_values = {}  # the first layer's values of the forward running now
+        for index, block in enumerate(model.blocks):
+            attention = block.attn
+            original = attention.queries_keys_values
+            if index == 0:
+
+                def keep_first(x, positions=None, original=original):
+                    q, k, v = original(x, positions)
+                    first_values['v'] = v
+                    return q, k, v
+
+                attention.queries_keys_values = keep_first
+            else:
+                attention.value_mix = torch.nn.Parameter(torch.tensor(start))  # 0-D: AdamW, no decay
+
+                def mix_first(x, positions=None, original=original, attention=attention):
+                    q, k, v = original(x, positions)
+                    mixed = attention.value_mix * v + (1 - attention.value_mix) * first_values['v']
+                    return q, k, mixed
+
+                attention.queries_keys_values = mix_first
+
+    return finishing(GPT, with_value_residual)
+
+
+def embedding_shortcut():
+    """Models built inside give every block after the first its input as `scale * x + weight * x0`, where x0 is the
+    embeddings' output and `scale`, `weight` are learned per block, starting at 1 and 0 (modded-nanogpt's block
+    lambdas): the tokens themselves stay within reach of every layer however the stream has moved."""
+
+    def with_shortcut(model: GPT):
+        embedded = {}  # the embeddings' output of the forward running now
+        model.embed.register_forward_hook(lambda embeddings, inputs, x: embedded.update(x0=x))
+        for block in model.blocks[1:]:
+            block.stream_scale = torch.nn.Parameter(torch.tensor(1.0))  # 0-D: AdamW, no decay
+            block.embedding_weight = torch.nn.Parameter(torch.tensor(0.0))
+
+            def mix_in(block, args, kwargs):
+                x, *rest = args
+                return (block.stream_scale * x + block.embedding_weight * embedded['x0'], *rest), kwargs
+
+            block.register_forward_pre_hook(mix_in, with_kwargs=True)
+
+    return finishing(GPT, with_shortcut)
+
+
+def muon_momentum_warmup(first: float = 0.85, steps: int = 300):
+    """Runs trained inside raise Muon's momentum from `first` to its 0.95 over the first `steps` steps (as
+    modded-nanogpt does): early gradients change fast, and a shorter memory follows them."""
+    original = gpt_nb.training.set_learning_rate
+
+    def set_rate_and_momentum(run):
+        rate = original(run)
+        for optimizer in run.optimizers:
+            if isinstance(optimizer, gpt_nb.optim.Muon):
+                for group in optimizer.param_groups:
+                    group['momentum'] = first + (0.95 - first) * min(1.0, run.step / steps)
+        return rate
+
+    return patched(gpt_nb.training, 'set_learning_rate', set_rate_and_momentum)
+
+
 CHANGES = dict(  # the changes a try may name in its settings, as `changes=(name, ...)`
     residual_dropout_only=residual_dropout_only,
     zero_projections=zero_projections,
@@ -194,6 +263,9 @@ CHANGES = dict(  # the changes a try may name in its settings, as `changes=(name
     undecayed_embedding=undecayed_embedding,
     noisy_inputs=noisy_inputs,
     fewer_newton_schulz_steps=fewer_newton_schulz_steps,
+    value_residual=value_residual,
+    embedding_shortcut=embedding_shortcut,
+    muon_momentum_warmup=muon_momentum_warmup,
 )
 
 

@@ -8,6 +8,7 @@ Docs: https://gpt-nb.github.io/gpt_nb/a6a_run_setup.html.md"""
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -24,7 +25,8 @@ from .corpus import load_stories
 from .evaluation import evaluate, resolve_precision
 from .model import GPT
 from .optim import configure_optimizer
-from .tokens import eval_tokens, fit_context_length, get_batch, get_tokenizer, tokenize_split
+from .tokens import eval_tokens, fit_context_length, get_batch, get_tokenizer, pass_starts, tokenize_split
+from .tokens import windows_at, windows_per_pass
 from .train_config import CPU_RECIPE, GPU_RECIPE, Distributed, TrainConfig, set_rng_state, step_seed
 
 # %% auto #0
@@ -201,10 +203,22 @@ def start_run(
     )
 
 # %% ../nbs/A6a_run_setup.ipynb #7355f3a8
-def story_batches(tokens: np.ndarray, batch_size: int, context_length: int, seed: int, device: torch.device):
-    "`batches(step, part, parts)` for pretraining: one global batch of random windows per step, drawn alike everywhere."
+def story_batches(
+    tokens: np.ndarray, batch_size: int, context_length: int, seed: int, device: torch.device, windows: str = 'random'
+):
+    """`batches(step, part, parts)` for pretraining: one global batch of windows per step, drawn alike everywhere, at
+    random starts or (`windows='passes'`) every window once a pass, the run's windows numbered through the passes."""
+
+    @functools.lru_cache(maxsize=2)  # the pass being read (and the one before, for a batch across two)
+    def starts_of_pass(number: int) -> list[int]:
+        generator = torch.Generator().manual_seed(step_seed(seed, number, 3_000_000))  # not the random draw's seed
+        return pass_starts(len(tokens), context_length, generator)
 
     def batches(step: int, part: int, parts: int) -> tuple[torch.Tensor, torch.Tensor]:
+        if windows == 'passes':
+            per_pass, first = windows_per_pass(len(tokens), context_length), (step * parts + part) * batch_size
+            starts = [starts_of_pass(index // per_pass)[index % per_pass] for index in range(first, first + batch_size)]
+            return windows_at(tokens, starts, context_length, device)
         generator = torch.Generator().manual_seed(step_seed(seed, step))
         return get_batch(
             tokens, batch_size, context_length, generator=generator, rank=part, world_size=parts, device=device
@@ -244,7 +258,7 @@ def setup_run(
     if config.short_context and (config.short_context >= context_length or context_length % config.short_context):
         reason = f'must divide the context length ({context_length} tokens) and be shorter, got {config.short_context}'
         raise SettingError('short_context', reason)
-    batches = story_batches(train_tokens, config.batch_size, context_length, config.seed, device)
+    batches = story_batches(train_tokens, config.batch_size, context_length, config.seed, device, config.windows)
 
     def validate(run: Run) -> dict:
         return evaluate(run.model, eval_ids, eval_bytes, context_length, config.batch_size, run.precision)

@@ -28,7 +28,8 @@ from .tokenizer import describe_encoding, encoding_from_description, get_encodin
 
 # %% auto #0
 __all__ = ['BPE_TRAIN_BYTES', 'MIN_WINDOWS', 'default_cache_dir', 'token_dtype', 'tokenize_split', 'parse_tokenizer_spec',
-           'get_tokenizer', 'get_batch', 'fit_context_length', 'eval_tokens']
+           'get_tokenizer', 'windows_at', 'get_batch', 'windows_per_pass', 'pass_starts', 'fit_context_length',
+           'eval_tokens']
 
 # %% ../nbs/A5b_tokens.ipynb #ac8c2c42
 def default_cache_dir() -> Path:
@@ -134,6 +135,19 @@ def get_tokenizer(
     return enc
 
 # %% ../nbs/A5b_tokens.ipynb #6eaba93a
+def windows_at(
+    tokens: np.ndarray, starts: list[int], context_length: int, device: str | torch.device = 'cpu'
+) -> tuple[torch.Tensor, torch.Tensor]:
+    "Inputs and targets (len(starts), context_length) int64: the windows at `starts`, targets shifted by one."
+    windows = torch.from_numpy(np.stack([tokens[s : s + context_length + 1] for s in starts]).astype(np.int64))
+    device = torch.device(device)
+    if device.type == 'cuda':
+        windows = windows.pin_memory().to(device, non_blocking=True)
+    else:
+        windows = windows.to(device)
+    return windows[:, :-1], windows[:, 1:]
+
+
 def get_batch(
     tokens: np.ndarray,
     batch_size: int,
@@ -151,13 +165,22 @@ def get_batch(
     starts = torch.randint(n_starts, (batch_size * world_size,), generator=generator)[
         rank * batch_size : (rank + 1) * batch_size
     ]
-    windows = torch.from_numpy(np.stack([tokens[s : s + context_length + 1] for s in starts.tolist()]).astype(np.int64))
-    device = torch.device(device)
-    if device.type == 'cuda':
-        windows = windows.pin_memory().to(device, non_blocking=True)
-    else:
-        windows = windows.to(device)
-    return windows[:, :-1], windows[:, 1:]
+    return windows_at(tokens, starts.tolist(), context_length, device)
+
+# %% ../nbs/A5b_tokens.ipynb #9c086db5
+def windows_per_pass(n_tokens: int, context_length: int) -> int:
+    "How many windows one pass over `n_tokens` takes: one fewer than fit, so that any offset leaves room for the last."
+    n_windows = n_tokens // context_length - 1
+    if n_windows < 1:
+        raise ValueError(f'{n_tokens:,} tokens are too few for a pass of windows of context_length {context_length}')
+    return n_windows
+
+
+def pass_starts(n_tokens: int, context_length: int, generator: torch.Generator) -> list[int]:
+    "The starts of one pass's windows: every `context_length` tokens from a random offset, in a random order."
+    offset = int(torch.randint(context_length, (1,), generator=generator))
+    order = torch.randperm(windows_per_pass(n_tokens, context_length), generator=generator)
+    return (offset + order * context_length).tolist()
 
 # %% ../nbs/A5b_tokens.ipynb #f61a49dd
 MIN_WINDOWS = 8  # the training tokens should hold at least this many windows

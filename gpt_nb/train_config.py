@@ -92,6 +92,7 @@ class TrainConfig:
     )
     short_context: int | None = setting(None, 'pretraining: windows this long (each split) for the first short_until')
     short_until: float = setting(0.7, 'the fraction of the run that trains on short_context windows')
+    windows: str = setting('random', "pretraining: windows at 'random' starts, or every window once a pass ('passes')")
     weight_decay: float = setting(0.1, "weight decay of the weight matrices (AdamW's and Muon's)")
     betas: tuple = setting((0.9, 0.95), "AdamW's averaging coefficients")
     grad_clip: float = setting(1.0, 'clip the gradient norm to this (0: no clipping)')
@@ -119,8 +120,8 @@ CPU_RECIPE = dict(tokenizer='bpe:4096', context_length=256, batch_size=8, optimi
 GPU_RECIPE = dict(tokenizer='gpt2', context_length=None, batch_size=32, optimizer='adamw', dropout=0.0)
 # `make demo`: a budget of steps (the same model on every machine), and what learned the most in a budget of time
 DEMO_SHAPE = dict(architecture='gpt2-rope', tokenizer='bpe:2048', d_model=128, context_length=512, batch_size=4)
-DEMO_SCHEDULE = dict(lr=1e-2, warmup_fraction=0.02, cooldown=0.6, short_context=128, short_until=0.7)
-DEMO_RECIPE = dict(max_steps=3400, eval_minutes=5, data='bundled') | DEMO_SHAPE | DEMO_SCHEDULE
+DEMO_SCHEDULE = dict(lr=1e-2, warmup_fraction=0.02, cooldown=0.6, short_context=128, short_until=0.7, windows='passes')
+DEMO_RECIPE = dict(max_steps=2050, eval_minutes=5, data='bundled') | DEMO_SHAPE | DEMO_SCHEDULE
 
 
 def resolve_defaults(config: TrainConfig, device: torch.device) -> TrainConfig:
@@ -139,6 +140,7 @@ def check_train_config(config: TrainConfig) -> None:
     "Raise a `SettingError` naming the first unusable setting of `config`."
     check_choice('preset', config.preset, PRESETS)
     check_choice('architecture', config.architecture, ARCHITECTURES)
+    check_choice('windows', config.windows, ('random', 'passes'))
     if config.tokenizer is not None:
         try:
             parse_tokenizer_spec(config.tokenizer)

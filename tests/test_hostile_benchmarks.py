@@ -542,6 +542,46 @@ def test_b5_demo_recipe_eighth_round_run_changes():
     assert run_setup.configure_optimizer(model, 1e-3, kind='muon')[0].param_groups[0]['ns_steps'] == 5
 
 
+def test_b5_demo_recipe_ninth_round_changes():
+    """The ninth round's value residuals and embedding shortcut: the plain model at mix 1 (shortcut 0), cached decoding
+    the same as the whole window, only inside; Muon's momentum warms up inside only."""
+    from gpt_nb import optim, run_setup, training
+
+    changes = benchmark('recipe_changes').CHANGES
+    config, tokens = rotary_config_and_tokens()
+    torch.manual_seed(0)
+    plain = GPT(config).eval()
+    for name, start in (('value_residual', 'value_mix'), ('embedding_shortcut', 'embedding_weight')):
+        with changes[name]():
+            changed = GPT(config).eval()
+        changed.load_state_dict(plain.state_dict(), strict=False)
+        assert [key for key in changed.state_dict() if key not in plain.state_dict()], name  # its own weights
+        with torch.no_grad():
+            whole = changed(tokens)[0]
+            cache = changed.new_cache(2)
+            steps = [changed(tokens[:, :4], cache=cache)[0]]
+            steps += [changed(tokens[:, position : position + 1], cache=cache)[0] for position in range(4, 16)]
+        assert torch.allclose(torch.cat(steps, 1), whole, atol=1e-5), name
+        assert torch.allclose(whole, plain(tokens)[0], atol=1e-5) == (name == 'embedding_shortcut'), name
+        with torch.no_grad():
+            getattr(changed.blocks[1].attn if name == 'value_residual' else changed.blocks[1], start).fill_(
+                1.0 if name == 'value_residual' else 0.0
+            )
+        assert torch.allclose(changed(tokens)[0], plain(tokens)[0], atol=1e-5), name  # the plain model again
+    assert not hasattr(GPT(config).blocks[1].attn, 'value_mix') and not hasattr(GPT(config).blocks[1], 'stream_scale')
+    run = types.SimpleNamespace(
+        config=types.SimpleNamespace(warmup_fraction=0.0, warmup_steps=None, min_lr_ratio=0.0, cooldown=None, lr=1.0),
+        progress=0.5,
+        step=150,
+        optimizers=run_setup.configure_optimizer(GPT(config), 1e-3, kind='muon'),
+    )
+    with changes['muon_momentum_warmup']():
+        training.set_learning_rate(run)
+    muon = run.optimizers[0]
+    assert isinstance(muon, optim.Muon) and abs(muon.param_groups[0]['momentum'] - 0.9) < 1e-9  # halfway to 0.95
+    assert training.set_learning_rate.__name__ == 'set_learning_rate'
+
+
 def test_b5_generation_closed_pipe():
     "`bench_generation.py | head -c 20`: a quiet 0, no traceback, no error."
     pipe = Pipe(20)
