@@ -54,7 +54,7 @@ SHORT = dict(short_context=128, short_until=0.7)
 DEMO_96 = D96 | WSD | SHORT | dict(lr=1e-2)  # the second round's demo
 DEMO_128 = DEMO_96 | dict(d_model=128, cooldown=0.6)  # the third round's demo
 CONTEXT_512 = dict(context_length=512, batch_size=4)  # the same 2,048 tokens a step
-DEMO_512 = DEMO_128 | CONTEXT_512  # the fourth round's demo: DEMO_RECIPE's shape and schedule
+DEMO_512 = DEMO_128 | CONTEXT_512  # the fourth round's demo: DEMO_RECIPE's shape and schedule, random windows
 TRIES = {
     'base': ({}, 'the previous recipe, in the budget'),
     'bpe2048': (dict(tokenizer='bpe:2048'), 'a smaller vocabulary: a cheaper output layer, more steps'),
