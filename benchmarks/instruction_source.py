@@ -4,7 +4,8 @@ instruction stories are new to it than when it read them ten times in pretrainin
     gpt-nb-train-tiny-stories --data bundled --max-stories 3542 --epochs 10 --device cpu --out-dir build/held500
     python benchmarks/instruction_source.py build/held500/best_model.pt
 
-The first command pretrains a model as `make pretrained` does, on the first 3,542 bundled training stories; the
+The first command pretrains a model as `make pretrained` did before issue 24 (the CPU recipe for ten epochs), on the
+first 3,542 bundled training stories; the
 other 500 are held out. This script then fine-tunes it twice from the same start, with LoRA for the same number of
 steps: once on instructions made from the 500 stories just before the held-out ones ('read' in pretraining), once
 on instructions made from the 500 held-out stories ('new'). It prints the pretrained model's response loss on each

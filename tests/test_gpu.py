@@ -191,11 +191,12 @@ def test_generation_on_the_gpu(shipped):
 
 
 def test_shipped_bits_per_byte_in_fp32_and_bf16(shipped):
-    "The shipped model on the 1,000 validation stories (0.995 on a CPU), in fp32 and in bf16 under autocast."
+    "The shipped model on the 1,000 validation stories, in fp32 and in bf16 under autocast, against its CPU figure."
+    on_cpu = shipped.extra['bits_per_byte']  # what tools/make_pretrained.py measured when it wrote the model
     fp32 = validation_bits_per_byte(shipped.model, shipped.tokenizer, batch_size=64)
     bf16 = validation_bits_per_byte(shipped.model, shipped.tokenizer, batch_size=64, precision='bf16')
-    print(f"the shipped model's bits per byte: fp32 {fp32:.4f}, bf16 {bf16:.4f} (CPU: 0.995)")
-    assert abs(fp32 - 0.995) < 0.001
+    print(f"the shipped model's bits per byte: fp32 {fp32:.4f}, bf16 {bf16:.4f} (CPU: {on_cpu:.4f})")
+    assert abs(fp32 - on_cpu) < 0.001
     assert abs(bf16 - fp32) < 0.01
 
 
