@@ -37,11 +37,12 @@ demo: install
 # Remake gpt_nb/assets/tinystories.pt, the model that ships with the package (about 18 minutes on 2 CPU cores): the
 # `tiny` preset every chapter reads (GPT-2's layout, the 4,096-token BPE, context 256), ten passes over the bundled
 # stories with the demo's schedule and windows in passes (tools/make_pretrained.py says why not the demo's shape)
-PRETRAINED_FLAGS := --data bundled --epochs 10 --lr 0.01 --warmup-fraction 0.02 --cooldown 0.6 --windows passes \
-	--eval-minutes 5 --device cpu
+# (the checkpoint records this command; chapter A7c checks that it is the one written here)
+PRETRAINED_COMMAND := gpt-nb-train-tiny-stories --data bundled --epochs 10 --lr 0.01 --warmup-fraction 0.02 \
+	--cooldown 0.6 --windows passes --eval-minutes 5 --device cpu --out-dir build/pretrained
 pretrained: install
-	$(BIN)/gpt-nb-train-tiny-stories $(PRETRAINED_FLAGS) --out-dir build/pretrained
-	$(BIN)/python tools/make_pretrained.py build/pretrained/best_model.pt
+	$(BIN)/$(PRETRAINED_COMMAND)
+	$(BIN)/python tools/make_pretrained.py build/pretrained/best_model.pt --command "$(PRETRAINED_COMMAND)"
 
 test: install-dev
 	PATH="$(abspath $(BIN)):$$PATH" bash tools/check.sh

@@ -1,9 +1,7 @@
 """Make gpt_nb/assets/tinystories.pt, the model that ships with gpt_nb, from a training run's best checkpoint.
 
-    make pretrained     # = the two commands below
-    gpt-nb-train-tiny-stories --data bundled --epochs 10 --lr 0.01 --warmup-fraction 0.02 --cooldown 0.6 \
-        --windows passes --eval-minutes 5 --device cpu --out-dir build/pretrained
-    python tools/make_pretrained.py build/pretrained/best_model.pt
+    make pretrained     # trains with the Makefile's PRETRAINED_COMMAND, then runs this script:
+    python tools/make_pretrained.py build/pretrained/best_model.pt --command "THE TRAINING COMMAND"
 
 The shipped model is the `tiny` preset (GPT-2's layout: 4 blocks of width 128, learned positions, the 4,096-token BPE
 that chapter 01 trains, context 256), trained with the demo's schedule (AdamW at 1e-2 and Muon, a 2% warmup, a
@@ -28,10 +26,6 @@ from gpt_nb.checkpoint import load_checkpoint, save_checkpoint
 from gpt_nb.evaluation import validation_bits_per_byte
 
 ASSET = Path(__file__).resolve().parents[1] / 'gpt_nb' / 'assets' / 'tinystories.pt'
-COMMAND = (
-    'gpt-nb-train-tiny-stories --data bundled --epochs 10 --lr 0.01 --warmup-fraction 0.02 --cooldown 0.6'
-    ' --windows passes --eval-minutes 5 --device cpu --out-dir build/pretrained'
-)
 
 
 def main():
@@ -39,6 +33,9 @@ def main():
     parser.add_argument('checkpoint', type=Path, help='best_model.pt of the training run')
     parser.add_argument(
         '--out', type=Path, default=ASSET, help='where to write the shipped checkpoint (default: %(default)s)'
+    )
+    parser.add_argument(
+        '--command', required=True, help="the command that trained it, recorded in the checkpoint (the Makefile's)"
     )
     parser.add_argument(
         '--max-bits-per-byte',
@@ -60,7 +57,7 @@ def main():
         model,
         checkpoint.tokenizer,
         **extra,
-        command=COMMAND,
+        command=args.command,
         bits_per_byte=bits_per_byte,
         machine=f'{platform.machine()} CPU, torch {torch.__version__}',
     )
